@@ -1,0 +1,43 @@
+// What every algorithm is: a tiny value built once from a RateLimit, and a
+// pure step over a small per-key state.
+//
+// decide(state, now, cost) reads and may write `state` and nothing else: no
+// I/O, no clock read, no lock, no allocation (the sliding log's state grows
+// with its limit, once). It has no side effects beyond `state`, so a storage
+// may run it on a copy and retry it after a failed compare-and-swap. A denied
+// request leaves the state as it found it, up to forgetting what has expired.
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <leaksnek/error.hpp>
+#include <leaksnek/values/decision.hpp>
+#include <leaksnek/values/rate_limit.hpp>
+#include <leaksnek/values/time.hpp>
+
+namespace leaksnek {
+
+template <class A>
+concept Algorithm = requires(const A& algorithm, typename A::State& state, const typename A::State& const_state,
+                             Instant now, std::int64_t cost) {
+  { A::name } -> std::convertible_to<std::string_view>;
+  { algorithm.limit() } -> std::same_as<const RateLimit&>;
+  // Decides one request of `cost` units at `now`, updating `state` when allowed.
+  { algorithm.decide(state, now, cost) } -> std::same_as<Decision>;
+  // True when `state` at `now` decides exactly as a never-seen key would, so a
+  // storage may drop it without changing any decision.
+  { algorithm.is_fresh(const_state, now) } -> std::same_as<bool>;
+};
+
+namespace detail {
+
+inline void check_cost(std::int64_t cost) {
+  if (cost < 1) throw CostError{"cost must be a positive integer, got " + std::to_string(cost)};
+}
+
+}  // namespace detail
+
+}  // namespace leaksnek

@@ -1,0 +1,69 @@
+// The decision shared by the bucket family (GCRA, token bucket, leaky bucket):
+// they keep different state but decide and report identically, from how much
+// of the bucket is used.
+//
+// Units: one token is P units and one nanosecond of refill is N units (rate
+// N per period P ns), so continuous refill at N/P tokens per nanosecond is an
+// integer N units per nanosecond and nothing is ever rounded.
+#pragma once
+
+#include <cstdint>
+
+#include <leaksnek/detail/arithmetic.hpp>
+#include <leaksnek/values/decision.hpp>
+#include <leaksnek/values/rate_limit.hpp>
+
+namespace leaksnek::detail {
+
+class BucketScale {
+ public:
+  constexpr explicit BucketScale(const RateLimit& limit)
+      : per_ns_{limit.count()},
+        per_token_{limit.period().count()},
+        capacity_{static_cast<int128>(limit.burst()) * limit.period().count()},
+        burst_{limit.burst()} {}
+
+  // Units refilled over `elapsed` nanoseconds (none if elapsed is negative).
+  [[nodiscard]] constexpr int128 refill(int128 elapsed) const { return elapsed > 0 ? elapsed * per_ns_ : 0; }
+  // `now` in units, for GCRA's theoretical arrival time.
+  [[nodiscard]] constexpr int128 scaled(Instant now) const { return static_cast<int128>(now.count()) * per_ns_; }
+  [[nodiscard]] constexpr int128 capacity() const { return capacity_; }
+
+  struct Step {
+    Decision decision;
+    int128 used_after;  // units missing from a full bucket after the decision
+  };
+
+  // Decides a request of `cost` tokens against a bucket missing `used` units
+  // (0 = full; above capacity only if the clock went backwards).
+  [[nodiscard]] constexpr Step step(int128 used, std::int64_t cost) const {
+    Decision decision;
+    decision.limit = burst_;
+    if (cost > burst_) return denied(decision, used, Decision::never);
+    int128 after = used + static_cast<int128>(cost) * per_token_;
+    if (after > capacity_) return denied(decision, used, Duration{saturate(ceil_div(after - capacity_, per_ns_))});
+    decision.allowed = true;
+    decision.remaining = remaining(after);
+    decision.reset_after = Duration{saturate(ceil_div(after, per_ns_))};
+    return {decision, after};
+  }
+
+ private:
+  [[nodiscard]] constexpr std::int64_t remaining(int128 used) const {
+    return used >= capacity_ ? 0 : static_cast<std::int64_t>(floor_div(capacity_ - used, per_token_));
+  }
+
+  [[nodiscard]] constexpr Step denied(Decision decision, int128 used, Duration retry_after) const {
+    decision.remaining = remaining(used);
+    decision.retry_after = retry_after;
+    decision.reset_after = Duration{saturate(ceil_div(used, per_ns_))};
+    return {decision, used};
+  }
+
+  std::int64_t per_ns_;
+  std::int64_t per_token_;
+  int128 capacity_;
+  std::int64_t burst_;
+};
+
+}  // namespace leaksnek::detail

@@ -1,0 +1,71 @@
+// Fixed window: windows [k*P, (k+1)*P) of the clock, each allowing count units.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <string_view>
+
+#include <leaksnek/algorithms/algorithm.hpp>
+#include <leaksnek/detail/arithmetic.hpp>
+
+namespace leaksnek {
+
+// Allows a request iff the current window's allowed cost plus its cost is at
+// most limit.count(); a denied request waits for the next window. Cheap and
+// coarse: up to 2 * count can pass around a window boundary. Thread-safe.
+class FixedWindow {
+ public:
+  static constexpr std::string_view name = "fixed-window";
+
+  struct State {
+    std::int64_t window = std::numeric_limits<std::int64_t>::min();  // k of [k*P, (k+1)*P)
+    std::int64_t used = 0;                                           // allowed cost in that window
+  };
+
+  explicit FixedWindow(const RateLimit& limit) : limit_{limit} {}
+
+  [[nodiscard]] const RateLimit& limit() const noexcept { return limit_; }
+
+  // Decides `cost` units at `now`. Throws CostError if cost < 1. O(1), no
+  // allocation. Thread-safe (state is the caller's).
+  [[nodiscard]] Decision decide(State& state, Instant now, std::int64_t cost) const {
+    detail::check_cost(cost);
+    const std::int64_t count = limit_.count();
+    std::int64_t window = window_of(now);
+    std::int64_t used = 0;
+    if (window <= state.window) {  // same window, or a clock that went backwards: no new window
+      window = state.window;
+      used = state.used;
+    }
+    Duration until_next{detail::saturate((detail::int128{window} + 1) * limit_.period().count() - now.count())};
+
+    Decision decision;
+    decision.limit = count;
+    decision.remaining = count - used;
+    decision.reset_after = used > 0 ? until_next : Duration{0};
+    if (cost > count) {
+      decision.retry_after = Decision::never;
+    } else if (used + cost <= count) {
+      state = {window, used + cost};
+      decision.allowed = true;
+      decision.remaining = count - state.used;
+      decision.reset_after = until_next;
+    } else {
+      decision.retry_after = until_next;
+    }
+    return decision;
+  }
+
+  [[nodiscard]] bool is_fresh(const State& state, Instant now) const noexcept {
+    return state.used == 0 || window_of(now) > state.window;
+  }
+
+ private:
+  [[nodiscard]] std::int64_t window_of(Instant now) const noexcept {
+    return static_cast<std::int64_t>(detail::floor_div(now.count(), limit_.period().count()));
+  }
+
+  RateLimit limit_;
+};
+
+}  // namespace leaksnek

@@ -1,0 +1,53 @@
+// GCRA (generic cell rate algorithm): the leaky bucket as a meter, keeping a
+// single number per key, the theoretical arrival time (TAT) at which the
+// bucket would be full again.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string_view>
+
+#include <leaksnek/algorithms/algorithm.hpp>
+#include <leaksnek/algorithms/detail/bucket.hpp>
+
+namespace leaksnek {
+
+// Capacity limit.burst(), refilled continuously at limit.count() per
+// limit.period(); a new key starts full. Decides exactly as TokenBucket and
+// LeakyBucket do. Immutable after construction; thread-safe.
+class Gcra {
+ public:
+  static constexpr std::string_view name = "gcra";
+
+  struct State {
+    // Theoretical arrival time in bucket units (ns * count); the bucket is
+    // full whenever tat <= now. The initial value means "never seen".
+    detail::int128 tat = std::numeric_limits<detail::int128>::min();
+  };
+
+  explicit Gcra(const RateLimit& limit) : limit_{limit}, scale_{limit} {}
+
+  [[nodiscard]] const RateLimit& limit() const noexcept { return limit_; }
+
+  // Decides `cost` units at `now`; on allowance advances state.tat. Throws
+  // CostError if cost < 1. O(1), no allocation. Thread-safe (state is the caller's).
+  [[nodiscard]] Decision decide(State& state, Instant now, std::int64_t cost) const {
+    detail::check_cost(cost);
+    detail::int128 now_units = scale_.scaled(now);
+    detail::int128 used = std::max(state.tat, now_units) - now_units;
+    auto step = scale_.step(used, cost);
+    if (step.decision.allowed) state.tat = now_units + step.used_after;
+    return step.decision;
+  }
+
+  [[nodiscard]] bool is_fresh(const State& state, Instant now) const noexcept {
+    return state.tat <= scale_.scaled(now);
+  }
+
+ private:
+  RateLimit limit_;
+  detail::BucketScale scale_;
+};
+
+}  // namespace leaksnek

@@ -1,0 +1,56 @@
+// Leaky bucket as a meter: a key's bucket fills by each allowed request's
+// cost and leaks continuously. (The seed's name, with exact arithmetic: it
+// leaks fractions of a request, never drops a remainder, and never lets
+// burst + 1 through after an idle spell.)
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string_view>
+
+#include <leaksnek/algorithms/algorithm.hpp>
+#include <leaksnek/algorithms/detail/bucket.hpp>
+
+namespace leaksnek {
+
+// Capacity limit.burst(), leaking at limit.count() per limit.period(); a new
+// key starts empty (room for a full burst). Decides exactly as Gcra and
+// TokenBucket do. Thread-safe.
+class LeakyBucket {
+ public:
+  static constexpr std::string_view name = "leaky-bucket";
+
+  struct State {
+    detail::int128 level = 0;  // in bucket units (one request unit = period ns)
+    std::int64_t updated = 0;  // ns of the last allowed request
+  };
+
+  explicit LeakyBucket(const RateLimit& limit) : limit_{limit}, scale_{limit} {}
+
+  [[nodiscard]] const RateLimit& limit() const noexcept { return limit_; }
+
+  // Decides `cost` units at `now`; on allowance pours them in. Throws
+  // CostError if cost < 1. O(1), no allocation. Thread-safe (state is the caller's).
+  [[nodiscard]] Decision decide(State& state, Instant now, std::int64_t cost) const {
+    detail::check_cost(cost);
+    auto step = scale_.step(level_at(state, now), cost);
+    if (step.decision.allowed) {
+      // An empty bucket has no past; otherwise a clock going backwards leaks nothing.
+      state.updated = state.level == 0 ? now.count() : std::max(state.updated, now.count());
+      state.level = step.used_after;
+    }
+    return step.decision;
+  }
+
+  [[nodiscard]] bool is_fresh(const State& state, Instant now) const noexcept { return level_at(state, now) == 0; }
+
+ private:
+  [[nodiscard]] detail::int128 level_at(const State& state, Instant now) const noexcept {
+    return std::max<detail::int128>(0, state.level - scale_.refill(detail::int128{now.count()} - state.updated));
+  }
+
+  RateLimit limit_;
+  detail::BucketScale scale_;
+};
+
+}  // namespace leaksnek

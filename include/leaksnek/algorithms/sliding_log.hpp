@@ -1,0 +1,127 @@
+// Sliding log: the exact sliding window, keeping every allowed request of the
+// last period. The one algorithm whose state grows with its limit.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include <leaksnek/algorithms/algorithm.hpp>
+#include <leaksnek/detail/arithmetic.hpp>
+
+namespace leaksnek {
+
+// Allows a request at t iff the cost allowed in (t - P, t] plus its cost is at
+// most limit.count(). Exact, at a memory cost of up to count entries (16 bytes
+// each) per busy key; requests at the same instant share an entry. Thread-safe.
+class SlidingLog {
+ public:
+  static constexpr std::string_view name = "sliding-log";
+
+  struct Entry {
+    std::int64_t time;  // ns
+    std::int64_t cost;
+  };
+
+  // Allowed requests, oldest first, in a ring buffer that only grows (to at
+  // most count entries), so a busy key stops allocating once warm.
+  class State {
+   public:
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+    [[nodiscard]] std::int64_t total() const noexcept { return total_; }
+    [[nodiscard]] const Entry& operator[](std::size_t i) const noexcept { return ring_[(head_ + i) % ring_.size()]; }
+    [[nodiscard]] const Entry& back() const noexcept { return (*this)[size_ - 1]; }
+
+   private:
+    friend class SlidingLog;
+
+    Entry& at(std::size_t i) noexcept { return ring_[(head_ + i) % ring_.size()]; }
+
+    void pop_front() noexcept {
+      total_ -= ring_[head_].cost;
+      head_ = (head_ + 1) % ring_.size();
+      --size_;
+    }
+
+    void push_back(Entry entry) {
+      total_ += entry.cost;
+      if (size_ > 0 && back().time == entry.time) {
+        at(size_ - 1).cost += entry.cost;
+        return;
+      }
+      if (size_ == ring_.size()) grow();
+      ring_[(head_ + size_) % ring_.size()] = entry;
+      ++size_;
+    }
+
+    void grow() {
+      std::vector<Entry> bigger;
+      bigger.reserve(std::max<std::size_t>(4, ring_.size() * 2));
+      for (std::size_t i = 0; i < size_; ++i) bigger.push_back((*this)[i]);
+      bigger.resize(bigger.capacity());
+      ring_ = std::move(bigger);
+      head_ = 0;
+    }
+
+    std::vector<Entry> ring_;
+    std::size_t head_ = 0;
+    std::size_t size_ = 0;
+    std::int64_t total_ = 0;
+  };
+
+  explicit SlidingLog(const RateLimit& limit) : limit_{limit} {}
+
+  [[nodiscard]] const RateLimit& limit() const noexcept { return limit_; }
+
+  // Decides `cost` units at `now`, forgetting entries older than the window.
+  // Throws CostError if cost < 1. Amortised O(1); O(entries) to compute the
+  // wait of a denial; allocates only when the log outgrows its buffer.
+  // Thread-safe (state is the caller's).
+  [[nodiscard]] Decision decide(State& state, Instant now, std::int64_t cost) const {
+    using detail::int128;
+    detail::check_cost(cost);
+    const std::int64_t period = limit_.period().count();
+    while (!state.empty() && expired(state[0], now)) state.pop_front();
+
+    Decision decision;
+    decision.limit = limit_.count();
+    if (cost <= limit_.count() && state.total() + cost <= limit_.count()) {
+      // A clock that went backwards logs at the newest time, so nothing leaves early.
+      state.push_back({state.empty() ? now.count() : std::max(now.count(), state.back().time), cost});
+      decision.allowed = true;
+    } else if (cost > limit_.count()) {
+      decision.retry_after = Decision::never;
+    } else {
+      const std::int64_t excess = state.total() + cost - limit_.count();
+      std::int64_t freed = 0;
+      for (std::size_t i = 0; i < state.size(); ++i) {
+        freed += state[i].cost;
+        if (freed >= excess) {
+          decision.retry_after = Duration{detail::saturate(int128{state[i].time} + period - now.count())};
+          break;
+        }
+      }
+    }
+    decision.remaining = limit_.count() - state.total();
+    if (!state.empty())
+      decision.reset_after = Duration{detail::saturate(int128{state.back().time} + period - now.count())};
+    return decision;
+  }
+
+  [[nodiscard]] bool is_fresh(const State& state, Instant now) const noexcept {
+    return state.empty() || expired(state.back(), now);
+  }
+
+ private:
+  // An entry at time ti leaves the window (t - P, t] once ti <= t - P.
+  [[nodiscard]] bool expired(const Entry& entry, Instant now) const noexcept {
+    return detail::int128{entry.time} + limit_.period().count() <= now.count();
+  }
+
+  RateLimit limit_;
+};
+
+}  // namespace leaksnek

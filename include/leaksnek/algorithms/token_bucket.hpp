@@ -1,0 +1,58 @@
+// Token bucket: a key holds tokens, refilled continuously up to the burst.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string_view>
+
+#include <leaksnek/algorithms/algorithm.hpp>
+#include <leaksnek/algorithms/detail/bucket.hpp>
+
+namespace leaksnek {
+
+// Capacity limit.burst(), refilled continuously at limit.count() per
+// limit.period(); a new key starts full; an allowed request takes its cost in
+// tokens. Decides exactly as Gcra and LeakyBucket do. Thread-safe.
+class TokenBucket {
+ public:
+  static constexpr std::string_view name = "token-bucket";
+
+  struct State {
+    detail::int128 tokens = 0;  // in bucket units (one token = period ns)
+    std::int64_t updated = 0;   // ns of the last allowed request
+    bool seen = false;
+  };
+
+  explicit TokenBucket(const RateLimit& limit) : limit_{limit}, scale_{limit} {}
+
+  [[nodiscard]] const RateLimit& limit() const noexcept { return limit_; }
+
+  // Decides `cost` tokens at `now`; on allowance takes them. Throws CostError
+  // if cost < 1. O(1), no allocation. Thread-safe (state is the caller's).
+  [[nodiscard]] Decision decide(State& state, Instant now, std::int64_t cost) const {
+    detail::check_cost(cost);
+    auto step = scale_.step(scale_.capacity() - tokens_at(state, now), cost);
+    if (step.decision.allowed) {
+      state.tokens = scale_.capacity() - step.used_after;
+      // A clock going backwards mints nothing: refill counts from the latest time seen.
+      state.updated = state.seen ? std::max(state.updated, now.count()) : now.count();
+      state.seen = true;
+    }
+    return step.decision;
+  }
+
+  [[nodiscard]] bool is_fresh(const State& state, Instant now) const noexcept {
+    return tokens_at(state, now) >= scale_.capacity();
+  }
+
+ private:
+  [[nodiscard]] detail::int128 tokens_at(const State& state, Instant now) const noexcept {
+    if (!state.seen) return scale_.capacity();
+    return std::min(scale_.capacity(), state.tokens + scale_.refill(detail::int128{now.count()} - state.updated));
+  }
+
+  RateLimit limit_;
+  detail::BucketScale scale_;
+};
+
+}  // namespace leaksnek
