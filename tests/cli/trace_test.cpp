@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 #include <string>
 
 #include "trace.hpp"
@@ -62,7 +64,12 @@ INSTANTIATE_TEST_SUITE_P(
                       BadLine{"1,k,", "cost '' is not a positive integer"},
                       BadLine{"1,k,1.5", "cost '1.5' is not a positive integer"},
                       BadLine{"1,k, 2", "cost ' 2' is not a positive integer"},
-                      BadLine{"1,k,99999999999999999999", "too large"}, BadLine{"1,k,2,3", "too many fields"}));
+                      BadLine{"1,k,99999999999999999999", "too large"}, BadLine{"1,k,2,3", "too many fields"}),
+    [](const auto& param_info) {
+      std::string name;
+      for (char c : std::string{param_info.param.line}) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+      return std::to_string(param_info.index) + "_" + name;
+    });
 
 TEST(TraceLine, SkipsBlankAndCommentLines) {
   EXPECT_TRUE(is_skipped_line(""));

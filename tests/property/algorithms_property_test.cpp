@@ -26,9 +26,9 @@ std::string trace_text(const std::vector<reference::Event>& events) {
   std::string text;
   for (std::size_t i = 0; i < events.size(); ++i) {
     const auto& event = events[i];
-    text += event.time_text + "," + event.key;
-    if (event.cost != 1 || i % 3 == 0) text += "," + std::to_string(event.cost);  // COST is optional when 1
-    text += '\n';
+    text.append(event.time_text).append(",").append(event.key);
+    if (event.cost != 1 || i % 3 == 0) text.append(",").append(std::to_string(event.cost));  // optional when 1
+    text.append("\n");
   }
   return text;
 }

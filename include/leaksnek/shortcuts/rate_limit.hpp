@@ -75,8 +75,9 @@ constexpr RateParse parse_rate(std::string_view text) {
     multiplier = 0;
     constexpr std::int64_t max_multiplier = RateLimit::max_period.count();
     while (pos < period_text.size() && is_digit(period_text[pos])) {
-      multiplier = multiplier * 10 + (period_text[pos] - '0');
-      if (multiplier > max_multiplier) return {RateSyntax::period_too_long, period_text};
+      int digit = period_text[pos] - '0';
+      if (multiplier > (max_multiplier - digit) / 10) return {RateSyntax::period_too_long, period_text};
+      multiplier = multiplier * 10 + digit;
       ++pos;
     }
     if (multiplier == 0) return {RateSyntax::zero_multiplier, period_text.substr(0, pos)};
