@@ -139,6 +139,15 @@ TYPED_TEST(EveryAlgorithm, HugeCountsAndYearLongPeriods) {
   EXPECT_LE(denied.retry_after, 24h * 365);
 }
 
+TEST(StateSize, AsDocumentedInTheReadme) {
+  EXPECT_EQ(sizeof(Gcra::State), 16u);
+  EXPECT_EQ(sizeof(TokenBucket::State), 32u);
+  EXPECT_EQ(sizeof(LeakyBucket::State), 32u);
+  EXPECT_EQ(sizeof(FixedWindow::State), 16u);
+  EXPECT_EQ(sizeof(SlidingWindow::State), 24u);
+  EXPECT_EQ(sizeof(SlidingLog::Entry), 16u);
+}
+
 // ---- The bucket family ------------------------------------------------------
 
 template <class A>

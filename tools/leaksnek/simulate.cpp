@@ -57,6 +57,20 @@ void write_event(Output& output, const TraceEvent& event, const Decision& decisi
   output.append('\n');
 }
 
+// "5/10s" for 5 per 10 seconds: the period in the largest unit that divides it.
+std::string describe_rate(const RateLimit& limit) {
+  constexpr std::pair<std::int64_t, const char*> units[] = {{86'400'000'000'000, "d"}, {3'600'000'000'000, "h"},
+                                                            {60'000'000'000, "m"},     {1'000'000'000, "s"},
+                                                            {1'000'000, "ms"},         {1, "ns"}};
+  std::int64_t period = limit.period().count();
+  for (auto [size, name] : units) {
+    if (period % size != 0) continue;
+    std::int64_t multiple = period / size;
+    return std::to_string(limit.count()) + "/" + (multiple == 1 ? "" : std::to_string(multiple)) + name;
+  }
+  return {};
+}
+
 template <class Slots>
 void write_summary(const SimulateOptions& options, const Slots& slots, Output& output) {
   std::int64_t allowed = 0;
@@ -83,10 +97,13 @@ void write_summary(const SimulateOptions& options, const Slots& slots, Output& o
   };
   char line[256];
   const RateLimit& limit = options.limit;
-  std::snprintf(line, sizeof line, "policy: %s, %lld per %lld ms, burst %lld\n", options.algorithm.c_str(),
-                static_cast<long long>(limit.count()), static_cast<long long>(limit.period().count() / 1'000'000),
-                static_cast<long long>(limit.burst()));
-  output.append(line);
+  std::string policy = "policy: " + options.algorithm + " " + describe_rate(limit);
+  if (options.algorithm == Gcra::name || options.algorithm == TokenBucket::name ||
+      options.algorithm == LeakyBucket::name) {
+    policy += " burst " + std::to_string(limit.burst());
+  }
+  output.append(policy);
+  output.append('\n');
   std::int64_t total = allowed + denied;
   std::snprintf(line, sizeof line, "events: %lld  allowed: %lld (%s)  denied: %lld (%s)  keys: %zu  keys denied: %zu\n",
                 static_cast<long long>(total), static_cast<long long>(allowed), percent(allowed, total).c_str(),
