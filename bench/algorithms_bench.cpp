@@ -14,7 +14,7 @@ void BM_Decide(benchmark::State& bench) {
   std::int64_t now = 0;
   for (auto _ : bench) {
     now += 1'000'000;  // 1 ms apart: mostly allowed, the steady state of a busy key
-    Decision decision = algorithm.decide(state, Instant{now}, 1);
+    Decision decision = algorithm.decide(state, Instant{Duration{now}}, 1);
     benchmark::DoNotOptimize(decision);
   }
 }

@@ -55,6 +55,17 @@ TEST(ConvertNginx, WritesMillisecondsSinceTheFirstLineAndSkipsTheRest) {
   EXPECT_EQ(by_path.kept(), "0,10.0.0.1 /a\n2000,10.0.0.2 /b%2Cc\n2000,10.0.0.1 /a\n");
 }
 
+TEST(ConvertNginx, KeysNeverHoldACommaOrATrailingSpace) {
+  std::string log = R"(a,b - - [27/Nov/2026:09:00:00 +0000] "GET /z HTTP/1.1" 200 5 "-" "curl")"
+                    "\n"
+                    R"(9.9.9.9 - - [27/Nov/2026:09:00:00 +0000] "-" 400 0 "-" "-")"
+                    "\n";
+  LineReader input{log};
+  Output output{Output::Mode::keep};
+  (void)convert_nginx(input, output, TraceKey::ip_path);
+  EXPECT_EQ(output.kept(), "0,a%2Cb /z\n0,9.9.9.9\n");
+}
+
 TEST(ConvertNginx, ShippedAccessLogReplaysThroughSimulate) {
   // The README's pipeline: convert, then simulate; the login brute force stands out.
   std::string log;

@@ -95,6 +95,11 @@ TEST_F(SimulateCli, BucketFamilyPrintsTheSpecFormatByteForByte) {
   }
 }
 
+TEST_F(SimulateCli, TheReadmeExample) {
+  Outcome result = run("simulate --algorithm gcra --limit 7/s --burst 3", "0,a\n0,a\n0,a\n0,a\n100,a\n500,a,4\n");
+  EXPECT_EQ(result.out, "0,a,1,1,2,0\n0,a,1,1,1,0\n0,a,1,1,0,0\n0,a,1,0,0,143\n100,a,1,0,0,43\n500,a,4,0,3,-1\n");
+}
+
 TEST_F(SimulateCli, ReadsStandardInputWithCrlfCommentsAndBlankLines) {
   Outcome result =
       run("simulate --algorithm=fixed-window --limit=2/s", "# header\r\n\r\n0,k\r\n10,k\r\n20,k\r\n\n1000,k,2\r\n");
@@ -149,6 +154,8 @@ INSTANTIATE_TEST_SUITE_P(
                       BadArguments{"simulate --algorithm gcra --limit 10/s --burst 0", "--burst: '0'"},
                       BadArguments{"simulate --algorithm gcra --limit 10/s --burst -3", "--burst: '-3'"},
                       BadArguments{"simulate --algorithm gcra --limit 10/s --burst x", "--burst: 'x'"},
+                      BadArguments{"simulate --algorithm leaky-bucket --limit 1/365d --burst 101",
+                                   "--burst: burst 101"},
                       BadArguments{"simulate --algorithm gcra --limit 10/s --burst", "--burst needs a value"},
                       BadArguments{"simulate --algorithm gcra --limit 10/s --bogus", "unknown option '--bogus'"},
                       BadArguments{"simulate --algorithm gcra --limit 10/s /nonexistent/trace.csv",
@@ -186,6 +193,27 @@ TEST_F(SimulateCli, ShippedSampleTraceRunsUnderEveryAlgorithm) {
     EXPECT_EQ(result.status, 0) << result.err;
     EXPECT_NE(result.out.find("scraper-203.0.113.9"), std::string::npos) << algorithm << result.out;
   }
+}
+
+TEST_F(SimulateCli, CostBeyondInt64IsNeverAllowed) {
+  Outcome result = run("simulate --algorithm gcra --limit 3/s", "0,a,99999999999999999999\n");
+  EXPECT_EQ(result.status, 0) << result.err;
+  EXPECT_EQ(result.out, "0,a,99999999999999999999,0,3,-1\n");
+}
+
+TEST_F(SimulateCli, WindowsIgnoreABurstTheBucketsWouldRefuse) {
+  Outcome result = run("simulate --algorithm fixed-window --limit 1/365d --burst 1000", "0,a\n");
+  EXPECT_EQ(result.status, 0) << result.err;
+  EXPECT_EQ(result.out, "0,a,1,1,0,0\n");
+}
+
+TEST_F(SimulateCli, WriteErrorExitsTwo) {
+  fs::path trace = write("trace.csv", "0,a\n");
+  std::string command = std::string{LEAKSNEK_BINARY} + " simulate --algorithm gcra --limit 1/s '" + trace.string() +
+                        "' > /dev/full 2> '" + (dir_ / "err").string() + "'";
+  int raw = std::system(command.c_str());
+  EXPECT_EQ(WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, 2);
+  EXPECT_NE(read_file(dir_ / "err").find("cannot write"), std::string::npos);
 }
 
 TEST_F(SimulateCli, HelpExitsZero) {

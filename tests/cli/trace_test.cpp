@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include <limits>
 #include <string>
 
 #include "trace.hpp"
@@ -33,6 +34,13 @@ TEST(TraceLine, TimeForms) {
   EXPECT_EQ(parse_time_ms("12.000001"), 12'000'001);
   EXPECT_EQ(parse_time_ms("007.10"), 7'100'000);
   EXPECT_EQ(parse_time_ms("9223372036853"), 9'223'372'036'853'000'000);
+  EXPECT_EQ(parse_time_ms("9223372036854.775807"), 9'223'372'036'854'775'807);  // the largest int64
+}
+
+TEST(TraceLine, CostBeyondInt64IsStillAPositiveInteger) {
+  TraceEvent event = parse_trace_line("1,k,99999999999999999999");
+  EXPECT_EQ(event.cost_text, "99999999999999999999");
+  EXPECT_EQ(event.cost, std::numeric_limits<std::int64_t>::max());
 }
 
 struct BadLine {
@@ -57,14 +65,14 @@ INSTANTIATE_TEST_SUITE_P(
                       BadLine{"-5,k", "time '-5' is not a number"}, BadLine{"1.1234567,k", "more than 6 decimals"},
                       BadLine{" 1,k", "is not a number"}, BadLine{"1e3,k", "is not a number"},
                       BadLine{".5,k", "is not a number"}, BadLine{"99999999999999999999,k", "too large"},
-                      BadLine{"9223372036855,k", "too large"}, BadLine{"1,,1", "empty key"}, BadLine{"1,", "empty key"},
+                      BadLine{"9223372036855,k", "too large"}, BadLine{"9223372036854.775808,k", "too large"},
+                      BadLine{"1,,1", "empty key"}, BadLine{"1,", "empty key"},
                       BadLine{"1,k,0", "cost '0' is not a positive integer"},
                       BadLine{"1,k,-2", "cost '-2' is not a positive integer"},
                       BadLine{"1,k,x", "cost 'x' is not a positive integer"},
                       BadLine{"1,k,", "cost '' is not a positive integer"},
                       BadLine{"1,k,1.5", "cost '1.5' is not a positive integer"},
-                      BadLine{"1,k, 2", "cost ' 2' is not a positive integer"},
-                      BadLine{"1,k,99999999999999999999", "too large"}, BadLine{"1,k,2,3", "too many fields"}),
+                      BadLine{"1,k, 2", "cost ' 2' is not a positive integer"}, BadLine{"1,k,2,3", "too many fields"}),
     [](const auto& param_info) {
       std::string name;
       for (char c : std::string{param_info.param.line}) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';

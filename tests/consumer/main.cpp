@@ -5,6 +5,6 @@ int main() {
   Gcra gcra{rl("2/s")};
   Gcra::State state;
   int allowed = 0;
-  for (int i = 0; i < 3; ++i) allowed += gcra.decide(state, Instant{0}, 1).allowed ? 1 : 0;
+  for (int i = 0; i < 3; ++i) allowed += gcra.decide(state, Instant{}, 1).allowed ? 1 : 0;
   return allowed == 2 ? 0 : 1;
 }

@@ -76,7 +76,7 @@ TYPED_TEST(EveryAlgorithm, RetryAfterIsExactlyWhenTheRequestFits) {
   std::mt19937_64 random{42};
   TypeParam algorithm{RateLimit{7, 1s}.with_burst(3)};
   typename TypeParam::State state;
-  Instant now{0};
+  Instant now{};
   for (int i = 0; i < 2000; ++i) {
     now += Duration{static_cast<std::int64_t>(random() % 200'000'000)};
     std::int64_t cost = 1 + static_cast<std::int64_t>(random() % 3);
@@ -102,8 +102,9 @@ TYPED_TEST(EveryAlgorithm, ResetAfterIsWhenTheKeyIsFreshAgain) {
 
 TYPED_TEST(EveryAlgorithm, ClockValuesFarFromZero) {
   TypeParam algorithm{rl("2/h")};
-  for (Instant start : {Instant{std::numeric_limits<std::int64_t>::max() / 2}, Instant{-4'000'000'000'000'000'000},
-                        Instant{std::numeric_limits<std::int64_t>::max() - 7'200'000'000'000}}) {
+  for (Instant start :
+       {Instant{Duration{std::numeric_limits<std::int64_t>::max() / 2}}, Instant{Duration{-4'000'000'000'000'000'000}},
+        Instant{Duration{std::numeric_limits<std::int64_t>::max() - 7'200'000'000'000}}}) {
     typename TypeParam::State state;
     EXPECT_TRUE(algorithm.decide(state, start, 1).allowed);
     EXPECT_TRUE(algorithm.decide(state, start, 1).allowed);
@@ -127,7 +128,7 @@ TYPED_TEST(EveryAlgorithm, ClockGoingBackwardsMintsNothing) {
 TYPED_TEST(EveryAlgorithm, HugeCountsAndYearLongPeriods) {
   TypeParam algorithm{RateLimit{1'000'000'000, 24h * 365}};
   typename TypeParam::State state;
-  Instant now{1'700'000'000'000'000'000};
+  Instant now{Duration{1'700'000'000'000'000'000}};
   Decision first = algorithm.decide(state, now, 999'999'999);
   ASSERT_TRUE(first.allowed);
   EXPECT_EQ(first.remaining, 1);
@@ -214,15 +215,20 @@ TYPED_TEST(Bucket, NeverMoreThanBurstPlusRateTimesElapsed) {
   std::mt19937_64 random{7};
   TypeParam bucket{rl("5/s").with_burst(8)};
   typename TypeParam::State state;
-  Instant now{0};
+  Instant now{};
   std::int64_t allowed_cost = 0;
   for (int i = 0; i < 20000; ++i) {
     now += Duration{static_cast<std::int64_t>(random() % 50'000'000)};
     std::int64_t cost = 1 + static_cast<std::int64_t>(random() % 4);
     if (bucket.decide(state, now, cost).allowed) allowed_cost += cost;
     // burst + rate * elapsed, in whole tokens
-    ASSERT_LE(allowed_cost, 8 + now.count() * 5 / 1'000'000'000);
+    ASSERT_LE(allowed_cost, 8 + now.time_since_epoch().count() * 5 / 1'000'000'000);
   }
+}
+
+TYPED_TEST(Bucket, RefusesABurstThatTakesCenturiesToRefill) {
+  EXPECT_NO_THROW(TypeParam{RateLimit(1, 24h * 365).with_burst(100)});
+  EXPECT_THROW(TypeParam{RateLimit(1, 24h * 365).with_burst(101)}, RateError);
 }
 
 TEST(Gcra, StateIsOneNumberAndFreshAfterTheBucketRefills) {

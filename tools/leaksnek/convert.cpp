@@ -55,6 +55,17 @@ std::optional<std::int64_t> parse_time_local(std::string_view text) {
   return days_from_civil(year, month + 1, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
 }
 
+// A trace key cannot hold a comma: write it as %2C, as in a URL.
+void append_key_text(Output& output, std::string_view text) {
+  for (char c : text) {
+    if (c == ',') {
+      output.append("%2C");
+    } else {
+      output.append(c);
+    }
+  }
+}
+
 constexpr std::string_view convert_usage =
     "usage: leaksnek convert [--key ip|ip-path] [FILE]\n"
     "  Reads an nginx 'combined' access log (FILE or standard input) and prints a trace for\n"
@@ -103,16 +114,10 @@ std::int64_t convert_nginx(LineReader& input, Output& output, TraceKey key) {
     previous_ms = std::max(previous_ms, (record->unix_seconds - *first_seconds) * 1000);
     output.append_int(previous_ms);
     output.append(',');
-    output.append(record->remote_addr);
-    if (key == TraceKey::ip_path) {
+    append_key_text(output, record->remote_addr);
+    if (key == TraceKey::ip_path && !record->path.empty()) {
       output.append(' ');
-      for (char c : record->path) {
-        if (c == ',') {
-          output.append("%2C");  // a trace key cannot hold a comma
-        } else {
-          output.append(c);
-        }
-      }
+      append_key_text(output, record->path);
     }
     output.append('\n');
   }

@@ -62,8 +62,12 @@ void Output::append_int(long long value) {
 void Output::flush() {
   if (mode_ == Mode::keep) return;
   if (mode_ == Mode::write && !buffer_.empty()) {
-    std::fwrite(buffer_.data(), 1, buffer_.size(), file_);
-    std::fflush(file_);
+    bool written = std::fwrite(buffer_.data(), 1, buffer_.size(), file_) == buffer_.size();
+    if (std::fflush(file_) != 0 || !written) {
+      int error = errno;
+      buffer_.clear();
+      throw std::system_error{error, std::generic_category(), "cannot write the output"};
+    }
   }
   bytes_ += buffer_.size();
   buffer_.clear();

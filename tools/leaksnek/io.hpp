@@ -38,7 +38,13 @@ class Output {
   explicit Output(Mode mode) : mode_{mode} {}
   Output(const Output&) = delete;
   Output& operator=(const Output&) = delete;
-  ~Output() { flush(); }
+  // Flush before destruction to see write errors; the destructor drops them.
+  ~Output() {
+    try {
+      flush();
+    } catch (...) {  // NOLINT(bugprone-empty-catch): a destructor must not throw
+    }
+  }
 
   void append(std::string_view text) {
     buffer_.append(text);
@@ -47,7 +53,8 @@ class Output {
   void append(char c) { buffer_.push_back(c); }
   void append_int(long long value);
 
-  // Writes what is buffered (write mode) or drops it (discard mode).
+  // Writes what is buffered (write mode) or drops it (discard mode). Throws
+  // std::system_error when the write fails (a full disk, a closed pipe).
   void flush();
   // Everything appended so far (keep mode).
   [[nodiscard]] const std::string& kept() const noexcept { return buffer_; }

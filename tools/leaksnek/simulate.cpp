@@ -146,7 +146,7 @@ void replay(const A& algorithm, const SimulateOptions& options, LineReader& inpu
     previous_ns = event.time_ns;
     auto slot = slots.find(event.key);
     if (slot == slots.end()) slot = slots.try_emplace(std::string{event.key}).first;
-    Decision decision = algorithm.decide(slot->second.state, Instant{event.time_ns}, event.cost);
+    Decision decision = algorithm.decide(slot->second.state, Instant{Duration{event.time_ns}}, event.cost);
     ++(decision.allowed ? slot->second.allowed : slot->second.denied);
     if (!options.summary) write_event(output, event, decision);
   }
@@ -205,6 +205,14 @@ SimulateOptions parse_simulate_options(const Arguments& arguments) {
   }
   if (std::optional<std::string> burst = arguments.value("--burst")) {
     options.limit = options.limit.with_burst(parse_positive("--burst", *burst, RateLimit::max_count));
+  }
+  try {
+    (void)Gcra{options.limit};  // the bucket family refuses a burst that would take centuries to refill
+  } catch (const RateError& error) {
+    if (options.algorithm == Gcra::name || options.algorithm == TokenBucket::name ||
+        options.algorithm == LeakyBucket::name) {
+      throw UsageError{std::string{"--burst: "} + error.what()};
+    }
   }
   options.summary = arguments.flag("--summary");
   if (arguments.positional().size() > 1)

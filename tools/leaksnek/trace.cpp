@@ -31,7 +31,7 @@ std::int64_t parse_time_ms(std::string_view text) {
   std::int64_t ms = 0;
   for (; i < text.size() && is_digit(text[i]); ++i) {
     ms = ms * 10 + (text[i] - '0');
-    if (ms > (max - 999'999) / 1'000'000) throw TraceError{"time " + quoted(text) + " is too large"};
+    if (ms > max / 1'000'000) throw TraceError{"time " + quoted(text) + " is too large"};
   }
   if (i == 0) {
     throw TraceError{"time " + quoted(text) +
@@ -51,6 +51,7 @@ std::int64_t parse_time_ms(std::string_view text) {
     throw TraceError{"time " + quoted(text) +
                      " is not a number of milliseconds (digits, optionally '.' and up to 6 decimals)"};
   }
+  if (ms * 1'000'000 > max - fraction) throw TraceError{"time " + quoted(text) + " is too large"};
   return ms * 1'000'000 + fraction;
 }
 
@@ -72,6 +73,7 @@ TraceEvent parse_trace_line(std::string_view line) {
   if (event.cost_text.find(',') != std::string_view::npos) {
     throw TraceError{"too many fields (expected TIME_MS,KEY[,COST]; a key cannot contain ',')"};
   }
+  constexpr std::int64_t max = std::numeric_limits<std::int64_t>::max();
   std::int64_t cost = 0;
   bool digits = !event.cost_text.empty();
   for (char c : event.cost_text) {
@@ -79,9 +81,8 @@ TraceEvent parse_trace_line(std::string_view line) {
       digits = false;
       break;
     }
-    if (cost > (std::numeric_limits<std::int64_t>::max() - 9) / 10)
-      throw TraceError{"cost " + quoted(event.cost_text) + " is too large"};
-    cost = cost * 10 + (c - '0');
+    // A cost beyond int64 is still a positive integer: above any capacity, so never allowed.
+    cost = cost > (max - (c - '0')) / 10 ? max : cost * 10 + (c - '0');
   }
   if (!digits || cost == 0) throw TraceError{"cost " + quoted(event.cost_text) + " is not a positive integer"};
   event.cost = cost;

@@ -2,10 +2,15 @@
 // pure step over a small per-key state.
 //
 // decide(state, now, cost) reads and may write `state` and nothing else: no
-// I/O, no clock read, no lock, no allocation (the sliding log's state grows
-// with its limit, once). It has no side effects beyond `state`, so a storage
-// may run it on a copy and retry it after a failed compare-and-swap. A denied
-// request leaves the state as it found it, up to forgetting what has expired.
+// I/O, no clock read, no lock, no allocation (except the sliding log, whose
+// state grows with its limit and allocates when copied). It has no side
+// effects beyond `state`, so a storage may run it on a copy and retry it after
+// a failed compare-and-swap. A denied request leaves the state as it found it,
+// up to forgetting what has expired.
+//
+// A state belongs to the RateLimit it was decided with (GCRA keeps time scaled
+// by the count, the windows keep window numbers): when a policy changes, start
+// its keys from fresh states.
 #pragma once
 
 #include <concepts>

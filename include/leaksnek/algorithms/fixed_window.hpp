@@ -37,7 +37,7 @@ class FixedWindow {
       window = state.window;
       used = state.used;
     }
-    Duration until_next{detail::saturate((detail::int128{window} + 1) * limit_.period().count() - now.count())};
+    Duration until_next{detail::saturate((detail::int128{window} + 1) * limit_.period().count() - detail::nanos(now))};
 
     Decision decision;
     decision.limit = count;
@@ -62,7 +62,7 @@ class FixedWindow {
 
  private:
   [[nodiscard]] std::int64_t window_of(Instant now) const noexcept {
-    return static_cast<std::int64_t>(detail::floor_div(now.count(), limit_.period().count()));
+    return static_cast<std::int64_t>(detail::floor_div(detail::nanos(now), limit_.period().count()));
   }
 
   RateLimit limit_;

@@ -15,7 +15,8 @@ namespace leaksnek {
 
 // Capacity limit.burst(), refilled continuously at limit.count() per
 // limit.period(); a new key starts full. Decides exactly as TokenBucket and
-// LeakyBucket do. Immutable after construction; thread-safe.
+// LeakyBucket do on a clock that never goes backwards (on one that does, none
+// of them mints tokens). Immutable after construction; thread-safe.
 class Gcra {
  public:
   static constexpr std::string_view name = "gcra";
@@ -26,6 +27,7 @@ class Gcra {
     detail::int128 tat = std::numeric_limits<detail::int128>::min();
   };
 
+  // Throws RateError when a full burst would take over 100 years to refill.
   explicit Gcra(const RateLimit& limit) : limit_{limit}, scale_{limit} {}
 
   [[nodiscard]] const RateLimit& limit() const noexcept { return limit_; }

@@ -15,7 +15,7 @@ namespace leaksnek {
 
 // Capacity limit.burst(), leaking at limit.count() per limit.period(); a new
 // key starts empty (room for a full burst). Decides exactly as Gcra and
-// TokenBucket do. Thread-safe.
+// TokenBucket do on a clock that never goes backwards. Thread-safe.
 class LeakyBucket {
  public:
   static constexpr std::string_view name = "leaky-bucket";
@@ -25,6 +25,7 @@ class LeakyBucket {
     std::int64_t updated = 0;  // ns of the last allowed request
   };
 
+  // Throws RateError when a full burst would take over 100 years to refill.
   explicit LeakyBucket(const RateLimit& limit) : limit_{limit}, scale_{limit} {}
 
   [[nodiscard]] const RateLimit& limit() const noexcept { return limit_; }
@@ -36,7 +37,7 @@ class LeakyBucket {
     auto step = scale_.step(level_at(state, now), cost);
     if (step.decision.allowed) {
       // An empty bucket has no past; otherwise a clock going backwards leaks nothing.
-      state.updated = state.level == 0 ? now.count() : std::max(state.updated, now.count());
+      state.updated = state.level == 0 ? detail::nanos(now) : std::max(state.updated, detail::nanos(now));
       state.level = step.used_after;
     }
     return step.decision;
@@ -46,7 +47,7 @@ class LeakyBucket {
 
  private:
   [[nodiscard]] detail::int128 level_at(const State& state, Instant now) const noexcept {
-    return std::max<detail::int128>(0, state.level - scale_.refill(detail::int128{now.count()} - state.updated));
+    return std::max<detail::int128>(0, state.level - scale_.refill(detail::int128{detail::nanos(now)} - state.updated));
   }
 
   RateLimit limit_;

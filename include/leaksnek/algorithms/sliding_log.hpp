@@ -90,7 +90,7 @@ class SlidingLog {
     decision.limit = limit_.count();
     if (cost <= limit_.count() && state.total() + cost <= limit_.count()) {
       // A clock that went backwards logs at the newest time, so nothing leaves early.
-      state.push_back({state.empty() ? now.count() : std::max(now.count(), state.back().time), cost});
+      state.push_back({state.empty() ? detail::nanos(now) : std::max(detail::nanos(now), state.back().time), cost});
       decision.allowed = true;
     } else if (cost > limit_.count()) {
       decision.retry_after = Decision::never;
@@ -100,14 +100,14 @@ class SlidingLog {
       for (std::size_t i = 0; i < state.size(); ++i) {
         freed += state[i].cost;
         if (freed >= excess) {
-          decision.retry_after = Duration{detail::saturate(int128{state[i].time} + period - now.count())};
+          decision.retry_after = Duration{detail::saturate(int128{state[i].time} + period - detail::nanos(now))};
           break;
         }
       }
     }
     decision.remaining = limit_.count() - state.total();
     if (!state.empty())
-      decision.reset_after = Duration{detail::saturate(int128{state.back().time} + period - now.count())};
+      decision.reset_after = Duration{detail::saturate(int128{state.back().time} + period - detail::nanos(now))};
     return decision;
   }
 
@@ -118,7 +118,7 @@ class SlidingLog {
  private:
   // An entry at time ti leaves the window (t - P, t] once ti <= t - P.
   [[nodiscard]] bool expired(const Entry& entry, Instant now) const noexcept {
-    return detail::int128{entry.time} + limit_.period().count() <= now.count();
+    return detail::int128{entry.time} + limit_.period().count() <= detail::nanos(now);
   }
 
   RateLimit limit_;

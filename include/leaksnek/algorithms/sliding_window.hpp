@@ -40,8 +40,8 @@ class SlidingWindow {
     const int128 start = int128{rolled.window} * period;
     const int128 next = start + period;
     // Time into the window; a clock that went backwards counts from the window's start.
-    const int128 elapsed = std::max<int128>(0, now.count() - start);
-    const int128 until_next = next - now.count();
+    const int128 elapsed = std::max<int128>(0, detail::nanos(now) - start);
+    const int128 until_next = next - detail::nanos(now);
     // The estimate, times P to keep it an integer.
     const int128 estimate = rolled.previous * (period - elapsed) + int128{rolled.current} * period;
 
@@ -86,7 +86,7 @@ class SlidingWindow {
  private:
   // The state as of the window holding `now` (never an earlier window).
   [[nodiscard]] State roll(const State& state, Instant now) const noexcept {
-    auto window = static_cast<std::int64_t>(detail::floor_div(now.count(), limit_.period().count()));
+    auto window = static_cast<std::int64_t>(detail::floor_div(detail::nanos(now), limit_.period().count()));
     if (window <= state.window) return state;
     return {window, window == state.window + 1 ? state.current : 0, 0};
   }

@@ -12,7 +12,8 @@ namespace leaksnek {
 
 // Capacity limit.burst(), refilled continuously at limit.count() per
 // limit.period(); a new key starts full; an allowed request takes its cost in
-// tokens. Decides exactly as Gcra and LeakyBucket do. Thread-safe.
+// tokens. Decides exactly as Gcra and LeakyBucket do on a clock that never
+// goes backwards. Thread-safe.
 class TokenBucket {
  public:
   static constexpr std::string_view name = "token-bucket";
@@ -23,6 +24,7 @@ class TokenBucket {
     bool seen = false;
   };
 
+  // Throws RateError when a full burst would take over 100 years to refill.
   explicit TokenBucket(const RateLimit& limit) : limit_{limit}, scale_{limit} {}
 
   [[nodiscard]] const RateLimit& limit() const noexcept { return limit_; }
@@ -35,7 +37,7 @@ class TokenBucket {
     if (step.decision.allowed) {
       state.tokens = scale_.capacity() - step.used_after;
       // A clock going backwards mints nothing: refill counts from the latest time seen.
-      state.updated = state.seen ? std::max(state.updated, now.count()) : now.count();
+      state.updated = state.seen ? std::max(state.updated, detail::nanos(now)) : detail::nanos(now);
       state.seen = true;
     }
     return step.decision;
@@ -48,7 +50,8 @@ class TokenBucket {
  private:
   [[nodiscard]] detail::int128 tokens_at(const State& state, Instant now) const noexcept {
     if (!state.seen) return scale_.capacity();
-    return std::min(scale_.capacity(), state.tokens + scale_.refill(detail::int128{now.count()} - state.updated));
+    return std::min(scale_.capacity(),
+                    state.tokens + scale_.refill(detail::int128{detail::nanos(now)} - state.updated));
   }
 
   RateLimit limit_;

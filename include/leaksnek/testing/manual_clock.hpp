@@ -13,17 +13,17 @@ namespace leaksnek {
 // the time is one atomic, so other threads may read it while a test advances it.
 class ManualClock {
  public:
-  explicit ManualClock(Instant start = Instant{0}) noexcept : now_ns_{start.count()} {}
+  explicit ManualClock(Instant start = Instant{}) noexcept : now_ns_{detail::nanos(start)} {}
 
   // The current time. Thread-safe.
-  [[nodiscard]] Instant now() const noexcept { return Instant{now_ns_.load(std::memory_order_acquire)}; }
+  [[nodiscard]] Instant now() const noexcept { return Instant{Duration{now_ns_.load(std::memory_order_acquire)}}; }
 
   // Moves the clock forward by `by` (a negative `by` moves it back, for tests of
   // clocks that misbehave). Thread-safe.
   void advance(Duration by) noexcept { now_ns_.fetch_add(by.count(), std::memory_order_acq_rel); }
 
   // Sets the clock to `to`. Thread-safe.
-  void set(Instant to) noexcept { now_ns_.store(to.count(), std::memory_order_release); }
+  void set(Instant to) noexcept { now_ns_.store(detail::nanos(to), std::memory_order_release); }
 
  private:
   std::atomic<std::int64_t> now_ns_;

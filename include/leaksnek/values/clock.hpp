@@ -20,7 +20,7 @@ concept Clock = requires(const C& clock) {
 class SteadyClock {
  public:
   [[nodiscard]] Instant now() const noexcept {
-    return std::chrono::duration_cast<Instant>(std::chrono::steady_clock::now().time_since_epoch());
+    return Instant{std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch())};
   }
 };
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include <leaksnek/detail/arithmetic.hpp>
 #include <leaksnek/values/decision.hpp>
@@ -21,12 +22,18 @@ class BucketScale {
       : per_ns_{limit.count()},
         per_token_{limit.period().count()},
         capacity_{static_cast<int128>(limit.burst()) * limit.period().count()},
-        burst_{limit.burst()} {}
+        burst_{limit.burst()} {
+    // Keeps every wait well inside Duration (and distinct from Decision::never).
+    if (capacity_ / per_ns_ > RateLimit::max_period.count()) {
+      throw RateError{"burst " + std::to_string(burst_) + " at " + std::to_string(per_ns_) + " per " +
+                      std::to_string(per_token_) + "ns takes more than 100 years to refill"};
+    }
+  }
 
   // Units refilled over `elapsed` nanoseconds (none if elapsed is negative).
   [[nodiscard]] constexpr int128 refill(int128 elapsed) const { return elapsed > 0 ? elapsed * per_ns_ : 0; }
   // `now` in units, for GCRA's theoretical arrival time.
-  [[nodiscard]] constexpr int128 scaled(Instant now) const { return static_cast<int128>(now.count()) * per_ns_; }
+  [[nodiscard]] constexpr int128 scaled(Instant now) const { return static_cast<int128>(detail::nanos(now)) * per_ns_; }
   [[nodiscard]] constexpr int128 capacity() const { return capacity_; }
 
   struct Step {
