@@ -231,6 +231,28 @@ TYPED_TEST(Bucket, RefusesABurstThatTakesCenturiesToRefill) {
   EXPECT_THROW(TypeParam{RateLimit(1, 24h * 365).with_burst(101)}, RateError);
 }
 
+TEST(BucketFamily, DecidesAlikeEvenWhenTheClockGoesBack) {
+  // States dated in the future (booked waits, a clock stepped back) hold less
+  // at earlier times in all three, exactly as GCRA's arrival time says.
+  std::mt19937_64 random{3};
+  RateLimit limit = rl("5/s").with_burst(4);
+  Gcra gcra{limit};
+  TokenBucket token{limit};
+  LeakyBucket leaky{limit};
+  Gcra::State gcra_state;
+  TokenBucket::State token_state;
+  LeakyBucket::State leaky_state;
+  Instant now{Duration{1'000'000'000'000}};
+  for (int i = 0; i < 20000; ++i) {
+    std::int64_t step = static_cast<std::int64_t>(random() % 400'000'000) - 100'000'000;  // a quarter go back
+    now += Duration{step};
+    std::int64_t cost = 1 + static_cast<std::int64_t>(random() % 5);
+    Decision expected = gcra.decide(gcra_state, now, cost);
+    ASSERT_EQ(token.decide(token_state, now, cost), expected) << i;
+    ASSERT_EQ(leaky.decide(leaky_state, now, cost), expected) << i;
+  }
+}
+
 TEST(Gcra, StateIsOneNumberAndFreshAfterTheBucketRefills) {
   Gcra gcra{rl("2/s")};
   Gcra::State state;

@@ -20,6 +20,7 @@
 
 #include <leaksnek/error.hpp>
 #include <leaksnek/values/decision.hpp>
+#include <leaksnek/values/rate.hpp>
 #include <leaksnek/values/rate_limit.hpp>
 #include <leaksnek/values/time.hpp>
 
@@ -27,7 +28,7 @@ namespace leaksnek {
 
 template <class A>
 concept Algorithm = requires(const A& algorithm, typename A::State& state, const typename A::State& const_state,
-                             Instant now, std::int64_t cost) {
+                             Instant now, std::int64_t cost, RateWriter& writer, RateReader& reader) {
   { A::name } -> std::convertible_to<std::string_view>;
   { algorithm.limit() } -> std::same_as<const RateLimit&>;
   // Decides one request of `cost` units at `now`, updating `state` when allowed.
@@ -35,6 +36,10 @@ concept Algorithm = requires(const A& algorithm, typename A::State& state, const
   // True when `state` at `now` decides exactly as a never-seen key would, so a
   // storage may drop it without changing any decision.
   { algorithm.is_fresh(const_state, now) } -> std::same_as<bool>;
+  // The state as integers, for storages that keep plain values, and back
+  // (decode throws StateError on fields this algorithm could not have written).
+  { algorithm.encode(const_state, writer) } -> std::same_as<void>;
+  { algorithm.decode(reader) } -> std::same_as<typename A::State>;
 };
 
 namespace detail {

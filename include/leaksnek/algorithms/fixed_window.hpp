@@ -60,6 +60,17 @@ class FixedWindow {
     return state.used == 0 || window_of(now) > state.window;
   }
 
+  void encode(const State& state, RateWriter& writer) const {
+    writer.put(state.window);
+    writer.put(state.used);
+  }
+  [[nodiscard]] State decode(RateReader& reader) const {
+    State state;
+    state.window = reader.take();
+    state.used = reader.take_in<std::int64_t>(0, limit_.count(), "window count");
+    return state;
+  }
+
  private:
   [[nodiscard]] std::int64_t window_of(Instant now) const noexcept {
     return static_cast<std::int64_t>(detail::floor_div(detail::nanos(now), limit_.period().count()));

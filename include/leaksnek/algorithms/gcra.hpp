@@ -15,8 +15,8 @@ namespace leaksnek {
 
 // Capacity limit.burst(), refilled continuously at limit.count() per
 // limit.period(); a new key starts full. Decides exactly as TokenBucket and
-// LeakyBucket do on a clock that never goes backwards (on one that does, none
-// of them mints tokens). Immutable after construction; thread-safe.
+// LeakyBucket do, even on a clock that goes
+// backwards (where none of them mints tokens). Immutable after construction; thread-safe.
 class Gcra {
  public:
   static constexpr std::string_view name = "gcra";
@@ -45,6 +45,14 @@ class Gcra {
 
   [[nodiscard]] bool is_fresh(const State& state, Instant now) const noexcept {
     return state.tat <= scale_.scaled(now);
+  }
+
+  void encode(const State& state, RateWriter& writer) const { writer.put128(state.tat); }
+  [[nodiscard]] State decode(RateReader& reader) const {
+    constexpr detail::int128 bound = detail::int128{1} << 120;  // far beyond any real time, far from overflow
+    detail::int128 tat = reader.take128();
+    if (tat != State{}.tat && (tat < -bound || tat > bound)) throw StateError{"stored rate state has tat out of range"};
+    return {tat};
   }
 
  private:

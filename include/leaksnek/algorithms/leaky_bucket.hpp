@@ -15,7 +15,7 @@ namespace leaksnek {
 
 // Capacity limit.burst(), leaking at limit.count() per limit.period(); a new
 // key starts empty (room for a full burst). Decides exactly as Gcra and
-// TokenBucket do on a clock that never goes backwards. Thread-safe.
+// TokenBucket do. Thread-safe.
 class LeakyBucket {
  public:
   static constexpr std::string_view name = "leaky-bucket";
@@ -36,17 +36,28 @@ class LeakyBucket {
     detail::check_cost(cost);
     auto step = scale_.step(level_at(state, now), cost);
     if (step.decision.allowed) {
-      // An empty bucket has no past; otherwise a clock going backwards leaks nothing.
-      state.updated = state.level == 0 ? detail::nanos(now) : std::max(state.updated, detail::nanos(now));
       state.level = step.used_after;
+      state.updated = detail::nanos(now);
     }
     return step.decision;
   }
 
   [[nodiscard]] bool is_fresh(const State& state, Instant now) const noexcept { return level_at(state, now) == 0; }
 
+  void encode(const State& state, RateWriter& writer) const {
+    writer.put128(state.level);
+    writer.put(state.updated);
+  }
+  [[nodiscard]] State decode(RateReader& reader) const {
+    State state;
+    state.level = reader.take128_in(0, scale_.capacity(), "level");
+    state.updated = reader.take();
+    return state;
+  }
+
  private:
   [[nodiscard]] detail::int128 level_at(const State& state, Instant now) const noexcept {
+    if (state.level == 0) return 0;  // only a never-used bucket holds 0: a request filled any other
     return std::max<detail::int128>(0, state.level - scale_.refill(detail::int128{detail::nanos(now)} - state.updated));
   }
 

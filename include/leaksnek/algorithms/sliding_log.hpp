@@ -115,6 +115,25 @@ class SlidingLog {
     return state.empty() || expired(state.back(), now);
   }
 
+  void encode(const State& state, RateWriter& writer) const {
+    writer.put(static_cast<std::int64_t>(state.size()));
+    for (std::size_t i = 0; i < state.size(); ++i) {
+      writer.put(state[i].time);
+      writer.put(state[i].cost);
+    }
+  }
+  [[nodiscard]] State decode(RateReader& reader) const {
+    State state;
+    auto entries = reader.take_in<std::int64_t>(0, limit_.count(), "entry count");
+    for (std::int64_t i = 0; i < entries; ++i) {
+      std::int64_t time = reader.take();
+      auto cost = reader.take_in<std::int64_t>(1, limit_.count() - state.total(), "entry cost");
+      if (!state.empty() && time <= state.back().time) throw StateError{"stored rate state has entries out of order"};
+      state.push_back({time, cost});
+    }
+    return state;
+  }
+
  private:
   // An entry at time ti leaves the window (t - P, t] once ti <= t - P.
   [[nodiscard]] bool expired(const Entry& entry, Instant now) const noexcept {

@@ -83,6 +83,19 @@ class SlidingWindow {
     return rolled.previous == 0 && rolled.current == 0;
   }
 
+  void encode(const State& state, RateWriter& writer) const {
+    writer.put(state.window);
+    writer.put(state.previous);
+    writer.put(state.current);
+  }
+  [[nodiscard]] State decode(RateReader& reader) const {
+    State state;
+    state.window = reader.take();
+    state.previous = reader.take_in<std::int64_t>(0, limit_.count(), "previous window count");
+    state.current = reader.take_in<std::int64_t>(0, limit_.count(), "current window count");
+    return state;
+  }
+
  private:
   // The state as of the window holding `now` (never an earlier window).
   [[nodiscard]] State roll(const State& state, Instant now) const noexcept {

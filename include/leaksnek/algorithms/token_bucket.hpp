@@ -12,8 +12,7 @@ namespace leaksnek {
 
 // Capacity limit.burst(), refilled continuously at limit.count() per
 // limit.period(); a new key starts full; an allowed request takes its cost in
-// tokens. Decides exactly as Gcra and LeakyBucket do on a clock that never
-// goes backwards. Thread-safe.
+// tokens. Decides exactly as Gcra and LeakyBucket do. Thread-safe.
 class TokenBucket {
  public:
   static constexpr std::string_view name = "token-bucket";
@@ -36,8 +35,7 @@ class TokenBucket {
     auto step = scale_.step(scale_.capacity() - tokens_at(state, now), cost);
     if (step.decision.allowed) {
       state.tokens = scale_.capacity() - step.used_after;
-      // A clock going backwards mints nothing: refill counts from the latest time seen.
-      state.updated = state.seen ? std::max(state.updated, detail::nanos(now)) : detail::nanos(now);
+      state.updated = detail::nanos(now);
       state.seen = true;
     }
     return step.decision;
@@ -45,6 +43,19 @@ class TokenBucket {
 
   [[nodiscard]] bool is_fresh(const State& state, Instant now) const noexcept {
     return tokens_at(state, now) >= scale_.capacity();
+  }
+
+  void encode(const State& state, RateWriter& writer) const {
+    writer.put128(state.tokens);
+    writer.put(state.updated);
+    writer.put(state.seen ? 1 : 0);
+  }
+  [[nodiscard]] State decode(RateReader& reader) const {
+    State state;
+    state.tokens = reader.take128_in(0, scale_.capacity(), "tokens");
+    state.updated = reader.take();
+    state.seen = reader.take_in<std::int64_t>(0, 1, "seen") == 1;
+    return state;
   }
 
  private:

@@ -30,8 +30,10 @@ class BucketScale {
     }
   }
 
-  // Units refilled over `elapsed` nanoseconds (none if elapsed is negative).
-  [[nodiscard]] constexpr int128 refill(int128 elapsed) const { return elapsed > 0 ? elapsed * per_ns_ : 0; }
+  // Units refilled over `elapsed` nanoseconds. Negative for a time before the
+  // state's: a state dated in the future (a booked wait, a clock that went
+  // back) holds less at earlier times, exactly as GCRA's arrival time says.
+  [[nodiscard]] constexpr int128 refill(int128 elapsed) const { return elapsed * per_ns_; }
   // `now` in units, for GCRA's theoretical arrival time.
   [[nodiscard]] constexpr int128 scaled(Instant now) const { return static_cast<int128>(detail::nanos(now)) * per_ns_; }
   [[nodiscard]] constexpr int128 capacity() const { return capacity_; }

@@ -1,0 +1,129 @@
+// A policy: one or several limits of one algorithm on one key, decided
+// together (all-or-nothing), and the reservation step that waiting builds on.
+// Pure, like the algorithms: storages apply these steps atomically.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <leaksnek/algorithms/algorithm.hpp>
+
+namespace leaksnek {
+
+// One limit: the algorithm itself.
+template <Algorithm A>
+class SinglePolicy {
+ public:
+  using State = typename A::State;
+
+  explicit SinglePolicy(const RateLimit& limit) : algorithm_{limit} {}
+
+  [[nodiscard]] Decision decide(State& state, Instant now, std::int64_t cost) const {
+    return algorithm_.decide(state, now, cost);
+  }
+  [[nodiscard]] bool is_fresh(const State& state, Instant now) const { return algorithm_.is_fresh(state, now); }
+  void encode(const State& state, RateWriter& writer) const { algorithm_.encode(state, writer); }
+  [[nodiscard]] State decode(RateReader& reader) const { return algorithm_.decode(reader); }
+
+ private:
+  A algorithm_;
+};
+
+// Several limits on one key (e.g. 10/s and 1000/h), all-or-nothing: a request
+// is allowed iff every limit allows it, and when any denies, none is consumed.
+// The Decision is the tightest: the least remaining, the longest wait.
+template <Algorithm A>
+class MultiPolicy {
+ public:
+  // Enough for any real policy; keeps the trial states on the stack.
+  static constexpr std::size_t max_limits = 8;
+
+  using State = std::vector<typename A::State>;  // one per limit; empty: never seen
+
+  // Throws Error unless 1 <= limits.size() <= max_limits.
+  explicit MultiPolicy(std::span<const RateLimit> limits) {
+    if (limits.empty() || limits.size() > max_limits) {
+      throw Error{"a policy takes 1 to 8 limits, got " + std::to_string(limits.size())};
+    }
+    for (const RateLimit& limit : limits) algorithms_.emplace_back(limit);
+  }
+
+  [[nodiscard]] Decision decide(State& state, Instant now, std::int64_t cost) const {
+    std::array<typename A::State, max_limits> trial;
+    Decision combined;
+    combined.allowed = true;
+    for (std::size_t i = 0; i < algorithms_.size(); ++i) {
+      if (i < state.size()) trial[i] = state[i];
+      Decision decision = algorithms_[i].decide(trial[i], now, cost);
+      merge(combined, decision, i == 0);
+    }
+    if (combined.allowed) {
+      state.resize(algorithms_.size());
+      std::move(trial.begin(), trial.begin() + static_cast<std::ptrdiff_t>(algorithms_.size()), state.begin());
+    }
+    return combined;
+  }
+
+  [[nodiscard]] bool is_fresh(const State& state, Instant now) const {
+    for (std::size_t i = 0; i < state.size(); ++i) {
+      if (!algorithms_[i].is_fresh(state[i], now)) return false;
+    }
+    return true;
+  }
+
+  void encode(const State& state, RateWriter& writer) const {
+    for (std::size_t i = 0; i < state.size(); ++i) algorithms_[i].encode(state[i], writer);
+  }
+  [[nodiscard]] State decode(RateReader& reader) const {
+    State state;
+    if (reader.done()) return state;
+    for (const A& algorithm : algorithms_) state.push_back(algorithm.decode(reader));
+    return state;
+  }
+
+ private:
+  // Folds one limit's decision into the combined one.
+  static void merge(Decision& combined, const Decision& decision, bool first) {
+    if (first || decision.remaining < combined.remaining) {
+      combined.remaining = decision.remaining;
+      combined.limit = decision.limit;
+    }
+    combined.allowed = combined.allowed && decision.allowed;
+    if (!decision.allowed) {
+      // Each limit, once it fits, keeps fitting while no request comes, so the
+      // longest of the waits is when all of them fit.
+      combined.retry_after = std::max(combined.retry_after, decision.retry_after);
+    }
+    combined.reset_after = std::max(combined.reset_after, decision.reset_after);
+  }
+
+  std::vector<A> algorithms_;
+};
+
+// The outcome of reserve(): the decision, and how long the caller must wait
+// before acting on it (zero unless a wait was reserved).
+struct Grant {
+  Decision decision;
+  Duration wait{0};
+};
+
+// Decides at `now`; if the request is denied but fits within `max_wait`,
+// books it at the time it fits (so that later callers queue behind it and
+// nothing is oversubscribed) and returns that decision with the wait. A pure
+// step like decide(): storages run it atomically.
+template <class P>
+[[nodiscard]] Grant reserve(const P& policy, typename P::State& state, Instant now, std::int64_t cost,
+                            Duration max_wait) {
+  Decision decision = policy.decide(state, now, cost);
+  if (decision.allowed || decision.never_allowed() || decision.retry_after > max_wait) return {decision, Duration{0}};
+  Duration wait = decision.retry_after;
+  // By retry_after's definition the request fits then.
+  return {policy.decide(state, now + wait, cost), wait};
+}
+
+}  // namespace leaksnek

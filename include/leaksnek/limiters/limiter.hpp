@@ -1,0 +1,123 @@
+// Limiter: one algorithm, one or several limits, over a RateStorage. The
+// concrete limiters (LeakyBucketLimiter, GcraLimiter, ...) are this template.
+//
+// Over a MemoryStorage a decision is one atomic step inside the storage: no
+// mutex. Over any other RateStorage the limiter locks the key with the
+// KeyMutex, reads the state, decides and writes it back, as the seed does.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include <leaksnek/algorithms/policy.hpp>
+#include <leaksnek/interfaces/limiters/rate_limiter.hpp>
+#include <leaksnek/interfaces/mutexes/key_mutex.hpp>
+#include <leaksnek/interfaces/storages/rate_storage.hpp>
+#include <leaksnek/storages/memory_storage.hpp>
+#include <leaksnek/values/clock.hpp>
+
+namespace leaksnek {
+
+template <Algorithm A, class Key>
+class Limiter final : public RateLimiter<Key> {
+ public:
+  // `limit` for every key of `storage`. `mutex` is required unless `storage`
+  // is a MemoryStorage (which decides atomically by itself); `clock` is read
+  // for every decision and waited on by acquire(). Throws Error when a needed
+  // mutex is missing, RateError for a limit the algorithm refuses.
+  Limiter(const RateLimit& limit, std::shared_ptr<RateStorage<Key>> storage,
+          std::shared_ptr<KeyMutex<Key>> mutex = nullptr, ClockRef clock = {})
+      : Limiter{std::vector<RateLimit>{limit}, std::move(storage), std::move(mutex), clock} {}
+
+  // Several limits on each key (e.g. 10/s and 1000/h), all-or-nothing: when
+  // any denies, none is consumed. 1 to MultiPolicy<A>::max_limits limits.
+  Limiter(std::vector<RateLimit> limits, std::shared_ptr<RateStorage<Key>> storage,
+          std::shared_ptr<KeyMutex<Key>> mutex = nullptr, ClockRef clock = {})
+      : limits_{std::move(limits)}, storage_{std::move(storage)}, mutex_{std::move(mutex)}, clock_{clock} {
+    if (!storage_) throw Error{"a limiter needs a storage"};
+    if (limits_.size() == 1) {
+      single_.emplace(limits_.front());
+    } else {
+      multi_.emplace(limits_);
+    }
+    if (auto* memory = dynamic_cast<MemoryStorage<Key>*>(storage_.get())) {
+      if (single_) single_table_ = &memory->table(*single_, limits_);
+      if (multi_) multi_table_ = &memory->table(*multi_, limits_);
+    } else if (!mutex_) {
+      throw Error{"a limiter over a storage that cannot decide by itself needs a KeyMutex"};
+    }
+  }
+
+  // Decides now; see RateLimiter::try_acquire. Over a MemoryStorage: one clock
+  // read, one hash lookup, one shard lock. Thread-safe.
+  Decision try_acquire(const Key& key, std::int64_t cost = 1) override {
+    return try_acquire_at(key, cost, clock_.now());
+  }
+
+  // try_acquire at an explicit time instead of the clock's. Thread-safe.
+  Decision try_acquire_at(const Key& key, std::int64_t cost, Instant now) {
+    detail::check_cost(cost);
+    return step(key, now, [&](const auto& policy, auto& state) { return policy.decide(state, now, cost); });
+  }
+
+  // Decides now, and when denied but the request fits within `max_wait`,
+  // books it and blocks on the clock until then; see RateLimiter::acquire.
+  // Thread-safe.
+  Decision acquire(const Key& key, std::int64_t cost, Duration max_wait) override {
+    detail::check_cost(cost);
+    const Instant now = clock_.now();
+    Grant grant =
+        step(key, now, [&](const auto& policy, auto& state) { return reserve(policy, state, now, cost, max_wait); });
+    if (grant.wait > Duration{0}) clock_.sleep_until(now + grant.wait);
+    return grant.decision;
+  }
+
+  bool limit_exceeded(const Key& key) override { return !try_acquire(key, 1).allowed; }
+
+  [[nodiscard]] const std::vector<RateLimit>& limits() const noexcept { return limits_; }
+
+ private:
+  static const Decision& decision_of(const Decision& decision) { return decision; }
+  static const Decision& decision_of(const Grant& grant) { return grant.decision; }
+  static Duration expiry_of(const Decision& decision) { return decision.reset_after; }
+  static Duration expiry_of(const Grant& grant) { return grant.wait + grant.decision.reset_after; }
+
+  template <class Step>
+  auto step(const Key& key, Instant now, Step&& run) {
+    if (single_table_) return single_table_->apply(key, now, [&](auto& state) { return run(*single_, state); });
+    if (multi_table_) return multi_table_->apply(key, now, [&](auto& state) { return run(*multi_, state); });
+    if (single_) return locked_step(key, *single_, run);
+    return locked_step(key, *multi_, run);
+  }
+
+  // The seed's path: lock the key, read, decide, write.
+  template <class Policy, class Step>
+  auto locked_step(const Key& key, const Policy& policy, Step& run) {
+    KeyLock<Key> lock = mutex_->guard(key);
+    Rate stored = storage_->read(key);
+    RateReader reader{stored.fields};
+    typename Policy::State state = stored.empty() ? typename Policy::State{} : policy.decode(reader);
+    auto result = run(policy, state);
+    if (decision_of(result).allowed) {
+      Rate updated;
+      RateWriter writer{updated};
+      policy.encode(state, writer);
+      storage_->write(key, updated, expiry_of(result));
+    }
+    return result;
+  }
+
+  std::vector<RateLimit> limits_;
+  std::shared_ptr<RateStorage<Key>> storage_;
+  std::shared_ptr<KeyMutex<Key>> mutex_;
+  ClockRef clock_;
+  std::optional<SinglePolicy<A>> single_;
+  std::optional<MultiPolicy<A>> multi_;
+  typename MemoryStorage<Key>::template Table<SinglePolicy<A>>* single_table_ = nullptr;
+  typename MemoryStorage<Key>::template Table<MultiPolicy<A>>* multi_table_ = nullptr;
+};
+
+}  // namespace leaksnek

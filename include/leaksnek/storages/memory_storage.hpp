@@ -1,0 +1,247 @@
+// MemoryStorage: keyed state in this process, the fast path. It is the seed's
+// RateStorage and also decides atomically by itself, so a limiter over it
+// takes one step per decision and needs no KeyMutex.
+//
+// Layout: per policy, a table of S shards (64 by default), each a
+// boost::unordered_flat_map behind a spin lock. A decision hashes the key once,
+// locks one shard, finds the key's slot and runs the algorithm's pure step on
+// it in place: one hash lookup, one lock, no allocation for a key already
+// present. Threads on different keys rarely share a shard.
+//
+// Memory stays bounded. A key whose state is back to "as if never seen" (a
+// full bucket, an expired window) is dropped when its shard grows, which
+// changes no decision. With Options::max_keys, a shard at its share of the cap
+// first drops such keys, then evicts its least recently used keys (the one
+// lossy case: an evicted key starts over with a full allowance), counted in
+// Statistics::evicted. A GCRA key takes 64 bytes of slot (16 of state, the
+// key object, its hash, a recency stamp) plus the key's own heap bytes, at a
+// load factor of at most 0.875.
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <typeindex>
+#include <utility>
+#include <vector>
+
+#include <boost/container_hash/hash.hpp>
+#include <boost/unordered/unordered_flat_map.hpp>
+
+#include <leaksnek/detail/spin_lock.hpp>
+#include <leaksnek/interfaces/storages/rate_storage.hpp>
+#include <leaksnek/values/rate_limit.hpp>
+
+namespace leaksnek {
+
+template <class Key, class Hash = boost::hash<Key>, class KeyEqual = std::equal_to<Key>>
+class MemoryStorage final : public RateStorage<Key> {
+ public:
+  struct Options {
+    // Cap on tracked keys per policy (0: no cap). Enforced per shard, at
+    // max_keys / shards each; when a shard is full it frees a sixteenth of
+    // its share at once, so the cap costs O(1) amortised per new key.
+    std::size_t max_keys = 0;
+    // Number of shards, rounded up to a power of two.
+    std::size_t shards = 64;
+  };
+
+  struct Statistics {
+    std::size_t keys = 0;         // tracked now, over all policies
+    std::uint64_t evicted = 0;    // dropped by the max_keys cap while not fresh (lossy)
+    std::uint64_t forgotten = 0;  // dropped because fresh again (lossless)
+  };
+
+  MemoryStorage() : MemoryStorage{Options{}} {}
+  explicit MemoryStorage(Options options) : options_{options} {
+    std::size_t shards = 1;
+    while (shards < std::max<std::size_t>(options_.shards, 1)) shards *= 2;
+    options_.shards = shards;
+  }
+
+  // The seed's read / write, for code that drives a RateStorage by hand.
+  // Limiters over a MemoryStorage do not use them: they take the one-step
+  // path below. Thread-safe (one mutex).
+  [[nodiscard]] Rate read(const Key& key) override {
+    std::lock_guard lock{rates_mutex_};
+    auto found = rates_.find(key);
+    return found == rates_.end() ? Rate{} : found->second;
+  }
+  void write(const Key& key, const Rate& rate, Duration expires_after) override {
+    std::lock_guard lock{rates_mutex_};
+    if (rate.empty() || expires_after <= Duration{0}) {
+      rates_.erase(key);
+    } else {
+      rates_.insert_or_assign(key, rate);
+    }
+  }
+
+  // Counts over every policy's table. Thread-safe; locks each shard in turn.
+  [[nodiscard]] Statistics statistics() const {
+    Statistics total;
+    std::lock_guard lock{tables_mutex_};
+    for (const auto& entry : tables_) entry.table->add_to(total);
+    return total;
+  }
+
+  // The typed state of one policy (an algorithm and its limits).
+  template <class Policy>
+  class Table;
+
+  // The table for `policy` with `limits`, created on first use; limiters call
+  // this once, at construction. Two limiters with the same algorithm and limits
+  // share one table, as they would share keys in the seed. Thread-safe.
+  template <class Policy>
+  Table<Policy>& table(const Policy& policy, const std::vector<RateLimit>& limits) {
+    std::lock_guard lock{tables_mutex_};
+    for (auto& entry : tables_) {
+      if (entry.type == std::type_index{typeid(Policy)} && entry.limits == limits) {
+        return static_cast<Table<Policy>&>(*entry.table);
+      }
+    }
+    auto table = std::make_unique<Table<Policy>>(policy, options_);
+    Table<Policy>& result = *table;
+    tables_.push_back({std::type_index{typeid(Policy)}, limits, std::move(table)});
+    return result;
+  }
+
+ private:
+  class TableBase {
+   public:
+    virtual ~TableBase() = default;
+    virtual void add_to(Statistics& total) const = 0;
+  };
+
+  struct TableEntry {
+    std::type_index type;
+    std::vector<RateLimit> limits;
+    std::unique_ptr<TableBase> table;
+  };
+
+  Options options_;
+  mutable std::mutex tables_mutex_;
+  std::vector<TableEntry> tables_;
+  std::mutex rates_mutex_;
+  boost::unordered_flat_map<Key, Rate, Hash, KeyEqual> rates_;
+};
+
+template <class Key, class Hash, class KeyEqual>
+template <class Policy>
+class MemoryStorage<Key, Hash, KeyEqual>::Table final : public TableBase {
+ public:
+  using State = typename Policy::State;
+
+  Table(const Policy& policy, const Options& options)
+      : policy_{policy}, shards_(options.shards), shard_bits_{std::countr_zero(options.shards)} {
+    if (options.max_keys > 0) shard_cap_ = std::max<std::size_t>(1, options.max_keys / options.shards);
+  }
+
+  // Runs `step(State&)` on `key`'s state atomically and returns its result.
+  // A new key starts from a fresh state and is only kept if the step left it
+  // not fresh. `now` serves the bookkeeping (what is fresh when a shard grows).
+  template <class Step>
+  auto apply(const Key& key, Instant now, Step&& step) {
+    const std::size_t hash = Hash{}(key);
+    Shard& shard = shards_[shard_of(hash)];
+    std::lock_guard lock{shard.lock};
+    auto found = shard.map.find(Lookup{hash, &key});
+    if (found != shard.map.end()) {
+      found->second.used = ++shard.clock;
+      return step(found->second.state);
+    }
+    State state{};
+    auto result = step(state);
+    if (!policy_.is_fresh(state, now)) {
+      make_room(shard, now);
+      shard.map.emplace(StoredKey{hash, key}, Slot{std::move(state), ++shard.clock});
+    }
+    return result;
+  }
+
+  void add_to(Statistics& total) const override {
+    for (const Shard& shard : shards_) {
+      std::lock_guard lock{shard.lock};
+      total.keys += shard.map.size();
+      total.evicted += shard.evicted;
+      total.forgotten += shard.forgotten;
+    }
+  }
+
+ private:
+  // The key with its hash, so a lookup hashes the key once for both the shard
+  // and the map.
+  struct StoredKey {
+    std::size_t hash;
+    Key key;
+  };
+  struct Lookup {
+    std::size_t hash;
+    const Key* key;
+  };
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(const StoredKey& k) const noexcept { return k.hash; }
+    std::size_t operator()(const Lookup& k) const noexcept { return k.hash; }
+  };
+  struct KeyEq {
+    using is_transparent = void;
+    bool operator()(const StoredKey& a, const StoredKey& b) const {
+      return a.hash == b.hash && KeyEqual{}(a.key, b.key);
+    }
+    bool operator()(const Lookup& a, const StoredKey& b) const { return a.hash == b.hash && KeyEqual{}(*a.key, b.key); }
+    bool operator()(const StoredKey& a, const Lookup& b) const { return a.hash == b.hash && KeyEqual{}(a.key, *b.key); }
+  };
+  struct Slot {
+    State state;
+    std::uint32_t used;  // the shard's access count when last used: recency for the cap
+  };
+  struct alignas(64) Shard {
+    mutable detail::SpinLock lock;
+    boost::unordered_flat_map<StoredKey, Slot, KeyHash, KeyEq> map;
+    std::uint32_t clock = 0;
+    std::size_t sweep_at = 64;
+    std::uint64_t evicted = 0;
+    std::uint64_t forgotten = 0;
+  };
+
+  [[nodiscard]] std::size_t shard_of(std::size_t hash) const noexcept {
+    if (shard_bits_ == 0) return 0;
+    return static_cast<std::size_t>((static_cast<std::uint64_t>(hash) * 0x9E3779B97F4A7C15ULL) >> (64 - shard_bits_));
+  }
+
+  // Before a shard takes a new key: drop fresh keys when it has doubled since
+  // the last sweep, and at the cap evict the least recently used.
+  void make_room(Shard& shard, Instant now) {
+    const bool at_cap = shard_cap_ > 0 && shard.map.size() >= shard_cap_;
+    if (!at_cap && shard.map.size() < shard.sweep_at) return;
+    shard.forgotten += boost::unordered::erase_if(
+        shard.map, [&](const auto& entry) { return policy_.is_fresh(entry.second.state, now); });
+    shard.sweep_at = std::max<std::size_t>(64, 2 * shard.map.size());
+    if (shard_cap_ == 0 || shard.map.size() < shard_cap_) return;
+    // Evict down to 15/16 of the share, oldest first.
+    const std::size_t keep = shard_cap_ - std::max<std::size_t>(1, shard_cap_ / 16);
+    std::vector<std::uint32_t> ages;
+    ages.reserve(shard.map.size());
+    for (const auto& entry : shard.map) ages.push_back(shard.clock - entry.second.used);
+    const std::size_t evict = shard.map.size() - keep;
+    std::nth_element(ages.begin(), ages.begin() + static_cast<std::ptrdiff_t>(evict - 1), ages.end(), std::greater<>{});
+    const std::uint32_t min_age = ages[evict - 1];
+    std::size_t budget = evict;
+    shard.evicted += boost::unordered::erase_if(shard.map, [&](const auto& entry) {
+      if (budget == 0 || shard.clock - entry.second.used < min_age) return false;
+      --budget;
+      return true;
+    });
+  }
+
+  Policy policy_;
+  std::vector<Shard> shards_;
+  int shard_bits_;
+  std::size_t shard_cap_ = 0;
+};
+
+}  // namespace leaksnek

@@ -1,0 +1,304 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <leaksnek/leaksnek.hpp>
+
+#include "map_storage.hpp"
+
+namespace leaksnek {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::MapStorage;
+
+template <class A>
+class EveryLimiter : public ::testing::Test {};
+using AllAlgorithms = ::testing::Types<Gcra, TokenBucket, LeakyBucket, FixedWindow, SlidingWindow, SlidingLog>;
+TYPED_TEST_SUITE(EveryLimiter, AllAlgorithms);
+
+TYPED_TEST(EveryLimiter, AllowsExactlyTheLimitOverMemoryStorage) {
+  ManualClock clock{Instant{5s}};
+  Limiter<TypeParam, std::string> limiter{rl("10/m"), std::make_shared<MemoryStorage<std::string>>(), nullptr, clock};
+  int allowed = 0;
+  for (int i = 0; i < 25; ++i) allowed += limiter.limit_exceeded("my_key") ? 0 : 1;
+  EXPECT_EQ(allowed, 10);
+  Decision denied = limiter.try_acquire("my_key");
+  EXPECT_FALSE(denied.allowed);
+  EXPECT_GT(denied.retry_after, 0ns);
+  EXPECT_TRUE(limiter.try_acquire("other_key").allowed) << "keys are independent";
+  clock.advance(denied.retry_after);
+  EXPECT_TRUE(limiter.try_acquire("my_key").allowed);
+}
+
+TYPED_TEST(EveryLimiter, BadCostThrowsAndChangesNothing) {
+  auto storage = std::make_shared<MemoryStorage<std::string>>();
+  ManualClock clock;
+  Limiter<TypeParam, std::string> limiter{rl("2/s"), storage, nullptr, clock};
+  EXPECT_THROW((void)limiter.try_acquire("k", 0), CostError);
+  EXPECT_THROW((void)limiter.try_acquire("k", -1), CostError);
+  EXPECT_THROW((void)limiter.acquire("k", -1, 1s), CostError);
+  EXPECT_TRUE(limiter.try_acquire("k", 3).never_allowed());
+  EXPECT_EQ(storage->statistics().keys, 0u) << "nothing stored for rejected requests";
+  EXPECT_TRUE(limiter.try_acquire("k", 2).allowed);
+}
+
+// The seed's path (user storage + KeyMutex) and the one-step MemoryStorage
+// path decide identically on the same random requests.
+TYPED_TEST(EveryLimiter, UserStoragePathDecidesLikeMemoryStorage) {
+  ManualClock clock;
+  auto limits = std::vector<RateLimit>{RateLimit{5, 1s}.with_burst(7)};
+  Limiter<TypeParam, std::string> fast{limits, std::make_shared<MemoryStorage<std::string>>(), nullptr, clock};
+  auto user_storage = std::make_shared<MapStorage>();
+  Limiter<TypeParam, std::string> seed_path{limits, user_storage, std::make_shared<MemoryMutex<std::string>>(), clock};
+  std::mt19937_64 random{11};
+  for (int i = 0; i < 5000; ++i) {
+    clock.advance(Duration{static_cast<std::int64_t>(random() % 150'000'000)});
+    std::string key = "k" + std::to_string(random() % 7);
+    std::int64_t cost = 1 + static_cast<std::int64_t>(random() % 8);
+    ASSERT_EQ(fast.try_acquire(key, cost), seed_path.try_acquire(key, cost)) << i;
+  }
+  EXPECT_GT(user_storage->writes, 0);
+}
+
+TYPED_TEST(EveryLimiter, StorageWithoutAMutexIsRefused) {
+  EXPECT_THROW((Limiter<TypeParam, std::string>{rl("1/s"), std::make_shared<MapStorage>()}), Error);
+  EXPECT_THROW((Limiter<TypeParam, std::string>{rl("1/s"), nullptr}), Error);
+}
+
+TYPED_TEST(EveryLimiter, MalformedStoredStateIsAnErrorAndIsLeftAlone) {
+  auto storage = std::make_shared<MapStorage>();
+  Limiter<TypeParam, std::string> limiter{rl("3/s"), storage, std::make_shared<MemoryMutex<std::string>>()};
+  storage->corrupt("k", Rate{{-5}});
+  EXPECT_THROW((void)limiter.try_acquire("k"), StateError);
+  EXPECT_EQ(storage->peek("k"), (Rate{{-5}}));
+}
+
+TYPED_TEST(EveryLimiter, AcquireWaitsOnTheClockAndNeverOversubscribes) {
+  ManualClock clock;
+  Limiter<TypeParam, std::string> limiter{rl("1/s"), std::make_shared<MemoryStorage<std::string>>(), nullptr, clock};
+  ASSERT_TRUE(limiter.acquire("k", 1, 0s).allowed);
+  Decision refused = limiter.acquire("k", 1, 100ms);  // the wait exceeds max_wait: denied at once
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_GT(refused.retry_after, 100ms);
+
+  std::atomic<bool> done{false};
+  Decision waited;
+  std::thread waiter{[&] {
+    waited = limiter.acquire("k", 1, 5s);
+    done = true;
+  }};
+  while (clock.sleepers() == 0) std::this_thread::yield();
+  // The waiter holds the next slot: nobody else gets it meanwhile.
+  EXPECT_FALSE(limiter.try_acquire("k").allowed);
+  clock.advance(refused.retry_after - 1ms);
+  EXPECT_FALSE(done);
+  EXPECT_FALSE(limiter.try_acquire("k").allowed);
+  clock.advance(1ms);
+  waiter.join();
+  EXPECT_TRUE(waited.allowed);
+  EXPECT_FALSE(limiter.try_acquire("k").allowed) << "the waiter used the slot it booked";
+}
+
+TYPED_TEST(EveryLimiter, WaitersAreServedInArrivalOrder) {
+  ManualClock clock;
+  Limiter<TypeParam, std::string> limiter{rl("1/s"), std::make_shared<MemoryStorage<std::string>>(), nullptr, clock};
+  ASSERT_TRUE(limiter.try_acquire("k").allowed);
+  constexpr std::size_t waiters = 5;
+  std::mutex mutex;
+  std::vector<std::size_t> order;  // guarded by mutex
+  std::vector<Instant> served_at;  // guarded by mutex
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < waiters; ++i) {
+    threads.emplace_back([&, i] {
+      Decision decision = limiter.acquire("k", 1, 1min);
+      std::lock_guard lock{mutex};
+      if (decision.allowed) order.push_back(i);
+      served_at.push_back(clock.now());
+    });
+    // Thread i has booked its slot before thread i + 1 arrives.
+    while (clock.sleepers() != i + 1) std::this_thread::yield();
+  }
+  for (;;) {
+    {
+      std::lock_guard lock{mutex};
+      if (served_at.size() == waiters) break;
+    }
+    clock.advance(100ms);
+    // Let every waiter whose time has come finish before moving on.
+    for (;;) {
+      std::lock_guard lock{mutex};
+      if (served_at.size() + clock.sleepers() == waiters) break;
+    }
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(order, (std::vector<std::size_t>{0, 1, 2, 3, 4}));
+  for (std::size_t i = 1; i < served_at.size(); ++i) {
+    EXPECT_GT(served_at[i], served_at[i - 1]) << "one waiter at a time: 1/s is never oversubscribed";
+  }
+}
+
+// ---- Multi-limits ------------------------------------------------------------
+
+TYPED_TEST(EveryLimiter, MultiLimitsAreAllOrNothing) {
+  ManualClock clock;
+  Limiter<TypeParam, std::string> limiter{
+      {rl("3/s"), rl("5/m")}, std::make_shared<MemoryStorage<std::string>>(), nullptr, clock};
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(limiter.try_acquire("k").allowed);
+  Decision per_second = limiter.try_acquire("k");
+  EXPECT_FALSE(per_second.allowed);
+  EXPECT_LT(per_second.retry_after, 2s) << "the per-second limit denies";
+  clock.advance(2s);
+  EXPECT_TRUE(limiter.try_acquire("k", 2).allowed);  // all 5 of the minute used now
+  clock.advance(2s);
+  Decision per_minute = limiter.try_acquire("k", 3);  // 3/s has room, 5/m does not
+  EXPECT_FALSE(per_minute.allowed);
+  EXPECT_EQ(per_minute.remaining, 0);
+  EXPECT_GT(per_minute.retry_after, 2s) << "the per-minute limit's wait, the longer one";
+  EXPECT_TRUE(limiter.try_acquire_at("k", 3, clock.now() + per_minute.retry_after).allowed)
+      << "both limits fit after the longer wait";
+}
+
+TEST(MultiLimits, DenialConsumesNothingFromTheLimitsThatAllowed) {
+  ManualClock clock;
+  GcraLimiter<std::string> limiter{
+      {rl("5/h"), rl("3/m")}, std::make_shared<MemoryStorage<std::string>>(), nullptr, clock};
+  ASSERT_TRUE(limiter.try_acquire("k", 3).allowed);                                // 5/h keeps 2, 3/m keeps 0
+  for (int i = 0; i < 20; ++i) ASSERT_FALSE(limiter.try_acquire("k", 1).allowed);  // 3/m denies
+  clock.advance(1min);
+  // 3/m is full again; 5/h holds 2 and a twelfth. Had any denial taken from
+  // it, 2 would not fit.
+  Decision two = limiter.try_acquire("k", 2);
+  EXPECT_TRUE(two.allowed);
+  EXPECT_EQ(two.remaining, 0);
+  EXPECT_THROW((GcraLimiter<std::string>{std::vector<RateLimit>{}, std::make_shared<MemoryStorage<std::string>>()}),
+               Error);
+  EXPECT_THROW(
+      (GcraLimiter<std::string>{std::vector<RateLimit>(9, rl("1/s")), std::make_shared<MemoryStorage<std::string>>()}),
+      Error);
+}
+
+TEST(MultiLimits, CombinedDecisionReportsTheTightestLimit) {
+  ManualClock clock;
+  SlidingLogLimiter<std::string> limiter{
+      {rl("5/m"), rl("20/h")}, std::make_shared<MemoryStorage<std::string>>(), nullptr, clock};
+  Decision first = limiter.try_acquire("login");
+  EXPECT_EQ(first.remaining, 4);
+  EXPECT_EQ(first.limit, 5);
+  EXPECT_EQ(first.reset_after, 1h);
+}
+
+// ---- MemoryStorage -------------------------------------------------------------
+
+TEST(MemoryStorage, SharesStateBetweenLimitersOfOnePolicyOnly) {
+  ManualClock clock;
+  auto storage = std::make_shared<MemoryStorage<std::string>>();
+  GcraLimiter<std::string> a{rl("2/s"), storage, nullptr, clock};
+  GcraLimiter<std::string> b{rl("2/s"), storage, nullptr, clock};
+  FixedWindowLimiter<std::string> other{rl("2/s"), storage, nullptr, clock};
+  EXPECT_TRUE(a.try_acquire("k", 2).allowed);
+  EXPECT_FALSE(b.try_acquire("k").allowed) << "same algorithm and limit: same keys";
+  EXPECT_TRUE(other.try_acquire("k", 2).allowed) << "another policy keeps its own state";
+}
+
+TEST(MemoryStorage, DropsFreshKeysWithoutChangingAnyDecision) {
+  // Replays random traffic over many keys through a MemoryStorage and through
+  // plain per-key states that are never dropped: decisions must be identical,
+  // while the storage forgets keys whose buckets have refilled.
+  ManualClock clock;
+  auto storage = std::make_shared<MemoryStorage<std::string>>(MemoryStorage<std::string>::Options{.shards = 4});
+  GcraLimiter<std::string> limiter{rl("2/s"), storage, nullptr, clock};
+  Gcra reference_algorithm{rl("2/s")};
+  std::map<std::string, Gcra::State> reference;
+  std::mt19937_64 random{5};
+  for (int i = 0; i < 200'000; ++i) {
+    clock.advance(Duration{static_cast<std::int64_t>(random() % 2'000'000)});
+    std::string key = "k" + std::to_string(random() % 5000);
+    ASSERT_EQ(limiter.try_acquire(key), reference_algorithm.decide(reference[key], clock.now(), 1)) << i;
+  }
+  MemoryStorage<std::string>::Statistics statistics = storage->statistics();
+  EXPECT_GT(statistics.forgotten, 0u);
+  EXPECT_EQ(statistics.evicted, 0u);
+  EXPECT_LT(statistics.keys, 5000u);
+}
+
+TEST(MemoryStorage, CapEvictsTheLeastRecentlyUsedKeys) {
+  ManualClock clock;
+  auto storage =
+      std::make_shared<MemoryStorage<std::string>>(MemoryStorage<std::string>::Options{.max_keys = 1024, .shards = 1});
+  GcraLimiter<std::string> limiter{rl("1/h"), storage, nullptr, clock};  // nothing refills during the test
+  for (int i = 0; i < 4096; ++i) ASSERT_TRUE(limiter.try_acquire("k" + std::to_string(i)).allowed);
+  MemoryStorage<std::string>::Statistics statistics = storage->statistics();
+  EXPECT_LE(statistics.keys, 1024u);
+  EXPECT_GE(statistics.keys, 1024u - 64u);
+  EXPECT_EQ(statistics.evicted, 4096u - statistics.keys);
+  EXPECT_EQ(statistics.forgotten, 0u);
+  // The most recent keys are remembered (denied), the oldest were evicted
+  // (allowed again: the one lossy case).
+  for (int i = 4096 - 900; i < 4096; ++i) EXPECT_FALSE(limiter.try_acquire("k" + std::to_string(i)).allowed) << i;
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE(limiter.try_acquire("k" + std::to_string(i)).allowed) << i;
+}
+
+TEST(MemoryStorage, RecentlyUsedKeysSurviveTheCap) {
+  ManualClock clock;
+  auto storage =
+      std::make_shared<MemoryStorage<std::string>>(MemoryStorage<std::string>::Options{.max_keys = 256, .shards = 1});
+  TokenBucketLimiter<std::string> limiter{rl("3/h"), storage, nullptr, clock};
+  ASSERT_TRUE(limiter.try_acquire("hot", 3).allowed);
+  for (int i = 0; i < 10'000; ++i) {
+    ASSERT_TRUE(limiter.try_acquire("cold" + std::to_string(i)).allowed);
+    if (i % 100 == 0) {
+      ASSERT_FALSE(limiter.try_acquire("hot").allowed) << "hot key evicted at " << i;
+    }
+  }
+}
+
+TEST(MemoryStorage, SeedReadWriteRoundTrips) {
+  MemoryStorage<std::string> storage;
+  EXPECT_TRUE(storage.read("k").empty());
+  storage.write("k", Rate{{1, 2}}, 1s);
+  EXPECT_EQ(storage.read("k"), (Rate{{1, 2}}));
+  storage.write("k", Rate{}, 1s);
+  EXPECT_TRUE(storage.read("k").empty());
+}
+
+// ---- MemoryMutex ------------------------------------------------------------------
+
+TEST(MemoryMutex, LeavesNoLockBehind) {
+  MemoryMutex<std::string> mutex;
+  for (int i = 0; i < 1'000'000; ++i) {
+    KeyLock<std::string> lock = mutex.guard("key-" + std::to_string(i));
+  }
+  EXPECT_EQ(mutex.size(), 0u);
+}
+
+TEST(MemoryMutex, ExcludesOnOneKeyOnly) {
+  MemoryMutex<std::string> mutex;
+  int counter = 0;  // guarded by mutex("shared"); tsan checks the claim
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10'000; ++i) {
+        KeyLock<std::string> lock = mutex.guard("shared");
+        ++counter;
+      }
+    });
+  }
+  {
+    KeyLock<std::string> other = mutex.guard("other");  // never blocked by "shared"
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(counter, 40'000);
+  EXPECT_EQ(mutex.size(), 0u);
+}
+
+}  // namespace
+}  // namespace leaksnek
