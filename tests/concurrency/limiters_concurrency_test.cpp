@@ -13,6 +13,7 @@
 #include <leaksnek/leaksnek.hpp>
 
 #include "map_storage.hpp"
+#include "numbered.hpp"
 
 namespace leaksnek {
 namespace {
@@ -57,7 +58,7 @@ TYPED_TEST(Concurrency, ThousandsOfKeysEachGetExactlyTheLimit) {
   ManualClock clock;
   Limiter<TypeParam, std::string> limiter{rl("3/h"), std::make_shared<MemoryStorage<std::string>>(), nullptr, clock};
   std::vector<std::string> keys;
-  for (int i = 0; i < 3000; ++i) keys.push_back("key-" + std::to_string(i));
+  for (int i = 0; i < 3000; ++i) keys.push_back(testing::numbered("key-", i));
   EXPECT_EQ(hammer(limiter, keys, 2), 3 * 3000);
 }
 

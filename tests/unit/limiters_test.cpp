@@ -13,12 +13,14 @@
 #include <leaksnek/leaksnek.hpp>
 
 #include "map_storage.hpp"
+#include "numbered.hpp"
 
 namespace leaksnek {
 namespace {
 
 using namespace std::chrono_literals;
 using testing::MapStorage;
+using testing::numbered;
 
 template <class A>
 class EveryLimiter : public ::testing::Test {};
@@ -62,7 +64,7 @@ TYPED_TEST(EveryLimiter, UserStoragePathDecidesLikeMemoryStorage) {
   std::mt19937_64 random{11};
   for (int i = 0; i < 5000; ++i) {
     clock.advance(Duration{static_cast<std::int64_t>(random() % 150'000'000)});
-    std::string key = "k" + std::to_string(random() % 7);
+    std::string key = numbered("k", static_cast<std::int64_t>(random() % 7));
     std::int64_t cost = 1 + static_cast<std::int64_t>(random() % 8);
     ASSERT_EQ(fast.try_acquire(key, cost), seed_path.try_acquire(key, cost)) << i;
   }
@@ -221,7 +223,7 @@ TEST(MemoryStorage, DropsFreshKeysWithoutChangingAnyDecision) {
   std::mt19937_64 random{5};
   for (int i = 0; i < 200'000; ++i) {
     clock.advance(Duration{static_cast<std::int64_t>(random() % 2'000'000)});
-    std::string key = "k" + std::to_string(random() % 5000);
+    std::string key = numbered("k", static_cast<std::int64_t>(random() % 5000));
     ASSERT_EQ(limiter.try_acquire(key), reference_algorithm.decide(reference[key], clock.now(), 1)) << i;
   }
   MemoryStorage<std::string>::Statistics statistics = storage->statistics();
@@ -235,7 +237,7 @@ TEST(MemoryStorage, CapEvictsTheLeastRecentlyUsedKeys) {
   auto storage =
       std::make_shared<MemoryStorage<std::string>>(MemoryStorage<std::string>::Options{.max_keys = 1024, .shards = 1});
   GcraLimiter<std::string> limiter{rl("1/h"), storage, nullptr, clock};  // nothing refills during the test
-  for (int i = 0; i < 4096; ++i) ASSERT_TRUE(limiter.try_acquire("k" + std::to_string(i)).allowed);
+  for (int i = 0; i < 4096; ++i) ASSERT_TRUE(limiter.try_acquire(numbered("k", i)).allowed);
   MemoryStorage<std::string>::Statistics statistics = storage->statistics();
   EXPECT_LE(statistics.keys, 1024u);
   EXPECT_GE(statistics.keys, 1024u - 64u);
@@ -243,8 +245,8 @@ TEST(MemoryStorage, CapEvictsTheLeastRecentlyUsedKeys) {
   EXPECT_EQ(statistics.forgotten, 0u);
   // The most recent keys are remembered (denied), the oldest were evicted
   // (allowed again: the one lossy case).
-  for (int i = 4096 - 900; i < 4096; ++i) EXPECT_FALSE(limiter.try_acquire("k" + std::to_string(i)).allowed) << i;
-  for (int i = 0; i < 100; ++i) EXPECT_TRUE(limiter.try_acquire("k" + std::to_string(i)).allowed) << i;
+  for (int i = 4096 - 900; i < 4096; ++i) EXPECT_FALSE(limiter.try_acquire(numbered("k", i)).allowed) << i;
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE(limiter.try_acquire(numbered("k", i)).allowed) << i;
 }
 
 TEST(MemoryStorage, RecentlyUsedKeysSurviveTheCap) {
@@ -254,7 +256,7 @@ TEST(MemoryStorage, RecentlyUsedKeysSurviveTheCap) {
   TokenBucketLimiter<std::string> limiter{rl("3/h"), storage, nullptr, clock};
   ASSERT_TRUE(limiter.try_acquire("hot", 3).allowed);
   for (int i = 0; i < 10'000; ++i) {
-    ASSERT_TRUE(limiter.try_acquire("cold" + std::to_string(i)).allowed);
+    ASSERT_TRUE(limiter.try_acquire(numbered("cold", i)).allowed);
     if (i % 100 == 0) {
       ASSERT_FALSE(limiter.try_acquire("hot").allowed) << "hot key evicted at " << i;
     }
@@ -275,7 +277,7 @@ TEST(MemoryStorage, SeedReadWriteRoundTrips) {
 TEST(MemoryMutex, LeavesNoLockBehind) {
   MemoryMutex<std::string> mutex;
   for (int i = 0; i < 1'000'000; ++i) {
-    KeyLock<std::string> lock = mutex.guard("key-" + std::to_string(i));
+    KeyLock<std::string> lock = mutex.guard(numbered("key-", i));
   }
   EXPECT_EQ(mutex.size(), 0u);
 }

@@ -24,7 +24,7 @@ class Gcra {
   struct State {
     // Theoretical arrival time in bucket units (ns * count); the bucket is
     // full whenever tat <= now. The initial value means "never seen".
-    detail::int128 tat = std::numeric_limits<detail::int128>::min();
+    detail::Packed128 tat = std::numeric_limits<detail::int128>::min();
   };
 
   // Throws RateError when a full burst would take over 100 years to refill.
@@ -37,7 +37,7 @@ class Gcra {
   [[nodiscard]] Decision decide(State& state, Instant now, std::int64_t cost) const {
     detail::check_cost(cost);
     detail::int128 now_units = scale_.scaled(now);
-    detail::int128 used = std::max(state.tat, now_units) - now_units;
+    detail::int128 used = std::max<detail::int128>(state.tat, now_units) - now_units;
     auto step = scale_.step(used, cost);
     if (step.decision.allowed) state.tat = now_units + step.used_after;
     return step.decision;
@@ -51,7 +51,8 @@ class Gcra {
   [[nodiscard]] State decode(RateReader& reader) const {
     constexpr detail::int128 bound = detail::int128{1} << 120;  // far beyond any real time, far from overflow
     detail::int128 tat = reader.take128();
-    if (tat != State{}.tat && (tat < -bound || tat > bound)) throw StateError{"stored rate state has tat out of range"};
+    if (tat != detail::int128{State{}.tat} && (tat < -bound || tat > bound))
+      throw StateError{"stored rate state has tat out of range"};
     return {tat};
   }
 

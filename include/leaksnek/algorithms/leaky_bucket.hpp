@@ -21,7 +21,7 @@ class LeakyBucket {
   static constexpr std::string_view name = "leaky-bucket";
 
   struct State {
-    detail::int128 level = 0;  // in bucket units (one request unit = period ns)
+    detail::Packed128 level;   // in bucket units (one request unit = period ns)
     std::int64_t updated = 0;  // ns of the last allowed request
   };
 

@@ -18,8 +18,8 @@ class TokenBucket {
   static constexpr std::string_view name = "token-bucket";
 
   struct State {
-    detail::int128 tokens = 0;  // in bucket units (one token = period ns)
-    std::int64_t updated = 0;   // ns of the last allowed request
+    detail::Packed128 tokens;  // in bucket units (one token = period ns)
+    std::int64_t updated = 0;  // ns of the last allowed request
     bool seen = false;
   };
 

@@ -11,13 +11,15 @@
 #include <vector>
 
 #include <boost/container_hash/hash.hpp>
+
 #include <boost/unordered/unordered_flat_map.hpp>
+#include <leaksnek/storages/memory_storage.hpp>
 
 #include <leaksnek/interfaces/mutexes/key_mutex.hpp>
 
 namespace leaksnek {
 
-template <class Key, class Hash = boost::hash<Key>, class KeyEqual = std::equal_to<Key>>
+template <class Key, class Hash = detail::DefaultHash<Key>, class KeyEqual = std::equal_to<Key>>
 class MemoryMutex final : public KeyMutex<Key> {
  public:
   explicit MemoryMutex(std::size_t shards = 16) : shards_(std::max<std::size_t>(shards, 1)) {}

@@ -13,9 +13,10 @@
 // changes no decision. With Options::max_keys, a shard at its share of the cap
 // first drops such keys, then evicts its least recently used keys (the one
 // lossy case: an evicted key starts over with a full allowance), counted in
-// Statistics::evicted. A GCRA key takes 64 bytes of slot (16 of state, the
-// key object, its hash, a recency stamp) plus the key's own heap bytes, at a
-// load factor of at most 0.875.
+// Statistics::evicted. A GCRA key takes a 56-byte slot (a std::string key
+// object, 16 bytes of state, a 4-byte recency stamp) plus 1 byte of map
+// metadata, at a load factor between 0.44 and 0.875, plus the key's heap bytes
+// if it is too long for the string's inline buffer (15 bytes).
 #pragma once
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <type_traits>
 #include <typeindex>
 #include <utility>
 #include <vector>
@@ -38,7 +40,15 @@
 
 namespace leaksnek {
 
-template <class Key, class Hash = boost::hash<Key>, class KeyEqual = std::equal_to<Key>>
+namespace detail {
+// std::hash where the standard has one (its string hash reads 8 bytes a step),
+// boost::hash for the rest (pairs, tuples, user types with hash_value).
+template <class Key>
+using DefaultHash =
+    std::conditional_t<std::is_default_constructible_v<std::hash<Key>>, std::hash<Key>, boost::hash<Key>>;
+}  // namespace detail
+
+template <class Key, class Hash = detail::DefaultHash<Key>, class KeyEqual = std::equal_to<Key>>
 class MemoryStorage final : public RateStorage<Key> {
  public:
   struct Options {
@@ -157,7 +167,7 @@ class MemoryStorage<Key, Hash, KeyEqual>::Table final : public TableBase {
     auto result = step(state);
     if (!policy_.is_fresh(state, now)) {
       make_room(shard, now);
-      shard.map.emplace(StoredKey{hash, key}, Slot{std::move(state), ++shard.clock});
+      shard.map.emplace(key, Slot{std::move(state), ++shard.clock});
     }
     return result;
   }
@@ -172,28 +182,22 @@ class MemoryStorage<Key, Hash, KeyEqual>::Table final : public TableBase {
   }
 
  private:
-  // The key with its hash, so a lookup hashes the key once for both the shard
-  // and the map.
-  struct StoredKey {
-    std::size_t hash;
-    Key key;
-  };
+  // A lookup carries the key's hash, computed once for both the shard and the
+  // map; the map hashes a stored key again only when it grows.
   struct Lookup {
     std::size_t hash;
     const Key* key;
   };
   struct KeyHash {
     using is_transparent = void;
-    std::size_t operator()(const StoredKey& k) const noexcept { return k.hash; }
-    std::size_t operator()(const Lookup& k) const noexcept { return k.hash; }
+    std::size_t operator()(const Key& key) const { return Hash{}(key); }
+    std::size_t operator()(const Lookup& lookup) const noexcept { return lookup.hash; }
   };
   struct KeyEq {
     using is_transparent = void;
-    bool operator()(const StoredKey& a, const StoredKey& b) const {
-      return a.hash == b.hash && KeyEqual{}(a.key, b.key);
-    }
-    bool operator()(const Lookup& a, const StoredKey& b) const { return a.hash == b.hash && KeyEqual{}(*a.key, b.key); }
-    bool operator()(const StoredKey& a, const Lookup& b) const { return a.hash == b.hash && KeyEqual{}(a.key, *b.key); }
+    bool operator()(const Key& a, const Key& b) const { return KeyEqual{}(a, b); }
+    bool operator()(const Lookup& a, const Key& b) const { return KeyEqual{}(*a.key, b); }
+    bool operator()(const Key& a, const Lookup& b) const { return KeyEqual{}(a, *b.key); }
   };
   struct Slot {
     State state;
@@ -201,7 +205,7 @@ class MemoryStorage<Key, Hash, KeyEqual>::Table final : public TableBase {
   };
   struct alignas(64) Shard {
     mutable detail::SpinLock lock;
-    boost::unordered_flat_map<StoredKey, Slot, KeyHash, KeyEq> map;
+    boost::unordered_flat_map<Key, Slot, KeyHash, KeyEq> map;
     std::uint32_t clock = 0;
     std::size_t sweep_at = 64;
     std::uint64_t evicted = 0;

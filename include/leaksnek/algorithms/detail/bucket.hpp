@@ -45,7 +45,7 @@ class BucketScale {
 
   // Decides a request of `cost` tokens against a bucket missing `used` units
   // (0 = full; above capacity only if the clock went backwards).
-  [[nodiscard]] constexpr Step step(int128 used, std::int64_t cost) const {
+  [[nodiscard]] [[gnu::always_inline]] constexpr Step step(int128 used, std::int64_t cost) const {
     Decision decision;
     decision.limit = burst_;
     if (cost > burst_) return denied(decision, used, Decision::never);
