@@ -13,6 +13,8 @@
 #include <sstream>
 #include <string>
 
+#include "param_name.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -163,11 +165,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BadArguments{"simulate --algorithm gcra --limit 10/s a.csv b.csv", "at most one FILE"},
                       BadArguments{"simulate --algorithm gcra --limit 10/s --summary=yes", "--summary takes no value"},
                       BadArguments{"frobnicate", "unknown command 'frobnicate'"}, BadArguments{"", "usage"}),
-    [](const auto& param_info) {
-      std::string name;
-      for (char c : std::string{param_info.param.args}) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-      return std::to_string(param_info.index) + "_" + name;
-    });
+    leaksnek::testing::ParamName<&BadArguments::args>{});
 
 TEST_F(SimulateCli, SummaryCountsAllowedAndDeniedAndListsTheTenMostDenied) {
   std::string trace;

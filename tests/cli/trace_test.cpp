@@ -5,6 +5,8 @@
 #include <limits>
 #include <string>
 
+#include "param_name.hpp"
+
 #include "trace.hpp"
 
 namespace leaksnek::cli {
@@ -73,11 +75,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BadLine{"1,k,", "cost '' is not a positive integer"},
                       BadLine{"1,k,1.5", "cost '1.5' is not a positive integer"},
                       BadLine{"1,k, 2", "cost ' 2' is not a positive integer"}, BadLine{"1,k,2,3", "too many fields"}),
-    [](const auto& param_info) {
-      std::string name;
-      for (char c : std::string{param_info.param.line}) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-      return std::to_string(param_info.index) + "_" + name;
-    });
+    leaksnek::testing::ParamName<&BadLine::line>{});
 
 TEST(TraceLine, SkipsBlankAndCommentLines) {
   EXPECT_TRUE(is_skipped_line(""));

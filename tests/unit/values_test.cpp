@@ -9,6 +9,8 @@
 
 #include <leaksnek/leaksnek.hpp>
 
+#include "param_name.hpp"
+
 namespace leaksnek {
 namespace {
 
@@ -40,11 +42,7 @@ INSTANTIATE_TEST_SUITE_P(
                       GoodRate{"7/seconds", 7, 1s}, GoodRate{"2/hour", 2, 1h}, GoodRate{"2/hours", 2, 1h},
                       GoodRate{"1/day", 1, 24h}, GoodRate{"1/days", 1, 24h}, GoodRate{"1/365d", 1, 24h * 365},
                       GoodRate{"1000000000/h", 1'000'000'000, 1h}, GoodRate{"1/1ms", 1, 1ms}),
-    [](const auto& param_info) {
-      std::string name;
-      for (char c : std::string{param_info.param.text}) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-      return std::to_string(param_info.index) + "_" + name;
-    });
+    leaksnek::testing::ParamName<&GoodRate::text>{});
 
 struct BadRate {
   const char* text;
@@ -78,11 +76,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BadRate{"10/M", "unknown unit \"M\""}, BadRate{"1.5/s", "not a positive integer"},
                       BadRate{"99999999999999999999/s", "too large"}, BadRate{"1000000000000001/s", "too large"},
                       BadRate{"1/99999999999999999999d", "too long"}, BadRate{"1/36501d", "too long"}),
-    [](const auto& param_info) {
-      std::string name;
-      for (char c : std::string{param_info.param.text}) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-      return std::to_string(param_info.index) + "_" + name;
-    });
+    leaksnek::testing::ParamName<&BadRate::text>{});
 
 TEST(RateLimit, BurstDefaultsToCountAndCanBeSet) {
   RateLimit limit = rl("7/s").with_burst(3);

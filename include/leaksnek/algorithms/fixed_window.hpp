@@ -13,6 +13,8 @@ namespace leaksnek {
 // Allows a request iff the current window's allowed cost plus its cost is at
 // most limit.count(); a denied request waits for the next window. Cheap and
 // coarse: up to 2 * count can pass around a window boundary. Thread-safe.
+// A state dated in a later window (a wait booked by acquire()) makes every
+// request queue behind it.
 class FixedWindow {
  public:
   static constexpr std::string_view name = "fixed-window";
@@ -31,12 +33,9 @@ class FixedWindow {
   [[nodiscard]] Decision decide(State& state, Instant now, std::int64_t cost) const {
     detail::check_cost(cost);
     const std::int64_t count = limit_.count();
-    std::int64_t window = window_of(now);
-    std::int64_t used = 0;
-    if (window <= state.window) {  // same window, or a clock that went backwards: no new window
-      window = state.window;
-      used = state.used;
-    }
+    const std::int64_t window = window_of(now);
+    if (state.used > 0 && state.window > window) return queued(state, now, cost);
+    const std::int64_t used = state.window == window ? state.used : 0;
     Duration until_next{detail::saturate((detail::int128{window} + 1) * limit_.period().count() - detail::nanos(now))};
 
     Decision decision;
@@ -72,6 +71,25 @@ class FixedWindow {
   }
 
  private:
+  // A state in a later window than now's: a wait booked by acquire() (or a
+  // clock that went back). Only that window's count is known, so the request
+  // queues behind it: denied now, retried when that window opens (or the next,
+  // if it is full). Nothing jumps ahead of a booked wait.
+  [[nodiscard]] Decision queued(const State& state, Instant now, std::int64_t cost) const {
+    const detail::int128 period = limit_.period().count();
+    const detail::int128 until_start = detail::int128{state.window} * period - detail::nanos(now);
+    Decision decision;
+    decision.limit = limit_.count();
+    decision.reset_after = Duration{detail::saturate(until_start + period)};
+    if (cost > limit_.count()) {
+      decision.retry_after = Decision::never;
+    } else {
+      decision.retry_after =
+          Duration{detail::saturate(until_start + (state.used + cost <= limit_.count() ? 0 : period))};
+    }
+    return decision;
+  }
+
   [[nodiscard]] std::int64_t window_of(Instant now) const noexcept {
     return static_cast<std::int64_t>(detail::floor_div(detail::nanos(now), limit_.period().count()));
   }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <leaksnek/algorithms/algorithm.hpp>
@@ -53,18 +54,35 @@ class MultiPolicy {
     for (const RateLimit& limit : limits) algorithms_.emplace_back(limit);
   }
 
+  // Allocates only for a new key (its vector of states). Thread-safe (state
+  // is the caller's).
   [[nodiscard]] Decision decide(State& state, Instant now, std::int64_t cost) const {
-    std::array<typename A::State, max_limits> trial;
+    const std::size_t limits = algorithms_.size();
+    if (state.size() != limits) state.resize(limits);
     Decision combined;
     combined.allowed = true;
-    for (std::size_t i = 0; i < algorithms_.size(); ++i) {
-      if (i < state.size()) trial[i] = state[i];
-      Decision decision = algorithms_[i].decide(trial[i], now, cost);
-      merge(combined, decision, i == 0);
-    }
-    if (combined.allowed) {
-      state.resize(algorithms_.size());
-      std::move(trial.begin(), trial.begin() + static_cast<std::ptrdiff_t>(algorithms_.size()), state.begin());
+    if constexpr (std::is_trivially_copyable_v<typename A::State>) {
+      // Decide on copies, commit all or none.
+      std::array<typename A::State, max_limits> trial;
+      for (std::size_t i = 0; i < limits; ++i) {
+        trial[i] = state[i];
+        merge(combined, algorithms_[i].decide(trial[i], now, cost), i == 0);
+      }
+      if (combined.allowed) std::copy_n(trial.begin(), limits, state.begin());
+    } else {
+      // States too costly to copy (the sliding log): decide in place, then
+      // take back what the allowing limits consumed if another denied.
+      std::array<bool, max_limits> allowed{};
+      for (std::size_t i = 0; i < limits; ++i) {
+        Decision decision = algorithms_[i].decide(state[i], now, cost);
+        allowed[i] = decision.allowed;
+        merge(combined, decision, i == 0);
+      }
+      if (!combined.allowed) {
+        for (std::size_t i = 0; i < limits; ++i) {
+          if (allowed[i]) algorithms_[i].revert(state[i], cost);
+        }
+      }
     }
     return combined;
   }

@@ -47,14 +47,22 @@ class SlidingLog {
     }
 
     void push_back(Entry entry) {
-      total_ += entry.cost;
       if (size_ > 0 && back().time == entry.time) {
         at(size_ - 1).cost += entry.cost;
-        return;
+      } else {
+        if (size_ == ring_.size()) grow();  // may throw: nothing changed yet
+        ring_[(head_ + size_) % ring_.size()] = entry;
+        ++size_;
       }
-      if (size_ == ring_.size()) grow();
-      ring_[(head_ + size_) % ring_.size()] = entry;
-      ++size_;
+      total_ += entry.cost;
+    }
+
+    // Undoes the last push_back of `cost`.
+    void take_back(std::int64_t cost) noexcept {
+      Entry& last = at(size_ - 1);
+      last.cost -= cost;
+      total_ -= cost;
+      if (last.cost == 0) --size_;
     }
 
     void grow() {
@@ -80,36 +88,26 @@ class SlidingLog {
   // Throws CostError if cost < 1. Amortised O(1); O(entries) to compute the
   // wait of a denial; allocates only when the log outgrows its buffer.
   // Thread-safe (state is the caller's).
+  //
+  // A log whose newest entry is later than `now` (a wait booked by acquire(),
+  // or a clock that went back) makes the request queue behind that entry:
+  // denied now, with the wait until it would fit after it.
   [[nodiscard]] Decision decide(State& state, Instant now, std::int64_t cost) const {
-    using detail::int128;
     detail::check_cost(cost);
-    const std::int64_t period = limit_.period().count();
-    while (!state.empty() && expired(state[0], now)) state.pop_front();
-
-    Decision decision;
-    decision.limit = limit_.count();
-    if (cost <= limit_.count() && state.total() + cost <= limit_.count()) {
-      // A clock that went backwards logs at the newest time, so nothing leaves early.
-      state.push_back({state.empty() ? detail::nanos(now) : std::max(detail::nanos(now), state.back().time), cost});
-      decision.allowed = true;
-    } else if (cost > limit_.count()) {
-      decision.retry_after = Decision::never;
-    } else {
-      const std::int64_t excess = state.total() + cost - limit_.count();
-      std::int64_t freed = 0;
-      for (std::size_t i = 0; i < state.size(); ++i) {
-        freed += state[i].cost;
-        if (freed >= excess) {
-          decision.retry_after = Duration{detail::saturate(int128{state[i].time} + period - detail::nanos(now))};
-          break;
-        }
-      }
-    }
-    decision.remaining = limit_.count() - state.total();
-    if (!state.empty())
-      decision.reset_after = Duration{detail::saturate(int128{state.back().time} + period - detail::nanos(now))};
+    if (state.empty() || state.back().time <= detail::nanos(now)) return decide_at(state, now, cost, true);
+    const Instant newest{Duration{state.back().time}};
+    Decision decision = decide_at(state, newest, cost, false);
+    const Duration ahead = newest - now;
+    decision.allowed = false;
+    decision.remaining = 0;
+    if (!decision.never_allowed()) decision.retry_after += ahead;
+    decision.reset_after += ahead;
     return decision;
   }
+
+  // Takes back an allowed request of `cost` made by the last decide() on
+  // `state`, for all-or-nothing multi-limits. Thread-safe (state is the caller's).
+  void revert(State& state, std::int64_t cost) const noexcept { state.take_back(cost); }
 
   [[nodiscard]] bool is_fresh(const State& state, Instant now) const noexcept {
     return state.empty() || expired(state.back(), now);
@@ -135,6 +133,37 @@ class SlidingLog {
   }
 
  private:
+  // The decision at `now` >= every entry's time; `commit`: log it if allowed.
+  [[nodiscard]] Decision decide_at(State& state, Instant now, std::int64_t cost, bool commit) const {
+    using detail::int128;
+    const std::int64_t period = limit_.period().count();
+    while (!state.empty() && expired(state[0], now)) state.pop_front();
+
+    Decision decision;
+    decision.limit = limit_.count();
+    if (cost <= limit_.count() && state.total() + cost <= limit_.count()) {
+      if (commit) state.push_back({detail::nanos(now), cost});
+      decision.allowed = true;
+    } else if (cost > limit_.count()) {
+      decision.retry_after = Decision::never;
+    } else {
+      const std::int64_t excess = state.total() + cost - limit_.count();
+      std::int64_t freed = 0;
+      for (std::size_t i = 0; i < state.size(); ++i) {
+        freed += state[i].cost;
+        if (freed >= excess) {
+          decision.retry_after = Duration{detail::saturate(int128{state[i].time} + period - detail::nanos(now))};
+          break;
+        }
+      }
+    }
+    decision.remaining = limit_.count() - state.total() - (decision.allowed && !commit ? cost : 0);
+    if (!state.empty()) {
+      decision.reset_after = Duration{detail::saturate(int128{state.back().time} + period - detail::nanos(now))};
+    }
+    return decision;
+  }
+
   // An entry at time ti leaves the window (t - P, t] once ti <= t - P.
   [[nodiscard]] bool expired(const Entry& entry, Instant now) const noexcept {
     return detail::int128{entry.time} + limit_.period().count() <= detail::nanos(now);

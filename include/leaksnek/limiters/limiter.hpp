@@ -43,7 +43,7 @@ class Limiter final : public RateLimiter<Key> {
     } else {
       multi_.emplace(limits_);
     }
-    if (auto* memory = dynamic_cast<MemoryStorage<Key>*>(storage_.get())) {
+    if (auto* memory = dynamic_cast<MemoryStorage<Key>*>(storage_.get())) {  // decides by itself
       if (single_) single_table_ = &memory->table(*single_, limits_);
       if (multi_) multi_table_ = &memory->table(*multi_, limits_);
     } else if (!mutex_) {
@@ -54,13 +54,17 @@ class Limiter final : public RateLimiter<Key> {
   // Decides now; see RateLimiter::try_acquire. Over a MemoryStorage: one clock
   // read, one hash lookup, one shard lock. Thread-safe.
   Decision try_acquire(const Key& key, std::int64_t cost = 1) override {
-    return try_acquire_at(key, cost, clock_.now());
+    detail::check_cost(cost);
+    return step(key, std::nullopt,
+                [&](const auto& policy, auto& state, Instant now) { return policy.decide(state, now, cost); });
   }
 
-  // try_acquire at an explicit time instead of the clock's. Thread-safe.
+  // try_acquire at an explicit time instead of the clock's (over a
+  // MemoryStorage, raised to the latest time the key's shard has seen).
+  // Thread-safe.
   Decision try_acquire_at(const Key& key, std::int64_t cost, Instant now) {
     detail::check_cost(cost);
-    return step(key, now, [&](const auto& policy, auto& state) { return policy.decide(state, now, cost); });
+    return step(key, now, [&](const auto& policy, auto& state, Instant at) { return policy.decide(state, at, cost); });
   }
 
   // Decides now, and when denied but the request fits within `max_wait`,
@@ -68,10 +72,13 @@ class Limiter final : public RateLimiter<Key> {
   // Thread-safe.
   Decision acquire(const Key& key, std::int64_t cost, Duration max_wait) override {
     detail::check_cost(cost);
-    const Instant now = clock_.now();
-    Grant grant =
-        step(key, now, [&](const auto& policy, auto& state) { return reserve(policy, state, now, cost, max_wait); });
-    if (grant.wait > Duration{0}) clock_.sleep_until(now + grant.wait);
+    Instant until{};
+    Grant grant = step(key, std::nullopt, [&](const auto& policy, auto& state, Instant now) {
+      Grant booked = reserve(policy, state, now, cost, max_wait);
+      until = now + booked.wait;
+      return booked;
+    });
+    if (grant.wait > Duration{0}) clock_.sleep_until(until);
     return grant.decision;
   }
 
@@ -85,22 +92,31 @@ class Limiter final : public RateLimiter<Key> {
   static Duration expiry_of(const Decision& decision) { return decision.reset_after; }
   static Duration expiry_of(const Grant& grant) { return grant.wait + grant.decision.reset_after; }
 
+  // Runs `run(policy, state, now)` atomically on `key`'s state; `now` is
+  // `at` if given, else the clock's.
   template <class Step>
-  auto step(const Key& key, Instant now, Step&& run) {
-    if (single_table_) return single_table_->apply(key, now, [&](auto& state) { return run(*single_, state); });
-    if (multi_table_) return multi_table_->apply(key, now, [&](auto& state) { return run(*multi_, state); });
-    if (single_) return locked_step(key, *single_, run);
-    return locked_step(key, *multi_, run);
+  auto step(const Key& key, std::optional<Instant> at, Step&& run) {
+    if (single_table_) {
+      return single_table_->apply(key, at.value_or(clock_.now()),
+                                  [&](auto& state, Instant now) { return run(*single_, state, now); });
+    }
+    if (multi_table_) {
+      return multi_table_->apply(key, at.value_or(clock_.now()),
+                                 [&](auto& state, Instant now) { return run(*multi_, state, now); });
+    }
+    if (single_) return locked_step(key, at, *single_, run);
+    return locked_step(key, at, *multi_, run);
   }
 
-  // The seed's path: lock the key, read, decide, write.
+  // The seed's path: lock the key, read, decide, write. The clock is read
+  // under the lock, so time never goes backwards for one key.
   template <class Policy, class Step>
-  auto locked_step(const Key& key, const Policy& policy, Step& run) {
+  auto locked_step(const Key& key, std::optional<Instant> at, const Policy& policy, Step& run) {
     KeyLock<Key> lock = mutex_->guard(key);
     Rate stored = storage_->read(key);
     RateReader reader{stored.fields};
     typename Policy::State state = stored.empty() ? typename Policy::State{} : policy.decode(reader);
-    auto result = run(policy, state);
+    auto result = run(policy, state, at.value_or(clock_.now()));
     if (decision_of(result).allowed) {
       Rate updated;
       RateWriter writer{updated};

@@ -19,7 +19,7 @@
 
 namespace leaksnek {
 
-template <class Key, class Hash = detail::DefaultHash<Key>, class KeyEqual = std::equal_to<Key>>
+template <class Key>
 class MemoryMutex final : public KeyMutex<Key> {
  public:
   explicit MemoryMutex(std::size_t shards = 16) : shards_(std::max<std::size_t>(shards, 1)) {}
@@ -66,10 +66,10 @@ class MemoryMutex final : public KeyMutex<Key> {
   };
   struct Shard {
     mutable std::mutex mutex;
-    boost::unordered_flat_map<Key, std::unique_ptr<Entry>, Hash, KeyEqual> locks;
+    boost::unordered_flat_map<Key, std::unique_ptr<Entry>, detail::DefaultHash<Key>> locks;
   };
 
-  Shard& shard_of(const Key& key) { return shards_[Hash{}(key) % shards_.size()]; }
+  Shard& shard_of(const Key& key) { return shards_[detail::DefaultHash<Key>{}(key) % shards_.size()]; }
 
   std::vector<Shard> shards_;
 };

@@ -14,7 +14,7 @@
 // first drops such keys, then evicts its least recently used keys (the one
 // lossy case: an evicted key starts over with a full allowance), counted in
 // Statistics::evicted. A GCRA key takes a 56-byte slot (a std::string key
-// object, 16 bytes of state, a 4-byte recency stamp) plus 1 byte of map
+// object, 16 bytes of state, an 8-byte recency stamp) plus 1 byte of map
 // metadata, at a load factor between 0.44 and 0.875, plus the key's heap bytes
 // if it is too long for the string's inline buffer (15 bytes).
 #pragma once
@@ -48,7 +48,9 @@ using DefaultHash =
     std::conditional_t<std::is_default_constructible_v<std::hash<Key>>, std::hash<Key>, boost::hash<Key>>;
 }  // namespace detail
 
-template <class Key, class Hash = detail::DefaultHash<Key>, class KeyEqual = std::equal_to<Key>>
+// Keys are hashed with std::hash<Key> where the standard library has one,
+// otherwise boost::hash<Key> (give your type a hash_value overload).
+template <class Key>
 class MemoryStorage final : public RateStorage<Key> {
  public:
   struct Options {
@@ -136,35 +138,42 @@ class MemoryStorage final : public RateStorage<Key> {
   mutable std::mutex tables_mutex_;
   std::vector<TableEntry> tables_;
   std::mutex rates_mutex_;
-  boost::unordered_flat_map<Key, Rate, Hash, KeyEqual> rates_;
+  boost::unordered_flat_map<Key, Rate, detail::DefaultHash<Key>> rates_;
 };
 
-template <class Key, class Hash, class KeyEqual>
+template <class Key>
 template <class Policy>
-class MemoryStorage<Key, Hash, KeyEqual>::Table final : public TableBase {
+class MemoryStorage<Key>::Table final : public TableBase {
  public:
   using State = typename Policy::State;
+  using Hash = detail::DefaultHash<Key>;
+  using KeyEqual = std::equal_to<Key>;
 
   Table(const Policy& policy, const Options& options)
       : policy_{policy}, shards_(options.shards), shard_bits_{std::countr_zero(options.shards)} {
     if (options.max_keys > 0) shard_cap_ = std::max<std::size_t>(1, options.max_keys / options.shards);
   }
 
-  // Runs `step(State&)` on `key`'s state atomically and returns its result.
-  // A new key starts from a fresh state and is only kept if the step left it
-  // not fresh. `now` serves the bookkeeping (what is fresh when a shard grows).
+  // Runs `step(State&, Instant now)` on `key`'s state atomically and returns
+  // its result. `now` is the caller's time, raised to the latest time this
+  // shard has seen: threads that read the clock before taking the lock cannot
+  // bring time backwards into a shard, so a key dropped as fresh stays fresh
+  // for every later step. A new key starts from a fresh state and is kept only
+  // if the step left it not fresh.
   template <class Step>
   auto apply(const Key& key, Instant now, Step&& step) {
     const std::size_t hash = Hash{}(key);
     Shard& shard = shards_[shard_of(hash)];
     std::lock_guard lock{shard.lock};
+    now = std::max(now, shard.latest);
+    shard.latest = now;
     auto found = shard.map.find(Lookup{hash, &key});
     if (found != shard.map.end()) {
       found->second.used = ++shard.clock;
-      return step(found->second.state);
+      return step(found->second.state, now);
     }
     State state{};
-    auto result = step(state);
+    auto result = step(state, now);
     if (!policy_.is_fresh(state, now)) {
       make_room(shard, now);
       shard.map.emplace(key, Slot{std::move(state), ++shard.clock});
@@ -201,12 +210,13 @@ class MemoryStorage<Key, Hash, KeyEqual>::Table final : public TableBase {
   };
   struct Slot {
     State state;
-    std::uint32_t used;  // the shard's access count when last used: recency for the cap
+    std::uint64_t used;  // the shard's access count when last used: recency for the cap
   };
   struct alignas(64) Shard {
     mutable detail::SpinLock lock;
     boost::unordered_flat_map<Key, Slot, KeyHash, KeyEq> map;
-    std::uint32_t clock = 0;
+    std::uint64_t clock = 0;
+    Instant latest{Duration::min()};
     std::size_t sweep_at = 64;
     std::uint64_t evicted = 0;
     std::uint64_t forgotten = 0;
@@ -225,15 +235,17 @@ class MemoryStorage<Key, Hash, KeyEqual>::Table final : public TableBase {
     shard.forgotten += boost::unordered::erase_if(
         shard.map, [&](const auto& entry) { return policy_.is_fresh(entry.second.state, now); });
     shard.sweep_at = std::max<std::size_t>(64, 2 * shard.map.size());
-    if (shard_cap_ == 0 || shard.map.size() < shard_cap_) return;
-    // Evict down to 15/16 of the share, oldest first.
+    // Evict down to 15/16 of the share, oldest first, so that the next scan
+    // is at least a sixteenth of the share away.
+    if (shard_cap_ == 0) return;
     const std::size_t keep = shard_cap_ - std::max<std::size_t>(1, shard_cap_ / 16);
-    std::vector<std::uint32_t> ages;
+    if (shard.map.size() <= keep) return;
+    std::vector<std::uint64_t> ages;
     ages.reserve(shard.map.size());
     for (const auto& entry : shard.map) ages.push_back(shard.clock - entry.second.used);
     const std::size_t evict = shard.map.size() - keep;
     std::nth_element(ages.begin(), ages.begin() + static_cast<std::ptrdiff_t>(evict - 1), ages.end(), std::greater<>{});
-    const std::uint32_t min_age = ages[evict - 1];
+    const std::uint64_t min_age = ages[evict - 1];
     std::size_t budget = evict;
     shard.evicted += boost::unordered::erase_if(shard.map, [&](const auto& entry) {
       if (budget == 0 || shard.clock - entry.second.used < min_age) return false;

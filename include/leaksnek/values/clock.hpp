@@ -46,6 +46,10 @@ class ClockRef {
         now_{[](const void* c) { return static_cast<const C*>(c)->now(); }},
         sleep_until_{[](const void* c, Instant until) { static_cast<const C*>(c)->sleep_until(until); }} {}
 
+  // A ClockRef to a temporary would dangle.
+  template <Clock C>
+  ClockRef(const C&& clock) = delete;
+
   [[nodiscard]] Instant now() const { return now_(clock_); }
   void sleep_until(Instant until) const { sleep_until_(clock_, until); }
 

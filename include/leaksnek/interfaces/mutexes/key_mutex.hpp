@@ -13,7 +13,8 @@ class KeyMutex;
 template <class Key>
 class [[nodiscard]] KeyLock {
  public:
-  KeyLock(KeyMutex<Key>& mutex, const Key& key) : mutex_{&mutex}, key_{key} {}
+  // Locks `key` (copied first, so a failed copy leaves nothing locked).
+  KeyLock(KeyMutex<Key>& mutex, const Key& key) : mutex_{&mutex}, key_{key} { mutex_->lock(key_); }
   KeyLock(KeyLock&& other) noexcept : mutex_{std::exchange(other.mutex_, nullptr)}, key_{std::move(other.key_)} {}
   KeyLock& operator=(KeyLock&&) = delete;
   KeyLock(const KeyLock&) = delete;
@@ -38,10 +39,7 @@ class KeyMutex {
   virtual void unlock(const Key& key) = 0;
 
   // Locks `key` until the returned KeyLock is destroyed.
-  KeyLock<Key> guard(const Key& key) {
-    lock(key);
-    return KeyLock<Key>{*this, key};
-  }
+  KeyLock<Key> guard(const Key& key) { return KeyLock<Key>{*this, key}; }
 };
 
 }  // namespace leaksnek
