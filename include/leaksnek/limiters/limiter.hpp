@@ -97,11 +97,11 @@ class Limiter final : public RateLimiter<Key> {
   template <class Step>
   auto step(const Key& key, std::optional<Instant> at, Step&& run) {
     if (single_table_) {
-      return single_table_->apply(key, at.value_or(clock_.now()),
+      return single_table_->apply(key, at ? *at : clock_.now(),
                                   [&](auto& state, Instant now) { return run(*single_, state, now); });
     }
     if (multi_table_) {
-      return multi_table_->apply(key, at.value_or(clock_.now()),
+      return multi_table_->apply(key, at ? *at : clock_.now(),
                                  [&](auto& state, Instant now) { return run(*multi_, state, now); });
     }
     if (single_) return locked_step(key, at, *single_, run);
@@ -116,7 +116,7 @@ class Limiter final : public RateLimiter<Key> {
     Rate stored = storage_->read(key);
     RateReader reader{stored.fields};
     typename Policy::State state = stored.empty() ? typename Policy::State{} : policy.decode(reader);
-    auto result = run(policy, state, at.value_or(clock_.now()));
+    auto result = run(policy, state, at ? *at : clock_.now());
     if (decision_of(result).allowed) {
       Rate updated;
       RateWriter writer{updated};
