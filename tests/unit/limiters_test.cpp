@@ -148,8 +148,8 @@ TYPED_TEST(EveryLimiter, WaitersAreServedInArrivalOrder) {
   }
 }
 
-// Random try_acquire and booked waits (reserve, the step acquire() takes)
-// with mixed costs: replaying every served request at the time it proceeds,
+// Random try_acquire and booked waits (reserve, the step acquire() takes),
+// some cancelled (give_back), with mixed costs: replaying every served request at the time it proceeds,
 // in that order, through a fresh state must allow them all (nothing
 // oversubscribed), and those times must follow arrival order (nobody jumps
 // ahead of a booked wait).
@@ -168,7 +168,12 @@ void check_bookings(const Policy& policy, std::uint64_t seed) {
     std::int64_t cost = 1 + static_cast<std::int64_t>(random() % 4);
     if (random() % 2 == 0) {
       Grant grant = reserve(policy, state, now, cost, 5s);
-      if (grant.decision.allowed) served.push_back({now + grant.wait, cost});
+      if (!grant.decision.allowed) continue;
+      if (grant.wait > 0s && random() % 4 == 0) {
+        policy.give_back(state, now + grant.wait, cost);  // cancelled while waiting
+      } else {
+        served.push_back({now + grant.wait, cost});
+      }
     } else if (policy.decide(state, now, cost).allowed) {
       served.push_back({now, cost});
     }

@@ -34,7 +34,7 @@ class FixedWindow {
     detail::check_cost(cost);
     const std::int64_t count = limit_.count();
     const std::int64_t window = window_of(now);
-    if (state.used > 0 && state.window > window) return queued(state, now, cost);
+    if (state.window > window) return queued(state, now, cost);
     const std::int64_t used = state.window == window ? state.used : 0;
     Duration until_next{detail::saturate((detail::int128{window} + 1) * limit_.period().count() - detail::nanos(now))};
 
@@ -56,7 +56,15 @@ class FixedWindow {
   }
 
   [[nodiscard]] bool is_fresh(const State& state, Instant now) const noexcept {
-    return state.used == 0 || window_of(now) > state.window;
+    const std::int64_t window = window_of(now);
+    return window > state.window || (window == state.window && state.used == 0);
+  }
+
+  // Gives back a booked request: its window counts it no more. The window
+  // stays booked (the current window's count was not kept), so requests
+  // before it opens still queue.
+  void give_back(State& state, Instant at, std::int64_t cost) const {
+    if (state.window == window_of(at)) state.used = std::max<std::int64_t>(0, state.used - cost);
   }
 
   void encode(const State& state, RateWriter& writer) const {

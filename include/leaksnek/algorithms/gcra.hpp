@@ -47,6 +47,11 @@ class Gcra {
     return state.tat <= scale_.scaled(now);
   }
 
+  // Gives back a booked request: the arrival time moves back by its cost.
+  void give_back(State& state, Instant /*at*/, std::int64_t cost) const {
+    if (state.tat != State{}.tat) state.tat = detail::int128{state.tat} - scale_.units(cost);
+  }
+
   void encode(const State& state, RateWriter& writer) const { writer.put128(state.tat); }
   [[nodiscard]] State decode(RateReader& reader) const {
     constexpr detail::int128 bound = detail::int128{1} << 120;  // far beyond any real time, far from overflow

@@ -28,6 +28,7 @@ class SinglePolicy {
     return algorithm_.decide(state, now, cost);
   }
   [[nodiscard]] bool is_fresh(const State& state, Instant now) const { return algorithm_.is_fresh(state, now); }
+  void give_back(State& state, Instant at, std::int64_t cost) const { algorithm_.give_back(state, at, cost); }
   void encode(const State& state, RateWriter& writer) const { algorithm_.encode(state, writer); }
   [[nodiscard]] State decode(RateReader& reader) const { return algorithm_.decode(reader); }
 
@@ -92,6 +93,10 @@ class MultiPolicy {
       if (!algorithms_[i].is_fresh(state[i], now)) return false;
     }
     return true;
+  }
+
+  void give_back(State& state, Instant at, std::int64_t cost) const {
+    for (std::size_t i = 0; i < state.size(); ++i) algorithms_[i].give_back(state[i], at, cost);
   }
 
   void encode(const State& state, RateWriter& writer) const {

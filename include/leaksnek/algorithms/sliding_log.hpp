@@ -57,6 +57,19 @@ class SlidingLog {
       total_ += entry.cost;
     }
 
+    // Uncounts `cost` from the entry at `time`, which stays (with cost 0 if
+    // nothing is left) as a mark of time.
+    void take_at(std::int64_t time, std::int64_t cost) noexcept {
+      for (std::size_t i = size_; i-- > 0;) {
+        Entry& entry = at(i);
+        if (entry.time != time) continue;
+        std::int64_t taken = std::min(cost, entry.cost);
+        entry.cost -= taken;
+        total_ -= taken;
+        return;
+      }
+    }
+
     // Undoes the last push_back of `cost`.
     void take_back(std::int64_t cost) noexcept {
       Entry& last = at(size_ - 1);
@@ -105,6 +118,11 @@ class SlidingLog {
     return decision;
   }
 
+  // Gives back a booked request: its entry keeps its time (entries older than
+  // the booking may have been forgotten as of then, so requests before it
+  // still queue) but no longer counts.
+  void give_back(State& state, Instant at, std::int64_t cost) const noexcept { state.take_at(detail::nanos(at), cost); }
+
   // Takes back an allowed request of `cost` made by the last decide() on
   // `state`, for all-or-nothing multi-limits. Thread-safe (state is the caller's).
   void revert(State& state, std::int64_t cost) const noexcept { state.take_back(cost); }
@@ -125,7 +143,7 @@ class SlidingLog {
     auto entries = reader.take_in<std::int64_t>(0, limit_.count(), "entry count");
     for (std::int64_t i = 0; i < entries; ++i) {
       std::int64_t time = reader.take();
-      auto cost = reader.take_in<std::int64_t>(1, limit_.count() - state.total(), "entry cost");
+      auto cost = reader.take_in<std::int64_t>(0, limit_.count() - state.total(), "entry cost");
       if (!state.empty() && time <= state.back().time) throw StateError{"stored rate state has entries out of order"};
       state.push_back({time, cost});
     }

@@ -14,7 +14,9 @@ namespace leaksnek {
 
 // Allows a request iff the estimate plus its cost is at most limit.count().
 // Smoother than FixedWindow at the cost of one more counter; the estimate
-// assumes the previous window's requests were spread evenly. Thread-safe.
+// assumes the previous window's requests were spread evenly. A state dated in
+// a later window (a wait booked by acquire()) makes every request queue behind
+// it. Thread-safe.
 class SlidingWindow {
  public:
   static constexpr std::string_view name = "sliding-window";
@@ -34,6 +36,7 @@ class SlidingWindow {
   [[nodiscard]] Decision decide(State& state, Instant now, std::int64_t cost) const {
     using detail::int128;
     detail::check_cost(cost);
+    if (window_of(now) < state.window) return queued(state, now, cost);
     const int128 count = limit_.count();
     const int128 period = limit_.period().count();
     State rolled = roll(state, now);
@@ -79,8 +82,16 @@ class SlidingWindow {
   }
 
   [[nodiscard]] bool is_fresh(const State& state, Instant now) const noexcept {
+    if (window_of(now) < state.window) return false;  // booked ahead
     State rolled = roll(state, now);
     return rolled.previous == 0 && rolled.current == 0;
+  }
+
+  // Gives back a booked request from the window that counted it.
+  void give_back(State& state, Instant at, std::int64_t cost) const {
+    const std::int64_t window = window_of(at);
+    if (state.window == window) state.current = std::max<std::int64_t>(0, state.current - cost);
+    if (state.window == window + 1) state.previous = std::max<std::int64_t>(0, state.previous - cost);
   }
 
   void encode(const State& state, RateWriter& writer) const {
@@ -97,9 +108,29 @@ class SlidingWindow {
   }
 
  private:
+  [[nodiscard]] std::int64_t window_of(Instant now) const noexcept {
+    return static_cast<std::int64_t>(detail::floor_div(detail::nanos(now), limit_.period().count()));
+  }
+
+  // A state in a later window than now's: a wait booked by acquire() (or a
+  // clock that went back). The earlier windows' counts are gone, so the
+  // request queues behind it: denied now, with the wait until it would fit
+  // from that window's start on.
+  [[nodiscard]] Decision queued(const State& state, Instant now, std::int64_t cost) const {
+    const Instant start{Duration{detail::saturate(detail::int128{state.window} * limit_.period().count())}};
+    State copy = state;
+    Decision decision = decide(copy, start, cost);
+    const Duration ahead = start - now;
+    decision.allowed = false;
+    decision.remaining = 0;
+    if (!decision.never_allowed()) decision.retry_after += ahead;
+    decision.reset_after += ahead;
+    return decision;
+  }
+
   // The state as of the window holding `now` (never an earlier window).
   [[nodiscard]] State roll(const State& state, Instant now) const noexcept {
-    auto window = static_cast<std::int64_t>(detail::floor_div(detail::nanos(now), limit_.period().count()));
+    const std::int64_t window = window_of(now);
     if (window <= state.window) return state;
     return {window, window == state.window + 1 ? state.current : 0, 0};
   }

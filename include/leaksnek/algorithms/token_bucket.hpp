@@ -45,6 +45,11 @@ class TokenBucket {
     return tokens_at(state, now) >= scale_.capacity();
   }
 
+  // Gives back a booked request: its tokens return to the bucket.
+  void give_back(State& state, Instant /*at*/, std::int64_t cost) const {
+    if (state.seen) state.tokens = std::min(scale_.capacity(), detail::int128{state.tokens} + scale_.units(cost));
+  }
+
   void encode(const State& state, RateWriter& writer) const {
     writer.put128(state.tokens);
     writer.put(state.updated);

@@ -37,6 +37,8 @@ class BucketScale {
   // `now` in units, for GCRA's theoretical arrival time.
   [[nodiscard]] constexpr int128 scaled(Instant now) const { return static_cast<int128>(detail::nanos(now)) * per_ns_; }
   [[nodiscard]] constexpr int128 capacity() const { return capacity_; }
+  // `cost` tokens in units.
+  [[nodiscard]] constexpr int128 units(std::int64_t cost) const { return static_cast<int128>(cost) * per_token_; }
 
   struct Step {
     Decision decision;
