@@ -67,19 +67,51 @@ class Limiter final : public RateLimiter<Key> {
     return step(key, now, [&](const auto& policy, auto& state, Instant at) { return policy.decide(state, at, cost); });
   }
 
+  // A request booked by book(): allowed (at `until` if `wait` is not zero), or
+  // denied at once.
+  struct Booking {
+    Decision decision;
+    Instant until{};   // when the caller may proceed
+    Duration wait{0};  // until - the time of booking
+    std::int64_t cost = 0;
+  };
+
+  // Decides now, and when denied but the request fits within `max_wait`,
+  // books it for the time it fits and returns at once, without blocking: the
+  // caller proceeds at booking.until, or calls cancel(). Later requests queue
+  // behind the booking. acquire() is book() and a sleep. Thread-safe.
+  Booking book(const Key& key, std::int64_t cost, Duration max_wait) {
+    detail::check_cost(cost);
+    Booking booking;
+    booking.cost = cost;
+    Grant grant = step(key, std::nullopt, [&](const auto& policy, auto& state, Instant now) {
+      Grant booked = reserve(policy, state, now, cost, max_wait);
+      booking.until = now + booked.wait;
+      return booked;
+    });
+    booking.decision = grant.decision;
+    booking.wait = grant.wait;
+    return booking;
+  }
+
+  // Gives a booking's capacity back, for a caller that will not proceed (a
+  // cancelled wait). Call it before booking.until; see Algorithm::give_back.
+  // Thread-safe.
+  void cancel(const Key& key, const Booking& booking) {
+    if (!booking.decision.allowed || booking.wait <= Duration{0}) return;
+    step(key, std::nullopt, [&](const auto& policy, auto& state, Instant now) {
+      policy.give_back(state, booking.until, booking.cost);
+      return GivenBack{booking.until - now + booking.decision.reset_after};
+    });
+  }
+
   // Decides now, and when denied but the request fits within `max_wait`,
   // books it and blocks on the clock until then; see RateLimiter::acquire.
   // Thread-safe.
   Decision acquire(const Key& key, std::int64_t cost, Duration max_wait) override {
-    detail::check_cost(cost);
-    Instant until{};
-    Grant grant = step(key, std::nullopt, [&](const auto& policy, auto& state, Instant now) {
-      Grant booked = reserve(policy, state, now, cost, max_wait);
-      until = now + booked.wait;
-      return booked;
-    });
-    if (grant.wait > Duration{0}) clock_.sleep_until(until);
-    return grant.decision;
+    Booking booking = book(key, cost, max_wait);
+    if (booking.wait > Duration{0}) clock_.sleep_until(booking.until);
+    return booking.decision;
   }
 
   bool limit_exceeded(const Key& key) override { return !try_acquire(key, 1).allowed; }
@@ -87,10 +119,17 @@ class Limiter final : public RateLimiter<Key> {
   [[nodiscard]] const std::vector<RateLimit>& limits() const noexcept { return limits_; }
 
  private:
-  static const Decision& decision_of(const Decision& decision) { return decision; }
-  static const Decision& decision_of(const Grant& grant) { return grant.decision; }
+  // What a step returns, and whether and for how long its state is written
+  // back on the seed's path.
+  struct GivenBack {
+    Duration expires_after;
+  };
+  static bool changed(const Decision& decision) { return decision.allowed; }
+  static bool changed(const Grant& grant) { return grant.decision.allowed; }
+  static bool changed(const GivenBack&) { return true; }
   static Duration expiry_of(const Decision& decision) { return decision.reset_after; }
   static Duration expiry_of(const Grant& grant) { return grant.wait + grant.decision.reset_after; }
+  static Duration expiry_of(const GivenBack& given) { return given.expires_after; }
 
   // Runs `run(policy, state, now)` atomically on `key`'s state; `now` is
   // `at` if given, else the clock's.
@@ -117,7 +156,7 @@ class Limiter final : public RateLimiter<Key> {
     RateReader reader{stored.fields};
     typename Policy::State state = stored.empty() ? typename Policy::State{} : policy.decode(reader);
     auto result = run(policy, state, at ? *at : clock_.now());
-    if (decision_of(result).allowed) {
+    if (changed(result)) {
       Rate updated;
       RateWriter writer{updated};
       policy.encode(state, writer);
