@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -30,8 +31,11 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/compose.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -92,7 +96,7 @@ class AsyncLimiter {
   template <class Token = boost::asio::deferred_t>
   auto try_acquire(Key key, std::int64_t cost = 1, Token&& token = {}) {
     detail::check_cost(cost);
-    return launch<Decision>(std::forward<Token>(token), decide(std::move(key), cost, Duration{0}));
+    return start<Decision>(std::forward<Token>(token), std::move(key), cost, Duration{0});
   }
 
   // The seed's call: completes with true when one more request for `key` is
@@ -100,7 +104,7 @@ class AsyncLimiter {
   // Completion signature void(error_code, bool).
   template <class Token = boost::asio::deferred_t>
   auto limit_exceeded(Key key, Token&& token = {}) {
-    return launch<bool>(std::forward<Token>(token), exceeded(std::move(key)));
+    return start<bool>(std::forward<Token>(token), std::move(key), 1, Duration{0});
   }
 
   // Like try_acquire, but when the request is denied and fits within
@@ -113,12 +117,78 @@ class AsyncLimiter {
   template <class Token = boost::asio::deferred_t>
   auto acquire(Key key, std::int64_t cost, Duration max_wait, Token&& token = {}) {
     detail::check_cost(cost);
-    return launch<Decision>(std::forward<Token>(token), decide(std::move(key), cost, max_wait));
+    return start<Decision>(std::forward<Token>(token), std::move(key), cost, max_wait);
   }
 
  private:
   template <class T>
   using Outcome = std::tuple<error_code, T>;
+
+  static Decision result_as(const Decision& decision, Decision*) { return decision; }
+  static bool result_as(const Decision& decision, bool*) { return !decision.allowed; }  // limit_exceeded
+
+  // The MemoryStorage path without a coroutine: book in one step, then either
+  // complete through the executor or wait on a timer that the token's
+  // cancellation slot can abort (any cancellation type).
+  template <class T>
+  struct InMemoryOp {
+    AsyncLimiter* limiter;
+    Key key;
+    std::int64_t cost;
+    Duration max_wait;
+    typename Limiter<A, Key>::Booking booking{};
+    std::unique_ptr<boost::asio::steady_timer> timer{};
+    enum class Stage { start, completing, waiting } stage = Stage::start;
+
+    template <class Self>
+    void operator()(Self& self, error_code error = {}) {
+      switch (stage) {
+        case Stage::start:
+          self.reset_cancellation_state(boost::asio::enable_total_cancellation());
+          booking = limiter->memory_->book(key, cost, max_wait);
+          if (booking.wait > Duration{0}) {
+            stage = Stage::waiting;
+            timer = std::make_unique<boost::asio::steady_timer>(limiter->executor_, booking.wait);
+            timer->async_wait(std::move(self));
+            return;
+          }
+          stage = Stage::completing;
+          boost::asio::post(limiter->executor_, std::move(self));  // never complete inline
+          return;
+        case Stage::completing:
+          self.complete(error_code{}, result_as(booking.decision, static_cast<T*>(nullptr)));
+          return;
+        case Stage::waiting:
+          if (!error) {
+            self.complete(error_code{}, result_as(booking.decision, static_cast<T*>(nullptr)));
+            return;
+          }
+          limiter->memory_->cancel(key, booking);
+          self.complete(
+              boost::asio::error::operation_aborted,
+              result_as(cancelled(booking.decision, booking.until - limiter->clock_.now()), static_cast<T*>(nullptr)));
+          return;
+      }
+    }
+  };
+
+  // Starts an operation completing with void(error_code, T): the composed
+  // operation over a MemoryStorage, else a coroutine over the seed's interfaces.
+  template <class T, class Token>
+  auto start(Token&& token, Key key, std::int64_t cost, Duration max_wait) {
+    return boost::asio::async_initiate<Token, void(error_code, T)>(
+        [this](auto handler, Key op_key, std::int64_t op_cost, Duration op_max_wait) {
+          if (memory_) {
+            boost::asio::async_compose<decltype(handler), void(error_code, T)>(
+                InMemoryOp<T>{this, std::move(op_key), op_cost, op_max_wait}, handler, executor_);
+          } else if constexpr (std::is_same_v<T, bool>) {
+            launch<T>(std::move(handler), exceeded(std::move(op_key)));
+          } else {
+            launch<T>(std::move(handler), decide(std::move(op_key), op_cost, op_max_wait));
+          }
+        },
+        token, std::move(key), cost, max_wait);
+  }
 
   static error_code error_of(const std::exception_ptr& error) {
     try {
@@ -132,28 +202,23 @@ class AsyncLimiter {
     }
   }
 
-  // Runs `body` as a coroutine on the limiter's executor and completes the
-  // token with void(error_code, T); the token's cancellation slot reaches the
-  // coroutine.
-  template <class T, class Token>
-  auto launch(Token&& token, boost::asio::awaitable<Outcome<T>> body) {
-    return boost::asio::async_initiate<Token, void(error_code, T)>(
-        [this](auto handler, boost::asio::awaitable<Outcome<T>> op) {
-          auto slot = boost::asio::get_associated_cancellation_slot(handler);
-          auto handler_executor = boost::asio::get_associated_executor(handler, executor_);
-          boost::asio::co_spawn(executor_, std::move(op),
-                                boost::asio::bind_cancellation_slot(
-                                    slot, boost::asio::bind_executor(handler_executor, [handler = std::move(handler)](
-                                                                                           std::exception_ptr error,
-                                                                                           Outcome<T> outcome) mutable {
-                                      if (error) {
-                                        std::move(handler)(error_of(error), T{});
-                                      } else {
-                                        std::move(handler)(std::get<0>(outcome), std::move(std::get<1>(outcome)));
-                                      }
-                                    })));
-        },
-        token, std::move(body));
+  // Runs `body` as a coroutine on the limiter's executor and completes
+  // `handler` with void(error_code, T); the handler's cancellation slot
+  // reaches the coroutine, and the handler runs on its own executor.
+  template <class T, class Handler>
+  void launch(Handler handler, boost::asio::awaitable<Outcome<T>> body) {
+    auto slot = boost::asio::get_associated_cancellation_slot(handler);
+    auto handler_executor = boost::asio::get_associated_executor(handler, executor_);
+    auto complete = [handler = std::move(handler)](std::exception_ptr error, Outcome<T> outcome) mutable {
+      if (error) {
+        std::move(handler)(error_of(error), T{});
+      } else {
+        std::move(handler)(std::get<0>(outcome), std::move(std::get<1>(outcome)));
+      }
+    };
+    boost::asio::co_spawn(
+        executor_, std::move(body),
+        boost::asio::bind_cancellation_slot(slot, boost::asio::bind_executor(handler_executor, std::move(complete))));
   }
 
   boost::asio::awaitable<Outcome<bool>> exceeded(Key key) {
@@ -165,7 +230,6 @@ class AsyncLimiter {
     // Cancellation is checked where it matters (before and during a wait),
     // never thrown from the middle of a booking.
     co_await boost::asio::this_coro::throw_if_cancelled(false);
-    if (memory_) co_return co_await decide_in_memory(std::move(key), cost, max_wait);
     if (single_) co_return co_await decide_in_storage(*single_, std::move(key), cost, max_wait);
     co_return co_await decide_in_storage(*multi_, std::move(key), cost, max_wait);
   }
@@ -185,15 +249,6 @@ class AsyncLimiter {
     booked.allowed = false;
     booked.retry_after = std::max(left, Duration{0});
     return booked;
-  }
-
-  boost::asio::awaitable<Outcome<Decision>> decide_in_memory(Key key, std::int64_t cost, Duration max_wait) {
-    auto booking = memory_->book(key, cost, max_wait);
-    if (booking.wait <= Duration{0}) co_return Outcome<Decision>{error_code{}, booking.decision};
-    if (co_await wait(booking.wait)) co_return Outcome<Decision>{error_code{}, booking.decision};
-    memory_->cancel(key, booking);
-    co_return Outcome<Decision>{boost::asio::error::operation_aborted,
-                                cancelled(booking.decision, booking.until - clock_.now())};
   }
 
   // The seed's path: lock, read, decide, write; the lock is released before
