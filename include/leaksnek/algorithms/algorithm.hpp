@@ -52,6 +52,16 @@ inline void check_cost(std::int64_t cost) {
   if (cost < 1) throw CostError{"cost must be a positive integer, got " + std::to_string(cost)};
 }
 
+// A request that queues behind a wait booked `ahead` from now: denied now, and
+// `decision` (made as of then) shifted to now's point of view.
+inline Decision queued_behind(Decision decision, Duration ahead) {
+  decision.allowed = false;
+  decision.remaining = 0;
+  if (!decision.never_allowed()) decision.retry_after += ahead;
+  decision.reset_after += ahead;
+  return decision;
+}
+
 }  // namespace detail
 
 }  // namespace leaksnek

@@ -84,17 +84,10 @@ class FixedWindow {
   // queues behind it: denied now, retried when that window opens (or the next,
   // if it is full). Nothing jumps ahead of a booked wait.
   [[nodiscard]] Decision queued(const State& state, Instant now, std::int64_t cost) const {
-    const detail::int128 period = limit_.period().count();
-    const detail::int128 until_start = detail::int128{state.window} * period - detail::nanos(now);
-    Decision decision;
-    decision.limit = limit_.count();
-    decision.reset_after = Duration{detail::saturate(until_start + period)};
-    if (cost > limit_.count()) {
-      decision.retry_after = Decision::never;
-    } else {
-      decision.retry_after =
-          Duration{detail::saturate(until_start + (state.used + cost <= limit_.count() ? 0 : period))};
-    }
+    const Instant start{Duration{detail::saturate(detail::int128{state.window} * limit_.period().count())}};
+    State copy = state;
+    return detail::queued_behind(decide(copy, start, cost), start - now);
+  }
     return decision;
   }
 

@@ -109,13 +109,7 @@ class SlidingLog {
     detail::check_cost(cost);
     if (state.empty() || state.back().time <= detail::nanos(now)) return decide_at(state, now, cost, true);
     const Instant newest{Duration{state.back().time}};
-    Decision decision = decide_at(state, newest, cost, false);
-    const Duration ahead = newest - now;
-    decision.allowed = false;
-    decision.remaining = 0;
-    if (!decision.never_allowed()) decision.retry_after += ahead;
-    decision.reset_after += ahead;
-    return decision;
+    return detail::queued_behind(decide_at(state, newest, cost, false), newest - now);
   }
 
   // Gives back a booked request: its entry keeps its time (entries older than

@@ -119,13 +119,7 @@ class SlidingWindow {
   [[nodiscard]] Decision queued(const State& state, Instant now, std::int64_t cost) const {
     const Instant start{Duration{detail::saturate(detail::int128{state.window} * limit_.period().count())}};
     State copy = state;
-    Decision decision = decide(copy, start, cost);
-    const Duration ahead = start - now;
-    decision.allowed = false;
-    decision.remaining = 0;
-    if (!decision.never_allowed()) decision.retry_after += ahead;
-    decision.reset_after += ahead;
-    return decision;
+    return detail::queued_behind(decide(copy, start, cost), start - now);
   }
 
   // The state as of the window holding `now` (never an earlier window).
