@@ -88,8 +88,6 @@ class FixedWindow {
     State copy = state;
     return detail::queued_behind(decide(copy, start, cost), start - now);
   }
-    return decision;
-  }
 
   [[nodiscard]] std::int64_t window_of(Instant now) const noexcept {
     return static_cast<std::int64_t>(detail::floor_div(detail::nanos(now), limit_.period().count()));
