@@ -271,5 +271,95 @@ TEST(AsyncLimiter, CancellingOneWaiterKeepsTheOthersInOrder) {
   EXPECT_EQ(order, (std::vector<int>{0, -3, 1, 2, 4, 5}));
 }
 
+TEST(AsyncLimiter, WaitersBookedForTheSameInstantCompleteInArrivalOrder) {
+  // Fixed windows of 5 ms for 10: twenty waiters share the next two windows'
+  // starts; Asio's timer queue alone would not keep equal expiries in order.
+  net::io_context io;
+  AsyncFixedWindowLimiter<std::string> limiter{io.get_executor(), rl("10/5ms"),
+                                               std::make_shared<MemoryStorage<std::string>>()};
+  limiter.try_acquire("k", 10, net::detached);
+  io.run();
+  io.restart();
+  std::vector<int> order;
+  for (int i = 0; i < 20; ++i) {
+    limiter.acquire("k", 1, 1s, [&, i](error_code error, Decision decision) {
+      EXPECT_FALSE(error);
+      EXPECT_TRUE(decision.allowed);
+      order.push_back(i);
+    });
+  }
+  io.run();
+  ASSERT_EQ(order.size(), 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(order[static_cast<std::size_t>(i)], i);
+}
+
+TEST(AsyncLimiter, PendingOperationsOutliveTheLimiterObject) {
+  net::io_context io;
+  error_code memory_error;
+  bool seed_path_done = false;
+  net::cancellation_signal cancel;
+  {
+    AsyncGcraLimiter<std::string> memory{io.get_executor(), rl("1/h"), std::make_shared<MemoryStorage<std::string>>()};
+    memory.try_acquire("k", 1, net::detached);
+    memory.acquire("k", 1, 2h,
+                   net::bind_cancellation_slot(cancel.slot(), [&](error_code e, Decision) { memory_error = e; }));
+    AsyncGcraLimiter<std::string> seed_path{io.get_executor(), rl("1/h"), std::make_shared<testing::AsyncMapStorage>(),
+                                            std::make_shared<testing::AsyncMapMutex>()};
+    seed_path.limit_exceeded("k", [&](error_code e, bool exceeded) {
+      EXPECT_FALSE(e);
+      EXPECT_FALSE(exceeded);
+      seed_path_done = true;
+    });
+  }  // both limiters destroyed with their operations pending
+  net::post(io, [&] { cancel.emit(net::cancellation_type::terminal); });
+  io.run();
+  EXPECT_EQ(memory_error, net::error::operation_aborted);
+  EXPECT_TRUE(seed_path_done);
+}
+
+TEST(AsyncLimiter, SeedPathHonoursPartialAndTotalCancellation) {
+  for (auto type : {net::cancellation_type::partial, net::cancellation_type::total}) {
+    net::io_context io;
+    ManualClock clock;
+    AsyncGcraLimiter<std::string> limiter{io.get_executor(), rl("1/h"), std::make_shared<testing::AsyncMapStorage>(),
+                                          std::make_shared<testing::AsyncMapMutex>(), clock};
+    limiter.try_acquire("k", 1, net::detached);
+    io.run();
+    io.restart();
+    net::cancellation_signal cancel;
+    error_code error;
+    limiter.acquire("k", 1, 2h, net::bind_cancellation_slot(cancel.slot(), [&](error_code e, Decision) { error = e; }));
+    net::steady_timer soon{io, 2ms};
+    soon.async_wait([&](error_code) { cancel.emit(type); });
+    io.run();
+    EXPECT_EQ(error, net::error::operation_aborted);
+  }
+}
+
+// A storage whose reads fail, as a lost connection would.
+class FailingStorage final : public AsyncRateStorage<std::string> {
+ public:
+  net::awaitable<Rate> read(const std::string&) override {
+    throw std::runtime_error{"connection lost"};
+    co_return Rate{};
+  }
+  net::awaitable<void> write(const std::string&, const Rate&, Duration) override { co_return; }
+};
+
+TEST(AsyncLimiter, AFailingStorageIsAnErrorAndNeverReadsAsAllowed) {
+  net::io_context io;
+  AsyncGcraLimiter<std::string> limiter{io.get_executor(), rl("1/s"), std::make_shared<FailingStorage>(),
+                                        std::make_shared<testing::AsyncMapMutex>()};
+  error_code error;
+  bool exceeded = false;
+  limiter.limit_exceeded("k", [&](error_code e, bool result) {
+    error = e;
+    exceeded = result;
+  });
+  io.run();
+  EXPECT_EQ(error, make_error_code(errc::storage_failed));
+  EXPECT_TRUE(exceeded);
+}
+
 }  // namespace
 }  // namespace leaksnek

@@ -3,6 +3,7 @@
 // when it dies.
 #pragma once
 
+#include <memory>
 #include <utility>
 
 #include <boost/asio/awaitable.hpp>
@@ -12,8 +13,9 @@ namespace leaksnek {
 template <class Key>
 class AsyncKeyMutex;
 
-// Holds one key's lock; releases it (AsyncKeyMutex::unlock) when destroyed.
-// Movable, not copyable.
+// Holds one key's lock; releases it (AsyncKeyMutex::unlock) when destroyed,
+// even if that happens when an io_context shuts down: it shares ownership of
+// the mutex. Movable, not copyable.
 template <class Key>
 class [[nodiscard]] AsyncKeyLock {
  public:
@@ -26,14 +28,14 @@ class [[nodiscard]] AsyncKeyLock {
 
   // Releases the lock now rather than at destruction.
   void release() {
-    if (mutex_ != nullptr) std::exchange(mutex_, nullptr)->unlock(key_);
+    if (auto mutex = std::exchange(mutex_, nullptr)) mutex->unlock(key_);
   }
 
  private:
   friend class AsyncKeyMutex<Key>;
   explicit AsyncKeyLock(const Key& key) : key_{key} {}
 
-  AsyncKeyMutex<Key>* mutex_ = nullptr;
+  std::shared_ptr<AsyncKeyMutex<Key>> mutex_;
   Key key_;
 };
 
@@ -47,11 +49,11 @@ class AsyncKeyMutex {
   // Releases `key`'s lock. Must not block; it may start asynchronous work.
   virtual void unlock(const Key& key) = 0;
 
-  // Locks `key` until the returned AsyncKeyLock is destroyed.
-  boost::asio::awaitable<AsyncKeyLock<Key>> guard(const Key& key) {
+  // Locks `key` of `mutex` until the returned AsyncKeyLock is destroyed.
+  static boost::asio::awaitable<AsyncKeyLock<Key>> guard(std::shared_ptr<AsyncKeyMutex> mutex, Key key) {
     AsyncKeyLock<Key> held{key};  // the key is copied before locking: a failed copy leaves nothing locked
-    co_await lock(held.key_);
-    held.mutex_ = this;
+    co_await mutex->lock(held.key_);
+    held.mutex_ = std::move(mutex);
     co_return held;
   }
 };

@@ -13,10 +13,13 @@
 // it runs on its associated executor (default: the limiter's).
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <tuple>
 #include <type_traits>
@@ -68,31 +71,43 @@ class AsyncLimiter {
   using executor_type = boost::asio::any_io_executor;
   using error_code = boost::system::error_code;
 
-  // Over a MemoryStorage (no mutex needed). `clock` is read for every decision;
-  // waits run on steady timers. Throws as Limiter does.
+  // Over a MemoryStorage (no mutex needed). `clock` is read for every
+  // decision; waits run on steady timers. Throws as Limiter does.
   AsyncLimiter(executor_type executor, Limits limits, std::shared_ptr<MemoryStorage<Key>> storage, ClockRef clock = {})
-      : executor_{std::move(executor)}, clock_{clock} {
-    memory_.emplace(limits.list, std::move(storage), nullptr, clock);
+      : impl_{std::make_shared<Impl>(std::move(executor), clock)} {
+    impl_->memory.emplace(limits.list, std::move(storage), nullptr, clock);
   }
 
   // Over the seed's asynchronous interfaces: your storage and mutex.
   AsyncLimiter(executor_type executor, Limits limits, std::shared_ptr<AsyncRateStorage<Key>> storage,
                std::shared_ptr<AsyncKeyMutex<Key>> mutex, ClockRef clock = {})
-      : executor_{std::move(executor)}, clock_{clock}, storage_{std::move(storage)}, mutex_{std::move(mutex)} {
-    if (!storage_ || !mutex_) throw Error{"an async limiter over an AsyncRateStorage needs an AsyncKeyMutex"};
+      : impl_{std::make_shared<Impl>(std::move(executor), clock)} {
+    if (!storage || !mutex) throw Error{"an async limiter over an AsyncRateStorage needs an AsyncKeyMutex"};
+    impl_->storage = std::move(storage);
+    impl_->mutex = std::move(mutex);
     if (limits.list.size() == 1) {
-      single_.emplace(limits.list.front());
+      impl_->single.emplace(limits.list.front());
     } else {
-      multi_.emplace(limits.list);
+      impl_->multi.emplace(limits.list);
     }
   }
 
-  [[nodiscard]] executor_type get_executor() const noexcept { return executor_; }
+  [[nodiscard]] executor_type get_executor() const noexcept { return impl_->executor; }
+
+  // Lifetimes, for every operation below: the key is copied; the operation
+  // shares ownership of the limiter's state, its storage and its mutex, so the
+  // AsyncLimiter object may be destroyed (or copied: copies share state)
+  // while operations are pending. Throws CostError at once if cost < 1. The
+  // handler is never invoked inline; it runs on its associated executor
+  // (default: the limiter's). An error is set only when a storage failed
+  // (errc::storage_failed, errc::malformed_state or the storage's own code) or
+  // the wait was cancelled: a denial is a Decision.
 
   // Decides now whether `key` may spend `cost`; consumes it if so. Completion
-  // signature void(error_code, Decision); the error is set only when the
-  // storage failed (a denial is a Decision). Throws CostError at once if
-  // cost < 1. Cancellation: none needed, it never waits on the limit.
+  // signature void(error_code, Decision). Cancellation: over a MemoryStorage
+  // there is nothing to cancel; over the seed's interfaces a cancellation is
+  // recorded but not passed to the storage mid-decision (terminal, partial,
+  // total).
   template <class Token = boost::asio::deferred_t>
   auto try_acquire(Key key, std::int64_t cost = 1, Token&& token = {}) {
     detail::check_cost(cost);
@@ -100,8 +115,9 @@ class AsyncLimiter {
   }
 
   // The seed's call: completes with true when one more request for `key` is
-  // over the limit (nothing consumed), false when allowed (and consumed).
-  // Completion signature void(error_code, bool).
+  // over the limit (nothing consumed) or when the storage failed, false when
+  // allowed (and consumed). Completion signature void(error_code, bool).
+  // Cancellation as try_acquire.
   template <class Token = boost::asio::deferred_t>
   auto limit_exceeded(Key key, Token&& token = {}) {
     return start<bool>(std::forward<Token>(token), std::move(key), 1, Duration{0});
@@ -111,9 +127,10 @@ class AsyncLimiter {
   // `max_wait`, books it and completes when that time comes (shaping);
   // waiters on a key complete in arrival order. Completion signature
   // void(error_code, Decision). Per-operation cancellation (terminal, partial
-  // or total; e.g. a bind_cancellation_slot or an awaitable_operators
-  // timeout): the wait ends at once with error::operation_aborted, a denied
-  // Decision, and the booked capacity given back.
+  // or total; e.g. bind_cancellation_slot, or a timeout with
+  // awaitable_operators): the wait ends at once with error::operation_aborted
+  // and a denied Decision, and the booked capacity is given back; this holds
+  // too when the cancellation races with the end of the wait.
   template <class Token = boost::asio::deferred_t>
   auto acquire(Key key, std::int64_t cost, Duration max_wait, Token&& token = {}) {
     detail::check_cost(cost);
@@ -124,15 +141,51 @@ class AsyncLimiter {
   template <class T>
   using Outcome = std::tuple<error_code, T>;
 
+  // What operations share: everything the limiter knows.
+  struct Impl {
+    Impl(executor_type e, ClockRef c) : executor{std::move(e)}, clock{c} {}
+
+    executor_type executor;
+    ClockRef clock;
+    std::optional<Limiter<A, Key>> memory;
+    std::shared_ptr<AsyncRateStorage<Key>> storage;
+    std::shared_ptr<AsyncKeyMutex<Key>> mutex;
+    std::optional<SinglePolicy<A>> single;
+    std::optional<MultiPolicy<A>> multi;
+    // The last timer expiry armed: each new one is at least 1 ns later, so
+    // waiters booked for the same instant still complete in booking order
+    // (Asio's timer queue does not keep equal expiries in order).
+    std::mutex expiry_mutex;
+    std::chrono::steady_clock::time_point last_expiry{};
+
+    // The steady-clock expiry for `until` on the limiter's clock.
+    std::chrono::steady_clock::time_point expiry_for(Instant until) {
+      auto expiry = std::chrono::steady_clock::now() +
+                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(until - clock.now());
+      std::lock_guard lock{expiry_mutex};
+      expiry = std::max(expiry, last_expiry + std::chrono::nanoseconds{1});
+      last_expiry = expiry;
+      return expiry;
+    }
+  };
+
   static Decision result_as(const Decision& decision, Decision*) { return decision; }
   static bool result_as(const Decision& decision, bool*) { return !decision.allowed; }  // limit_exceeded
+  static Decision failed_as(Decision*) { return Decision{}; }
+  static bool failed_as(bool*) { return true; }  // a failure never reads as "allowed"
+
+  static Decision cancelled(Decision booked, Duration left) {
+    booked.allowed = false;
+    booked.retry_after = std::max(left, Duration{0});
+    return booked;
+  }
 
   // The MemoryStorage path without a coroutine: book in one step, then either
   // complete through the executor or wait on a timer that the token's
   // cancellation slot can abort (any cancellation type).
   template <class T>
   struct InMemoryOp {
-    AsyncLimiter* limiter;
+    std::shared_ptr<Impl> impl;
     Key key;
     std::int64_t cost;
     Duration max_wait;
@@ -145,28 +198,30 @@ class AsyncLimiter {
       switch (stage) {
         case Stage::start:
           self.reset_cancellation_state(boost::asio::enable_total_cancellation());
-          booking = limiter->memory_->book(key, cost, max_wait);
+          booking = impl->memory->book(key, cost, max_wait);
           if (booking.wait > Duration{0}) {
             stage = Stage::waiting;
-            timer = std::make_unique<boost::asio::steady_timer>(limiter->executor_, booking.wait);
+            timer = std::make_unique<boost::asio::steady_timer>(impl->executor, impl->expiry_for(booking.until));
             timer->async_wait(std::move(self));
             return;
           }
           stage = Stage::completing;
-          boost::asio::post(limiter->executor_, std::move(self));  // never complete inline
+          boost::asio::post(impl->executor, std::move(self));  // never complete inline
           return;
         case Stage::completing:
           self.complete(error_code{}, result_as(booking.decision, static_cast<T*>(nullptr)));
           return;
         case Stage::waiting:
-          if (!error) {
+          // A cancellation that came as the timer fired still cancels: the
+          // caller will not use the slot, so it is given back.
+          if (!error && self.cancelled() == boost::asio::cancellation_type::none) {
             self.complete(error_code{}, result_as(booking.decision, static_cast<T*>(nullptr)));
             return;
           }
-          limiter->memory_->cancel(key, booking);
+          impl->memory->cancel(key, booking);
           self.complete(
               boost::asio::error::operation_aborted,
-              result_as(cancelled(booking.decision, booking.until - limiter->clock_.now()), static_cast<T*>(nullptr)));
+              result_as(cancelled(booking.decision, booking.until - impl->clock.now()), static_cast<T*>(nullptr)));
           return;
       }
     }
@@ -177,14 +232,14 @@ class AsyncLimiter {
   template <class T, class Token>
   auto start(Token&& token, Key key, std::int64_t cost, Duration max_wait) {
     return boost::asio::async_initiate<Token, void(error_code, T)>(
-        [this](auto handler, Key op_key, std::int64_t op_cost, Duration op_max_wait) {
-          if (memory_) {
+        [impl = impl_](auto handler, Key op_key, std::int64_t op_cost, Duration op_max_wait) {
+          if (impl->memory) {
             boost::asio::async_compose<decltype(handler), void(error_code, T)>(
-                InMemoryOp<T>{this, std::move(op_key), op_cost, op_max_wait}, handler, executor_);
+                InMemoryOp<T>{impl, std::move(op_key), op_cost, op_max_wait}, handler, impl->executor);
           } else if constexpr (std::is_same_v<T, bool>) {
-            launch<T>(std::move(handler), exceeded(std::move(op_key)));
+            launch<T>(impl, std::move(handler), exceeded(impl, std::move(op_key)));
           } else {
-            launch<T>(std::move(handler), decide(std::move(op_key), op_cost, op_max_wait));
+            launch<T>(impl, std::move(handler), decide(impl, std::move(op_key), op_cost, op_max_wait));
           }
         },
         token, std::move(key), cost, max_wait);
@@ -202,108 +257,101 @@ class AsyncLimiter {
     }
   }
 
-  // Runs `body` as a coroutine on the limiter's executor and completes
-  // `handler` with void(error_code, T); the handler's cancellation slot
-  // reaches the coroutine, and the handler runs on its own executor.
+  // Runs `body` as a coroutine on the handler's executor (so it is serialized
+  // with the caller, e.g. on its strand) and completes the handler with
+  // void(error_code, T); the handler's cancellation slot reaches the coroutine.
   template <class T, class Handler>
-  void launch(Handler handler, boost::asio::awaitable<Outcome<T>> body) {
+  static void launch(const std::shared_ptr<Impl>& impl, Handler handler, boost::asio::awaitable<Outcome<T>> body) {
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
-    auto handler_executor = boost::asio::get_associated_executor(handler, executor_);
+    auto handler_executor = boost::asio::get_associated_executor(handler, impl->executor);
     auto complete = [handler = std::move(handler)](std::exception_ptr error, Outcome<T> outcome) mutable {
       if (error) {
-        std::move(handler)(error_of(error), T{});
+        std::move(handler)(error_of(error), failed_as(static_cast<T*>(nullptr)));
       } else {
         std::move(handler)(std::get<0>(outcome), std::move(std::get<1>(outcome)));
       }
     };
-    boost::asio::co_spawn(
-        executor_, std::move(body),
-        boost::asio::bind_cancellation_slot(slot, boost::asio::bind_executor(handler_executor, std::move(complete))));
+    boost::asio::co_spawn(handler_executor, std::move(body),
+                          boost::asio::bind_cancellation_slot(slot, std::move(complete)));
   }
 
-  boost::asio::awaitable<Outcome<bool>> exceeded(Key key) {
-    auto [error, decision] = co_await decide(std::move(key), 1, Duration{0});
-    co_return Outcome<bool>{error, !decision.allowed};
+  static boost::asio::awaitable<Outcome<bool>> exceeded(std::shared_ptr<Impl> impl, Key key) {
+    auto [error, decision] = co_await decide(std::move(impl), std::move(key), 1, Duration{0});
+    co_return Outcome<bool>{error, error ? true : !decision.allowed};
   }
 
-  boost::asio::awaitable<Outcome<Decision>> decide(Key key, std::int64_t cost, Duration max_wait) {
-    // Cancellation is checked where it matters (before and during a wait),
-    // never thrown from the middle of a booking.
-    co_await boost::asio::this_coro::throw_if_cancelled(false);
-    if (single_) co_return co_await decide_in_storage(*single_, std::move(key), cost, max_wait);
-    co_return co_await decide_in_storage(*multi_, std::move(key), cost, max_wait);
+  static boost::asio::awaitable<Outcome<Decision>> decide(std::shared_ptr<Impl> impl, Key key, std::int64_t cost,
+                                                          Duration max_wait) {
+    if (impl->single) co_return co_await decide_in_storage(impl, *impl->single, std::move(key), cost, max_wait);
+    co_return co_await decide_in_storage(impl, *impl->multi, std::move(key), cost, max_wait);
   }
 
-  // Waits `for_how_long` on a steady timer; false if cancelled, before or
-  // during the wait.
-  boost::asio::awaitable<bool> wait(Duration for_how_long) {
-    co_await boost::asio::this_coro::throw_if_cancelled(false);
-    auto state = co_await boost::asio::this_coro::cancellation_state;
-    if (state.cancelled() != boost::asio::cancellation_type::none) co_return false;
-    boost::asio::steady_timer timer{co_await boost::asio::this_coro::executor, for_how_long};
-    auto [error] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-    co_return !error;
-  }
-
-  static Decision cancelled(Decision booked, Duration left) {
-    booked.allowed = false;
-    booked.retry_after = std::max(left, Duration{0});
-    return booked;
-  }
-
-  // The seed's path: lock, read, decide, write; the lock is released before
-  // any wait. A cancelled wait gives its capacity back under the lock again.
+  // The seed's path: lock, read, decide, write, then wait if booked. A
+  // cancellation during the booking is recorded but not passed on to the
+  // storage (so a half-done write cannot leak a booking); it is acted on
+  // before and during the wait, and a cancelled booking is given back under
+  // the lock again.
   template <class Policy>
-  boost::asio::awaitable<Outcome<Decision>> decide_in_storage(const Policy& policy, Key key, std::int64_t cost,
-                                                              Duration max_wait) {
+  static boost::asio::awaitable<Outcome<Decision>> decide_in_storage(std::shared_ptr<Impl> impl, const Policy& policy,
+                                                                     Key key, std::int64_t cost, Duration max_wait) {
+    namespace this_coro = boost::asio::this_coro;
+    co_await this_coro::throw_if_cancelled(false);
+    co_await this_coro::reset_cancellation_state(
+        boost::asio::enable_total_cancellation(),
+        [](boost::asio::cancellation_type) { return boost::asio::cancellation_type::none; });
     Grant grant;
     Instant until{};
     {
-      AsyncKeyLock<Key> lock = co_await mutex_->guard(key);
-      typename Policy::State state = co_await load(policy, key);
-      const Instant now = clock_.now();
+      AsyncKeyLock<Key> lock = co_await AsyncKeyMutex<Key>::guard(impl->mutex, key);
+      typename Policy::State state = co_await load(*impl, policy, key);
+      const Instant now = impl->clock.now();
       grant = reserve(policy, state, now, cost, max_wait);
       until = now + grant.wait;
-      if (grant.decision.allowed) co_await store(policy, key, state, grant.wait + grant.decision.reset_after);
+      if (grant.decision.allowed) co_await store(*impl, policy, key, state, grant.wait + grant.decision.reset_after);
     }
     if (grant.wait <= Duration{0}) co_return Outcome<Decision>{error_code{}, grant.decision};
-    if (co_await wait(grant.wait)) co_return Outcome<Decision>{error_code{}, grant.decision};
-    // Cancelled: give back without letting the same cancellation abort that.
-    co_await boost::asio::this_coro::reset_cancellation_state(
-        [](boost::asio::cancellation_type) { return boost::asio::cancellation_type::none; });
-    {
-      AsyncKeyLock<Key> lock = co_await mutex_->guard(key);
-      typename Policy::State state = co_await load(policy, key);
-      policy.give_back(state, until, cost);
-      co_await store(policy, key, state, until - clock_.now() + grant.decision.reset_after);
+
+    auto cancellation = co_await this_coro::cancellation_state;
+    bool waited = cancellation.cancelled() == boost::asio::cancellation_type::none;
+    if (waited) {
+      co_await this_coro::reset_cancellation_state(boost::asio::enable_total_cancellation());
+      boost::asio::steady_timer timer{co_await this_coro::executor, impl->expiry_for(until)};
+      auto [error] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+      cancellation = co_await this_coro::cancellation_state;
+      waited = !error && cancellation.cancelled() == boost::asio::cancellation_type::none;
+      co_await this_coro::reset_cancellation_state(
+          boost::asio::enable_total_cancellation(),
+          [](boost::asio::cancellation_type) { return boost::asio::cancellation_type::none; });
     }
-    co_return Outcome<Decision>{boost::asio::error::operation_aborted, cancelled(grant.decision, until - clock_.now())};
+    if (waited) co_return Outcome<Decision>{error_code{}, grant.decision};
+    {
+      AsyncKeyLock<Key> lock = co_await AsyncKeyMutex<Key>::guard(impl->mutex, key);
+      typename Policy::State state = co_await load(*impl, policy, key);
+      policy.give_back(state, until, cost);
+      co_await store(*impl, policy, key, state, Duration::max());  // never shortens what later bookings need
+    }
+    co_return Outcome<Decision>{boost::asio::error::operation_aborted,
+                                cancelled(grant.decision, until - impl->clock.now())};
   }
 
   template <class Policy>
-  boost::asio::awaitable<typename Policy::State> load(const Policy& policy, const Key& key) {
-    Rate stored = co_await storage_->read(key);
+  static boost::asio::awaitable<typename Policy::State> load(Impl& impl, const Policy& policy, const Key& key) {
+    Rate stored = co_await impl.storage->read(key);
     if (stored.empty()) co_return typename Policy::State{};
     RateReader reader{stored.fields};
     co_return policy.decode(reader);
   }
 
   template <class Policy>
-  boost::asio::awaitable<void> store(const Policy& policy, const Key& key, const typename Policy::State& state,
-                                     Duration expires_after) {
+  static boost::asio::awaitable<void> store(Impl& impl, const Policy& policy, const Key& key,
+                                            const typename Policy::State& state, Duration expires_after) {
     Rate updated;
     RateWriter writer{updated};
     policy.encode(state, writer);
-    co_await storage_->write(key, updated, expires_after);
+    co_await impl.storage->write(key, updated, expires_after);
   }
 
-  executor_type executor_;
-  ClockRef clock_;
-  std::optional<Limiter<A, Key>> memory_;
-  std::shared_ptr<AsyncRateStorage<Key>> storage_;
-  std::shared_ptr<AsyncKeyMutex<Key>> mutex_;
-  std::optional<SinglePolicy<A>> single_;
-  std::optional<MultiPolicy<A>> multi_;
+  std::shared_ptr<Impl> impl_;
 };
 
 template <class Key>

@@ -99,9 +99,9 @@ class Limiter final : public RateLimiter<Key> {
   // Thread-safe.
   void cancel(const Key& key, const Booking& booking) {
     if (!booking.decision.allowed || booking.wait <= Duration{0}) return;
-    step(key, std::nullopt, [&](const auto& policy, auto& state, Instant now) {
+    step(key, std::nullopt, [&](const auto& policy, auto& state, Instant /*now*/) {
       policy.give_back(state, booking.until, booking.cost);
-      return GivenBack{booking.until - now + booking.decision.reset_after};
+      return GivenBack{Duration::max()};  // never shortens what later bookings need
     });
   }
 

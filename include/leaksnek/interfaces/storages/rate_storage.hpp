@@ -19,8 +19,9 @@ class RateStorage {
 
   // Stores the key's state. `expires_after`: from now on, the key decides as if
   // never seen once this much time has passed with no request, so the storage
-  // may forget it then (a TTL); zero means it may forget it at once. An empty
-  // `rate` may be stored or the key removed.
+  // may forget it then (a TTL); zero means it may forget it at once;
+  // Duration::max() means keep it until it is written again. An empty `rate`
+  // may be stored or the key removed.
   virtual void write(const Key& key, const Rate& rate, Duration expires_after) = 0;
 };
 
