@@ -128,6 +128,24 @@ class MultiPolicy {
   std::vector<A> algorithms_;
 };
 
+// A policy's state as stored by a RateStorage, and back: the seed's path
+// (sync or async) reads a Rate, decides on the state, writes a Rate. Throws
+// StateError on a Rate the policy could not have written.
+template <class P>
+[[nodiscard]] typename P::State state_of(const P& policy, const Rate& stored) {
+  if (stored.empty()) return typename P::State{};
+  RateReader reader{stored.fields};
+  return policy.decode(reader);
+}
+
+template <class P>
+[[nodiscard]] Rate rate_of(const P& policy, const typename P::State& state) {
+  Rate rate;
+  RateWriter writer{rate};
+  policy.encode(state, writer);
+  return rate;
+}
+
 // The outcome of reserve(): the decision, and how long the caller must wait
 // before acting on it (zero unless a wait was reserved).
 struct Grant {

@@ -336,19 +336,13 @@ class AsyncLimiter {
 
   template <class Policy>
   static boost::asio::awaitable<typename Policy::State> load(Impl& impl, const Policy& policy, const Key& key) {
-    Rate stored = co_await impl.storage->read(key);
-    if (stored.empty()) co_return typename Policy::State{};
-    RateReader reader{stored.fields};
-    co_return policy.decode(reader);
+    co_return state_of(policy, co_await impl.storage->read(key));
   }
 
   template <class Policy>
   static boost::asio::awaitable<void> store(Impl& impl, const Policy& policy, const Key& key,
                                             const typename Policy::State& state, Duration expires_after) {
-    Rate updated;
-    RateWriter writer{updated};
-    policy.encode(state, writer);
-    co_await impl.storage->write(key, updated, expires_after);
+    co_await impl.storage->write(key, rate_of(policy, state), expires_after);
   }
 
   std::shared_ptr<Impl> impl_;

@@ -152,16 +152,9 @@ class Limiter final : public RateLimiter<Key> {
   template <class Policy, class Step>
   auto locked_step(const Key& key, std::optional<Instant> at, const Policy& policy, Step& run) {
     KeyLock<Key> lock = mutex_->guard(key);
-    Rate stored = storage_->read(key);
-    RateReader reader{stored.fields};
-    typename Policy::State state = stored.empty() ? typename Policy::State{} : policy.decode(reader);
+    typename Policy::State state = state_of(policy, storage_->read(key));
     auto result = run(policy, state, at ? *at : clock_.now());
-    if (changed(result)) {
-      Rate updated;
-      RateWriter writer{updated};
-      policy.encode(state, writer);
-      storage_->write(key, updated, expiry_of(result));
-    }
+    if (changed(result)) storage_->write(key, rate_of(policy, state), expiry_of(result));
     return result;
   }
 
