@@ -264,7 +264,7 @@ class AsyncLimiter {
   static void launch(const std::shared_ptr<Impl>& impl, Handler handler, boost::asio::awaitable<Outcome<T>> body) {
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
     auto handler_executor = boost::asio::get_associated_executor(handler, impl->executor);
-    auto complete = [handler = std::move(handler)](std::exception_ptr error, Outcome<T> outcome) mutable {
+    auto complete = [handler = std::move(handler)](const std::exception_ptr& error, Outcome<T> outcome) mutable {
       if (error) {
         std::move(handler)(error_of(error), failed_as(static_cast<T*>(nullptr)));
       } else {
