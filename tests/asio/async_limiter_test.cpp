@@ -18,7 +18,9 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
@@ -334,6 +336,42 @@ TEST(AsyncLimiter, SeedPathHonoursPartialAndTotalCancellation) {
     io.run();
     EXPECT_EQ(error, net::error::operation_aborted);
   }
+}
+
+TEST(AsyncLimiter, WaitsAndCancellationsWithTheContextOnTwoThreads) {
+  // Callers on their own strands, the io_context on two threads: half the
+  // waits are cancelled (their capacity given back), the rest complete
+  // allowed. 2000/s with burst 1: a slot every 0.5 ms, about 5 ms in all.
+  net::io_context io;
+  AsyncGcraLimiter<std::string> limiter{io.get_executor(), rl("2000/s").with_burst(1),
+                                        std::make_shared<MemoryStorage<std::string>>()};
+  constexpr int callers = 10;
+  std::vector<net::cancellation_signal> signals(callers);
+  std::atomic<int> allowed{0};
+  std::atomic<int> aborted{0};
+  for (int i = 0; i < callers; ++i) {
+    auto strand = net::make_strand(io);
+    net::post(strand, [&, i, strand] {
+      auto handler = [&](error_code error, Decision decision) {
+        if (error == net::error::operation_aborted) {
+          ++aborted;
+        } else if (decision.allowed) {
+          ++allowed;
+        }
+      };
+      limiter.acquire("k", 1, 1s,
+                      net::bind_cancellation_slot(signals[static_cast<std::size_t>(i)].slot(),
+                                                  net::bind_executor(strand, handler)));
+      if (i % 2 == 1)
+        net::post(strand, [&, i] { signals[static_cast<std::size_t>(i)].emit(net::cancellation_type::terminal); });
+    });
+  }
+  std::thread second{[&] { io.run(); }};
+  io.run();
+  second.join();
+  EXPECT_EQ(allowed + aborted, callers);
+  EXPECT_GE(aborted, 1);
+  EXPECT_GE(allowed, callers / 2);
 }
 
 // A storage whose reads fail, as a lost connection would.
