@@ -3,7 +3,8 @@
 # Sourced by the other scripts; safe to run again.
 set -euo pipefail
 
-packages=(cmake ninja-build g++ clang-format libgtest-dev libgmock-dev libbenchmark-dev libboost1.81-dev)
+packages=(cmake ninja-build g++ clang-format pkg-config libgtest-dev libgmock-dev libbenchmark-dev libboost1.81-dev
+  libhiredis-dev redis-server redis-tools)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -2,10 +2,13 @@
 // concrete limiters (LeakyBucketLimiter, GcraLimiter, ...) are this template.
 //
 // Over a MemoryStorage a decision is one atomic step inside the storage: no
-// mutex. Over any other RateStorage the limiter locks the key with the
-// KeyMutex, reads the state, decides and writes it back, as the seed does.
+// mutex. Over a DecidingStorage (RedisStorage) it is one call that decides in
+// the store (one round trip), and the store's OnStoreError policy decides when
+// the store fails. Over any other RateStorage the limiter locks the key with
+// the KeyMutex, reads the state, decides and writes it back, as the seed does.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -15,6 +18,7 @@
 #include <leaksnek/algorithms/policy.hpp>
 #include <leaksnek/interfaces/limiters/rate_limiter.hpp>
 #include <leaksnek/interfaces/mutexes/key_mutex.hpp>
+#include <leaksnek/interfaces/storages/deciding_storage.hpp>
 #include <leaksnek/interfaces/storages/rate_storage.hpp>
 #include <leaksnek/storages/memory_storage.hpp>
 #include <leaksnek/values/clock.hpp>
@@ -25,9 +29,10 @@ template <Algorithm A, class Key>
 class Limiter final : public RateLimiter<Key> {
  public:
   // `limit` for every key of `storage`. `mutex` is required unless `storage`
-  // is a MemoryStorage (which decides atomically by itself); `clock` is read
-  // for every decision and waited on by acquire(). Throws Error when a needed
-  // mutex is missing, RateError for a limit the algorithm refuses.
+  // decides atomically by itself (MemoryStorage, RedisStorage); `clock` is
+  // read for every decision (except by a store with its own clock) and waited
+  // on by acquire(). Throws Error when a needed mutex is missing, RateError
+  // for a limit the algorithm (or the store) refuses.
   Limiter(const RateLimit& limit, std::shared_ptr<RateStorage<Key>> storage,
           std::shared_ptr<KeyMutex<Key>> mutex = nullptr, ClockRef clock = {})
       : Limiter{std::vector<RateLimit>{limit}, std::move(storage), std::move(mutex), clock} {}
@@ -46,6 +51,12 @@ class Limiter final : public RateLimiter<Key> {
     if (auto* memory = dynamic_cast<MemoryStorage<Key>*>(storage_.get())) {  // decides by itself
       if (single_) single_table_ = &memory->table(*single_, limits_);
       if (multi_) multi_table_ = &memory->table(*multi_, limits_);
+    } else if (auto* deciding = dynamic_cast<DecidingStorage<Key>*>(storage_.get())) {
+      deciding->validate(A::name, limits_);
+      deciding_ = deciding;
+      if (deciding->on_store_error() == OnStoreError::local) {
+        local_ = std::make_unique<Limiter>(limits_, std::make_shared<MemoryStorage<Key>>(), nullptr, clock_);
+      }
     } else if (!mutex_) {
       throw Error{"a limiter over a storage that cannot decide by itself needs a KeyMutex"};
     }
@@ -55,6 +66,7 @@ class Limiter final : public RateLimiter<Key> {
   // read, one hash lookup, one shard lock. Thread-safe.
   Decision try_acquire(const Key& key, std::int64_t cost = 1) override {
     detail::check_cost(cost);
+    if (deciding_) return remote(key, cost, std::nullopt, Duration{0}).decision;
     return step(key, std::nullopt,
                 [&](const auto& policy, auto& state, Instant now) { return policy.decide(state, now, cost); });
   }
@@ -64,6 +76,7 @@ class Limiter final : public RateLimiter<Key> {
   // Thread-safe.
   Decision try_acquire_at(const Key& key, std::int64_t cost, Instant now) {
     detail::check_cost(cost);
+    if (deciding_) return remote(key, cost, now, Duration{0}).decision;
     return step(key, now, [&](const auto& policy, auto& state, Instant at) { return policy.decide(state, at, cost); });
   }
 
@@ -74,6 +87,8 @@ class Limiter final : public RateLimiter<Key> {
     Instant until{};   // when the caller may proceed
     Duration wait{0};  // until - the time of booking
     std::int64_t cost = 0;
+    bool remote = false;          // booked in a DecidingStorage (else in this process)
+    std::int64_t store_time = 0;  // when remote: the booking's time on the store's clock
   };
 
   // Decides now, and when denied but the request fits within `max_wait`,
@@ -82,6 +97,7 @@ class Limiter final : public RateLimiter<Key> {
   // behind the booking. acquire() is book() and a sleep. Thread-safe.
   Booking book(const Key& key, std::int64_t cost, Duration max_wait) {
     detail::check_cost(cost);
+    if (deciding_) return remote(key, cost, std::nullopt, max_wait);
     Booking booking;
     booking.cost = cost;
     Grant grant = step(key, std::nullopt, [&](const auto& policy, auto& state, Instant now) {
@@ -99,6 +115,17 @@ class Limiter final : public RateLimiter<Key> {
   // Thread-safe.
   void cancel(const Key& key, const Booking& booking) {
     if (!booking.decision.allowed || booking.wait <= Duration{0}) return;
+    if (deciding_) {
+      if (!booking.remote) {
+        if (local_) local_->cancel(key, booking);
+        return;
+      }
+      try {
+        deciding_->give_back(key, request(booking.cost, std::nullopt, Duration{0}), booking.store_time);
+      } catch (const StoreError&) {  // NOLINT(bugprone-empty-catch): the capacity stays taken, never oversubscribed
+      }
+      return;
+    }
     step(key, std::nullopt, [&](const auto& policy, auto& state, Instant /*now*/) {
       policy.give_back(state, booking.until, booking.cost);
       return GivenBack{Duration::max()};  // never shortens what later bookings need
@@ -119,6 +146,52 @@ class Limiter final : public RateLimiter<Key> {
   [[nodiscard]] const std::vector<RateLimit>& limits() const noexcept { return limits_; }
 
  private:
+  typename DecidingStorage<Key>::Request request(std::int64_t cost, std::optional<Instant> at,
+                                                 Duration max_wait) const {
+    return {A::name, limits_, cost, at, max_wait};
+  }
+
+  // One decision in the DecidingStorage; when the store fails, its
+  // OnStoreError policy decides (and the store counts it).
+  Booking remote(const Key& key, std::int64_t cost, std::optional<Instant> at, Duration max_wait) {
+    Booking booking;
+    booking.cost = cost;
+    try {
+      auto outcome = deciding_->decide(key, request(cost, at, max_wait));
+      booking.decision = outcome.grant.decision;
+      booking.wait = outcome.grant.wait;
+      booking.until = (at ? *at : clock_.now()) + booking.wait;
+      booking.remote = true;
+      booking.store_time = outcome.booked_at;
+      return booking;
+    } catch (const StoreError&) {
+      const OnStoreError policy = deciding_->on_store_error();
+      deciding_->count(policy);
+      if (policy == OnStoreError::local) {
+        if (max_wait > Duration{0}) return local_->book(key, cost, max_wait);
+        booking.decision = at ? local_->try_acquire_at(key, cost, *at) : local_->try_acquire(key, cost);
+        return booking;
+      }
+      // As if the key were new: what it could take, and whether this fits.
+      const Instant now = at ? *at : clock_.now();
+      booking.until = now;
+      booking.decision = single_ ? fresh(*single_, now, cost) : fresh(*multi_, now, cost);
+      if (policy == OnStoreError::fail_closed && booking.decision.allowed) {
+        booking.decision.allowed = false;
+        booking.decision.remaining = 0;
+        booking.decision.retry_after = std::max(Duration{1}, deciding_->retry_in());
+        booking.decision.reset_after = Duration{0};
+      }
+      return booking;
+    }
+  }
+
+  template <class Policy>
+  static Decision fresh(const Policy& policy, Instant now, std::int64_t cost) {
+    typename Policy::State state{};
+    return policy.decide(state, now, cost);
+  }
+
   // What a step returns, and whether and for how long its state is written
   // back on the seed's path.
   struct GivenBack {
@@ -162,6 +235,8 @@ class Limiter final : public RateLimiter<Key> {
   std::shared_ptr<RateStorage<Key>> storage_;
   std::shared_ptr<KeyMutex<Key>> mutex_;
   ClockRef clock_;
+  DecidingStorage<Key>* deciding_ = nullptr;
+  std::unique_ptr<Limiter> local_;  // OnStoreError::local's limiter, in memory
   std::optional<SinglePolicy<A>> single_;
   std::optional<MultiPolicy<A>> multi_;
   typename MemoryStorage<Key>::template Table<SinglePolicy<A>>* single_table_ = nullptr;

@@ -1,0 +1,51 @@
+// Where a Redis store is and how it behaves when Redis fails.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include <leaksnek/error.hpp>
+#include <leaksnek/interfaces/storages/deciding_storage.hpp>
+#include <leaksnek/values/time.hpp>
+
+namespace leaksnek {
+
+namespace redis {
+
+// A Redis server: redis://[user:password@]host[:port][/db].
+struct Endpoint {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string user;      // empty: the default user
+  std::string password;  // empty: no AUTH
+  int db = 0;
+
+  // Throws Error naming the problem (scheme, port, db, escape). TLS
+  // (rediss://) and unix sockets are not supported.
+  static Endpoint parse(std::string_view url);
+};
+
+struct Options {
+  Endpoint endpoint;
+  // Every key leaksnek writes starts with this, so one Redis can serve
+  // several applications (and FLUSHDB is not the only way to clean up).
+  std::string prefix = "leaksnek:";
+  // The longest call: connecting (when needed) and the command together.
+  // A call that would take longer fails with StoreError.
+  Duration timeout = std::chrono::milliseconds{250};
+  // After a failure to reach Redis, calls fail at once for this long instead
+  // of each waiting for its own timeout; the next call after it reconnects.
+  Duration retry_interval = std::chrono::milliseconds{250};
+  // Idle connections kept by the synchronous client (more are opened when
+  // more threads call at once, and closed when returned beyond this).
+  std::size_t pool_size = 8;
+  // The longest key accepted (bytes), so that a key from a client cannot
+  // grow Redis without bound.
+  std::size_t max_key_size = 512;
+  OnStoreError on_error = OnStoreError::local;
+};
+
+}  // namespace redis
+}  // namespace leaksnek

@@ -1,0 +1,167 @@
+// RedisStorage: state for a fleet. Every decision is one EVALSHA of a Lua
+// script that mirrors the C++ algorithm, on the Redis server's clock, so any
+// number of processes on any number of hosts share one exact limit.
+#pragma once
+
+#include <charconv>
+#include <concepts>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <leaksnek/interfaces/storages/deciding_storage.hpp>
+#include <leaksnek/redis/client.hpp>
+#include <leaksnek/redis/options.hpp>
+
+namespace leaksnek {
+
+namespace redis {
+
+// The decision script (src/redis/decide.lua).
+const Script& decide_script();
+
+// A key as Redis bytes: strings as they are (binary-safe), integers in decimal.
+template <class Key>
+std::string_view key_bytes(const Key& key, std::string& scratch) {
+  if constexpr (std::is_convertible_v<const Key&, std::string_view>) {
+    return std::string_view{key};
+  } else if constexpr (std::is_integral_v<Key>) {
+    scratch = std::to_string(key);
+    return scratch;
+  } else {
+    static_assert(std::is_convertible_v<const Key&, std::string_view>, "RedisStorage keys are strings or integers");
+    return {};
+  }
+}
+
+// The part of a Redis key that names the policy: algorithm and limits, so a
+// changed policy starts from fresh states instead of misreading old ones.
+// Throws RateError for a period that is not a whole number of microseconds
+// (Redis's clock resolution).
+std::string policy_tag(std::string_view algorithm, std::span<const RateLimit> limits);
+
+// Runs the decision script and reads its reply. Throws StoreError.
+DecidingStorage<std::string>::Outcome run_decide(Client& client, std::string_view redis_key, std::string_view mode,
+                                                 std::span<const RateLimit> limits, std::string_view algorithm,
+                                                 std::int64_t cost, std::optional<Instant> at, std::int64_t extra);
+
+// Rate fields as Redis stores them ("1 2 3") and back; throws StoreError on text no Rate was written as.
+std::string encode_rate(const Rate& rate);
+Rate decode_rate(std::string_view text);
+
+}  // namespace redis
+
+template <class Key = std::string>
+class RedisStorage final : public DecidingStorage<Key> {
+ public:
+  using typename DecidingStorage<Key>::Request;
+  using typename DecidingStorage<Key>::Outcome;
+
+  // Connects lazily (on the first call) to options.endpoint.
+  explicit RedisStorage(redis::Options options = {}) : client_{std::make_shared<redis::Client>(std::move(options))} {}
+  // redis://[user:password@]host[:port][/db]; throws Error on a malformed URL.
+  explicit RedisStorage(std::string_view url) : RedisStorage{options_for(url)} {}
+
+  // One EVALSHA: decides atomically on the server's clock (or request.at),
+  // writes the state and its TTL. Throws StoreError, KeyError.
+  Outcome decide(const Key& key, const Request& request) override {
+    std::string scratch;
+    std::string name = redis_key(request, redis::key_bytes(key, scratch));
+    std::int64_t max_wait_us = request.max_wait.count() / 1000;
+    return redis::run_decide(*client_, name, request.max_wait > Duration{0} ? "reserve" : "decide", request.limits,
+                             request.algorithm, request.cost, request.at, max_wait_us);
+  }
+
+  void give_back(const Key& key, const Request& request, std::int64_t booked_at) override {
+    std::string scratch;
+    std::string name = redis_key(request, redis::key_bytes(key, scratch));
+    redis::run_decide(*client_, name, "give", request.limits, request.algorithm, request.cost, std::nullopt, booked_at);
+  }
+
+  void validate(std::string_view algorithm, std::span<const RateLimit> limits) const override {
+    (void)redis::policy_tag(algorithm, limits);
+  }
+
+  // The seed's interface (a limiter over it locks with a KeyMutex such as
+  // RedisMutex): GET of the key's fields. One round trip. Throws StoreError.
+  [[nodiscard]] Rate read(const Key& key) override {
+    std::string scratch;
+    std::string name = rate_key(redis::key_bytes(key, scratch));
+    redis::Reply reply = client_->command({"GET", name});
+    if (reply.type == redis::Reply::Type::nil) return {};
+    if (reply.type != redis::Reply::Type::string) throw StoreError{"Redis GET " + name + " failed: " + reply.text};
+    return redis::decode_rate(reply.text);
+  }
+
+  // SET with a PX of `expires_after` (none for Duration::max(); DEL for zero
+  // or an empty rate). One round trip. Throws StoreError.
+  void write(const Key& key, const Rate& rate, Duration expires_after) override {
+    std::string scratch;
+    std::string name = rate_key(redis::key_bytes(key, scratch));
+    redis::Reply reply;
+    if (rate.empty() || expires_after <= Duration{0}) {
+      reply = client_->command({"DEL", name});
+    } else if (expires_after == Duration::max()) {
+      reply = client_->command({"SET", name, redis::encode_rate(rate)});
+    } else {
+      auto ms = std::to_string((expires_after.count() + 999'999) / 1'000'000);
+      reply = client_->command({"SET", name, redis::encode_rate(rate), "PX", ms});
+    }
+    if (reply.type == redis::Reply::Type::error) throw StoreError{"Redis write of " + name + " failed: " + reply.text};
+  }
+
+  [[nodiscard]] OnStoreError on_store_error() const noexcept override { return client_->options().on_error; }
+  void count(OnStoreError policy) noexcept override { client_->count(policy); }
+  [[nodiscard]] Duration retry_in() const noexcept override { return client_->retry_in(); }
+
+  // Counters: calls, connections, failures, NOSCRIPT reloads, policy decisions.
+  [[nodiscard]] redis::Statistics statistics() const { return client_->statistics(); }
+  // The connection pool, shared with a RedisMutex built from this storage.
+  [[nodiscard]] const std::shared_ptr<redis::Client>& client() const noexcept { return client_; }
+
+  // True when Redis answers PING within the timeout.
+  [[nodiscard]] bool ping() {
+    try {
+      return client_->command({"PING"}).type == redis::Reply::Type::status;
+    } catch (const StoreError&) {
+      return false;
+    }
+  }
+
+ private:
+  static redis::Options options_for(std::string_view url) {
+    redis::Options options;
+    options.endpoint = redis::Endpoint::parse(url);
+    return options;
+  }
+
+  void check(std::string_view bytes) const {
+    if (bytes.size() > client_->options().max_key_size) {
+      throw KeyError{"key of " + std::to_string(bytes.size()) + " bytes is longer than the store's maximum of " +
+                     std::to_string(client_->options().max_key_size)};
+    }
+  }
+
+  std::string redis_key(const Request& request, std::string_view bytes) const {
+    check(bytes);
+    std::string name = client_->options().prefix;
+    name.append(redis::policy_tag(request.algorithm, request.limits)).append(":").append(bytes);
+    return name;
+  }
+
+  std::string rate_key(std::string_view bytes) const {
+    check(bytes);
+    std::string name = client_->options().prefix;
+    name.append("rate:").append(bytes);
+    return name;
+  }
+
+  std::shared_ptr<redis::Client> client_;
+};
+
+}  // namespace leaksnek

@@ -1,0 +1,324 @@
+#include <leaksnek/redis/client.hpp>
+
+#include <hiredis/hiredis.h>
+#include <sys/time.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace leaksnek {
+
+namespace redis {
+
+namespace {
+
+[[noreturn]] void bad_url(std::string_view url, std::string_view problem) {
+  std::string message{"malformed Redis URL \""};
+  message.append(url).append("\": ").append(problem);
+  throw Error{message};
+}
+
+std::string percent_decode(std::string_view url, std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out.push_back(text[i]);
+      continue;
+    }
+    unsigned value = 0;
+    if (i + 2 >= text.size()) bad_url(url, "truncated %-escape");
+    auto [end, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
+    if (ec != std::errc{} || end != text.data() + i + 3) bad_url(url, "malformed %-escape");
+    out.push_back(static_cast<char>(value));
+    i += 2;
+  }
+  return out;
+}
+
+int parse_number(std::string_view url, std::string_view text, int low, int high, std::string_view what) {
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || value < low || value > high) {
+    std::string problem{what};
+    problem.append(" must be a number from ").append(std::to_string(low)).append(" to ").append(std::to_string(high));
+    bad_url(url, problem);
+  }
+  return value;
+}
+
+}  // namespace
+
+Endpoint Endpoint::parse(std::string_view url) {
+  constexpr std::string_view scheme = "redis://";
+  if (url.starts_with("rediss://")) bad_url(url, "TLS (rediss://) is not supported");
+  if (!url.starts_with(scheme)) bad_url(url, "expected redis://[user:password@]host[:port][/db]");
+  std::string_view rest = url.substr(scheme.size());
+  Endpoint endpoint;
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    std::string_view credentials = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    if (auto colon = credentials.find(':'); colon != std::string_view::npos) {
+      endpoint.user = percent_decode(url, credentials.substr(0, colon));
+      endpoint.password = percent_decode(url, credentials.substr(colon + 1));
+    } else {
+      endpoint.password = percent_decode(url, credentials);  // redis://password@host, as redis-cli reads it
+    }
+  }
+  std::string_view authority = rest;
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    authority = rest.substr(0, slash);
+    std::string_view db = rest.substr(slash + 1);
+    if (!db.empty()) endpoint.db = parse_number(url, db, 0, 1'000'000, "the database");
+  }
+  std::string_view host = authority;
+  if (authority.starts_with('[')) {  // [::1]:6379
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) bad_url(url, "unclosed [ in the host");
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') bad_url(url, "expected :port after the host");
+      endpoint.port = parse_number(url, after.substr(1), 1, 65535, "the port");
+    }
+  } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    endpoint.port = parse_number(url, authority.substr(colon + 1), 1, 65535, "the port");
+  }
+  if (host.empty()) bad_url(url, "missing host");
+  endpoint.host = std::string{host};
+  return endpoint;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct ContextDeleter {
+  void operator()(redisContext* context) const noexcept { redisFree(context); }
+};
+using Context = std::unique_ptr<redisContext, ContextDeleter>;
+
+struct ReplyDeleter {
+  void operator()(redisReply* reply) const noexcept { freeReplyObject(reply); }
+};
+
+Reply copy(const redisReply& from) {
+  Reply to;
+  switch (from.type) {
+    case REDIS_REPLY_STRING:
+      to.type = Reply::Type::string;
+      to.text.assign(from.str, from.len);
+      break;
+    case REDIS_REPLY_STATUS:
+      to.type = Reply::Type::status;
+      to.text.assign(from.str, from.len);
+      break;
+    case REDIS_REPLY_ERROR:
+      to.type = Reply::Type::error;
+      to.text.assign(from.str, from.len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      to.type = Reply::Type::integer;
+      to.integer = from.integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      to.type = Reply::Type::array;
+      to.elements.reserve(from.elements);
+      for (std::size_t i = 0; i < from.elements; ++i) to.elements.push_back(copy(*from.element[i]));
+      break;
+    default:
+      to.type = Reply::Type::nil;
+  }
+  return to;
+}
+
+timeval to_timeval(Duration d) {
+  auto us = std::max<std::int64_t>(1000, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+  return timeval{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
+}
+
+// A failure to reach Redis (as opposed to an error reply): the connection is
+// dropped and calls fail fast for the retry interval.
+struct Unreachable {
+  std::string reason;
+};
+
+}  // namespace
+
+struct Client::Impl {
+  explicit Impl(Options o) : options{std::move(o)} {}
+
+  Options options;
+  std::string where = options.endpoint.host + ":" + std::to_string(options.endpoint.port);
+  std::mutex mutex;  // guards idle and last_failure
+  std::vector<Context> idle;
+  std::string last_failure;
+  std::atomic<std::int64_t> down_until{0};  // steady ns; calls before it fail fast
+
+  std::atomic<std::uint64_t> calls{0}, connects{0}, failures{0}, script_loads{0};
+  std::atomic<std::uint64_t> failed_open{0}, failed_closed{0}, fell_back{0};
+
+  static std::int64_t now_ns() { return Clock::now().time_since_epoch().count(); }
+
+  Context take(Clock::time_point deadline) {
+    {
+      std::lock_guard lock{mutex};
+      if (!idle.empty()) {
+        Context context = std::move(idle.back());
+        idle.pop_back();
+        return context;
+      }
+    }
+    return connect(deadline);
+  }
+
+  void give(Context context) {
+    std::lock_guard lock{mutex};
+    if (idle.size() < options.pool_size) idle.push_back(std::move(context));
+  }
+
+  Context connect(Clock::time_point deadline) {
+    const Endpoint& e = options.endpoint;
+    Context context{redisConnectWithTimeout(e.host.c_str(), e.port, to_timeval(deadline - Clock::now()))};
+    if (!context) throw Unreachable{"out of memory"};
+    if (context->err != 0) throw Unreachable{std::string{"cannot connect: "} + context->errstr};
+    connects.fetch_add(1, std::memory_order_relaxed);
+    if (!e.password.empty()) {
+      std::vector<std::string_view> auth{"AUTH"};
+      if (!e.user.empty()) auth.emplace_back(e.user);
+      auth.emplace_back(e.password);
+      Reply reply = run(*context, auth, deadline);
+      if (reply.type == Reply::Type::error) throw StoreError{"Redis at " + where + " refused AUTH: " + reply.text};
+    }
+    if (e.db != 0) {
+      std::string db = std::to_string(e.db);
+      std::vector<std::string_view> select{"SELECT", db};
+      Reply reply = run(*context, select, deadline);
+      if (reply.type == Reply::Type::error) throw StoreError{"Redis at " + where + " refused SELECT: " + reply.text};
+    }
+    return context;
+  }
+
+  // One command on one connection within the deadline.
+  Reply run(redisContext& context, std::span<const std::string_view> args, Clock::time_point deadline) {
+    auto left = deadline - Clock::now();
+    if (left <= Duration{0}) throw Unreachable{"timed out"};
+    if (redisSetTimeout(&context, to_timeval(left)) != REDIS_OK) throw Unreachable{"cannot set a timeout"};
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lengths;
+    argv.reserve(args.size());
+    lengths.reserve(args.size());
+    for (std::string_view arg : args) {
+      argv.push_back(arg.data());
+      lengths.push_back(arg.size());
+    }
+    calls.fetch_add(1, std::memory_order_relaxed);
+    std::unique_ptr<redisReply, ReplyDeleter> reply{static_cast<redisReply*>(
+        redisCommandArgv(&context, static_cast<int>(argv.size()), argv.data(), lengths.data()))};
+    if (!reply) {
+      std::string reason = context.err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)
+                               ? std::string{"timed out"}
+                               : std::string{context.errstr};
+      throw Unreachable{reason.empty() ? std::string{"connection lost"} : reason};
+    }
+    return copy(*reply);
+  }
+
+  void fail(const std::string& reason) {
+    failures.fetch_add(1, std::memory_order_relaxed);
+    down_until.store(now_ns() + options.retry_interval.count(), std::memory_order_relaxed);
+    std::lock_guard lock{mutex};
+    last_failure = reason;
+    idle.clear();  // the server went away: every idle connection is suspect
+  }
+
+  [[noreturn]] void throw_down() {
+    std::string reason;
+    {
+      std::lock_guard lock{mutex};
+      reason = last_failure;
+    }
+    throw StoreError{"Redis at " + where + " is unreachable (" + reason + "); retrying shortly"};
+  }
+
+  template <class Use>
+  Reply with_connection(Use&& use) {
+    if (now_ns() < down_until.load(std::memory_order_relaxed)) throw_down();
+    const auto deadline = Clock::now() + options.timeout;
+    try {
+      Context context = take(deadline);
+      Reply reply = use(*context, deadline);
+      give(std::move(context));
+      return reply;
+    } catch (const Unreachable& failure) {
+      fail(failure.reason);
+      throw StoreError{"Redis at " + where + ": " + failure.reason};
+    }
+  }
+};
+
+Client::Client(Options options) : impl_{std::make_unique<Impl>(std::move(options))} {}
+Client::~Client() = default;
+
+Reply Client::command(std::span<const std::string_view> args) {
+  return impl_->with_connection(
+      [&](redisContext& context, Clock::time_point deadline) { return impl_->run(context, args, deadline); });
+}
+
+Reply Client::eval(const Script& script, std::span<const std::string_view> keys,
+                   std::span<const std::string_view> args) {
+  std::string numkeys = std::to_string(keys.size());
+  std::vector<std::string_view> argv;
+  argv.reserve(3 + keys.size() + args.size());
+  argv.insert(argv.end(), {"EVALSHA", script.sha1(), numkeys});
+  argv.insert(argv.end(), keys.begin(), keys.end());
+  argv.insert(argv.end(), args.begin(), args.end());
+  Reply reply = impl_->with_connection([&](redisContext& context, Clock::time_point deadline) {
+    Reply first = impl_->run(context, argv, deadline);
+    if (first.type != Reply::Type::error || !first.text.starts_with("NOSCRIPT")) return first;
+    impl_->script_loads.fetch_add(1, std::memory_order_relaxed);
+    std::vector<std::string_view> load{"SCRIPT", "LOAD", script.text()};
+    Reply loaded = impl_->run(context, load, deadline);
+    if (loaded.type == Reply::Type::error) return loaded;
+    return impl_->run(context, argv, deadline);
+  });
+  if (reply.type == Reply::Type::error)
+    throw StoreError{"Redis at " + impl_->where + " failed the script: " + reply.text};
+  return reply;
+}
+
+const Options& Client::options() const noexcept { return impl_->options; }
+
+Statistics Client::statistics() const {
+  const Impl& i = *impl_;
+  return {i.calls.load(),       i.connects.load(),      i.failures.load(), i.script_loads.load(),
+          i.failed_open.load(), i.failed_closed.load(), i.fell_back.load()};
+}
+
+void Client::count(OnStoreError policy) noexcept {
+  switch (policy) {
+    case OnStoreError::fail_open:
+      impl_->failed_open.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case OnStoreError::fail_closed:
+      impl_->failed_closed.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case OnStoreError::local:
+      impl_->fell_back.fetch_add(1, std::memory_order_relaxed);
+      break;
+  }
+}
+
+bool Client::down() const noexcept { return retry_in() > Duration{0}; }
+
+Duration Client::retry_in() const noexcept {
+  return Duration{std::max<std::int64_t>(0, impl_->down_until.load(std::memory_order_relaxed) - Impl::now_ns())};
+}
+
+}  // namespace redis
+}  // namespace leaksnek
