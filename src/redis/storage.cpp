@@ -46,9 +46,9 @@ std::int64_t field(const Reply& reply, std::size_t i) {
 
 }  // namespace
 
-DecidingStorage<std::string>::Outcome run_decide(Client& client, std::string_view redis_key, std::string_view mode,
-                                                 std::span<const RateLimit> limits, std::string_view algorithm,
-                                                 std::int64_t cost, std::optional<Instant> at, std::int64_t extra) {
+StoreOutcome run_decide(Client& client, std::string_view redis_key, std::string_view mode,
+                        std::span<const RateLimit> limits, std::string_view algorithm, std::int64_t cost,
+                        std::optional<Instant> at, std::int64_t extra) {
   // A cost beyond every count is denied for ever whatever it is: keep it within the script's exact range.
   std::string cost_text = std::to_string(std::min(cost, RateLimit::max_count + 1));
   // Redis keeps time in microseconds: an explicit time is floored to one.
@@ -69,7 +69,7 @@ DecidingStorage<std::string>::Outcome run_decide(Client& client, std::string_vie
   Reply reply = client.eval(decide_script(), keys, args);
   if (reply.type != Reply::Type::array || reply.elements.size() != 7) malformed("expected an array of 7");
 
-  DecidingStorage<std::string>::Outcome outcome;
+  StoreOutcome outcome;
   Decision& d = outcome.grant.decision;
   d.allowed = field(reply, 0) == 1;
   d.limit = field(reply, 1);

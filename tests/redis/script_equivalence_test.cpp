@@ -78,7 +78,7 @@ TYPED_TEST(ScriptEquivalence, RandomTracesDecideAsTheAlgorithm) {
 
       Decision expected =
           single ? single->decide(single_states[key], now, cost) : multi->decide(multi_states[key], now, cost);
-      DecidingStorage<std::string>::Request request{A::name, c.limits, cost, now, Duration{0}};
+      StoreRequest request{A::name, c.limits, cost, now, Duration{0}};
       Decision actual = storage.decide(key, request).grant.decision;
       ASSERT_EQ(actual.allowed, expected.allowed) << "case " << case_number << " event " << event;
       ASSERT_EQ(actual.limit, expected.limit) << "case " << case_number << " event " << event;

@@ -46,9 +46,9 @@ std::string_view key_bytes(const Key& key, std::string& scratch) {
 std::string policy_tag(std::string_view algorithm, std::span<const RateLimit> limits);
 
 // Runs the decision script and reads its reply. Throws StoreError.
-DecidingStorage<std::string>::Outcome run_decide(Client& client, std::string_view redis_key, std::string_view mode,
-                                                 std::span<const RateLimit> limits, std::string_view algorithm,
-                                                 std::int64_t cost, std::optional<Instant> at, std::int64_t extra);
+StoreOutcome run_decide(Client& client, std::string_view redis_key, std::string_view mode,
+                        std::span<const RateLimit> limits, std::string_view algorithm, std::int64_t cost,
+                        std::optional<Instant> at, std::int64_t extra);
 
 // Rate fields as Redis stores them ("1 2 3") and back; throws StoreError on text no Rate was written as.
 std::string encode_rate(const Rate& rate);

@@ -43,21 +43,26 @@ enum class OnStoreError {
 OnStoreError parse_on_store_error(std::string_view text);
 std::string_view to_string(OnStoreError policy);
 
+// One decision asked of a DecidingStorage.
+struct StoreRequest {
+  std::string_view algorithm;  // an Algorithm's name, e.g. "gcra"
+  std::span<const RateLimit> limits;
+  std::int64_t cost = 1;
+  std::optional<Instant> at;  // the decision's time; else the store's own clock
+  Duration max_wait{0};       // when denied but fitting within this, book it (see reserve())
+};
+
+// What a DecidingStorage decided.
+struct StoreOutcome {
+  Grant grant;
+  std::int64_t booked_at = 0;  // a booking's time on the store's clock, for give_back()
+};
+
 template <class Key>
 class DecidingStorage : public RateStorage<Key> {
  public:
-  struct Request {
-    std::string_view algorithm;  // an Algorithm's name, e.g. "gcra"
-    std::span<const RateLimit> limits;
-    std::int64_t cost = 1;
-    std::optional<Instant> at;  // the decision's time; else the store's own clock
-    Duration max_wait{0};       // when denied but fitting within this, book it (see reserve())
-  };
-
-  struct Outcome {
-    Grant grant;
-    std::int64_t booked_at = 0;  // a booking's time on the store's clock, for give_back()
-  };
+  using Request = StoreRequest;
+  using Outcome = StoreOutcome;
 
   // Decides `request` on `key` atomically (reserve() when max_wait > 0).
   // Throws StoreError when the store failed, KeyError for a key it refuses.
