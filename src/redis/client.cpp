@@ -287,8 +287,11 @@ Reply Client::eval(const Script& script, std::span<const std::string_view> keys,
     if (loaded.type == Reply::Type::error) return loaded;
     return impl_->run(context, argv, deadline);
   });
-  if (reply.type == Reply::Type::error)
-    throw StoreError{"Redis at " + impl_->where + " failed the script: " + reply.text};
+  if (reply.type == Reply::Type::error) {
+    std::lock_guard lock{impl_->mutex};
+    impl_->last_failure = "failed the script: " + reply.text;
+    throw StoreError{"Redis at " + impl_->where + " " + impl_->last_failure};
+  }
   return reply;
 }
 
@@ -312,6 +315,11 @@ void Client::count(OnStoreError policy) noexcept {
       impl_->fell_back.fetch_add(1, std::memory_order_relaxed);
       break;
   }
+}
+
+std::string Client::last_failure() const {
+  std::lock_guard lock{impl_->mutex};
+  return impl_->last_failure.empty() ? std::string{} : "Redis at " + impl_->where + ": " + impl_->last_failure;
 }
 
 bool Client::down() const noexcept { return retry_in() > Duration{0}; }

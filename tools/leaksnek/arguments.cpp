@@ -1,6 +1,10 @@
 #include "arguments.hpp"
 
 #include <algorithm>
+#include <utility>
+
+#include <leaksnek/detail/arithmetic.hpp>
+#include <leaksnek/values/rate_limit.hpp>
 
 namespace leaksnek::cli {
 
@@ -62,6 +66,48 @@ std::int64_t parse_positive(std::string_view option, std::string_view text, std:
                      std::to_string(max) + ")"};
   }
   return value;
+}
+
+}  // namespace leaksnek::cli
+
+namespace leaksnek::cli {
+
+Duration parse_duration(std::string_view option, std::string_view text) {
+  auto bad = [&]() -> UsageError {
+    return UsageError{std::string{option} + ": '" + std::string{text} +
+                      "' is not a duration (a number and a unit: 250ms, 2s, 1m; units ns, us, ms, s, m, h)"};
+  };
+  if (text == "0") return Duration{0};
+  std::size_t digits = 0;
+  while (digits < text.size() && ((text[digits] >= '0' && text[digits] <= '9') || text[digits] == '.')) ++digits;
+  std::string_view number = text.substr(0, digits);
+  std::string_view unit = text.substr(digits);
+  constexpr std::pair<std::string_view, std::int64_t> units[] = {{"ns", 1},
+                                                                 {"us", 1'000},
+                                                                 {"ms", 1'000'000},
+                                                                 {"s", 1'000'000'000},
+                                                                 {"m", 60'000'000'000},
+                                                                 {"h", 3'600'000'000'000}};
+  std::int64_t scale = 0;
+  for (auto [name, size] : units) {
+    if (unit == name) scale = size;
+  }
+  std::size_t dot = number.find('.');
+  std::string_view whole = number.substr(0, dot);
+  std::string_view fraction = dot == std::string_view::npos ? std::string_view{} : number.substr(dot + 1);
+  if (scale == 0 || whole.empty() || whole.size() > 9 || fraction.size() > 6 ||
+      (dot != std::string_view::npos && fraction.empty()) || fraction.find('.') != std::string_view::npos) {
+    throw bad();
+  }
+  detail::int128 value = 0;
+  for (char c : whole) value = value * 10 + (c - '0');
+  detail::int128 scaled = value * scale;
+  detail::int128 part = 0;
+  for (char c : fraction) part = part * 10 + (c - '0');
+  for (std::size_t i = fraction.size(); i < 6; ++i) part *= 10;
+  scaled += part * scale / 1'000'000;
+  if (scaled > detail::int128{RateLimit::max_period.count()}) throw bad();
+  return Duration{static_cast<std::int64_t>(scaled)};
 }
 
 }  // namespace leaksnek::cli

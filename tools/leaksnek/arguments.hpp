@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <leaksnek/error.hpp>
+#include <leaksnek/values/time.hpp>
 
 namespace leaksnek::cli {
 
@@ -34,5 +35,14 @@ class Arguments {
 
 // A positive integer argument; throws UsageError naming `option` otherwise.
 std::int64_t parse_positive(std::string_view option, std::string_view text, std::int64_t max);
+
+}  // namespace leaksnek::cli
+
+namespace leaksnek::cli {
+
+// A duration: a non-negative number (up to 6 decimals) and a unit, ns, us,
+// ms, s, m or h: "250ms", "2s", "1.5m"; "0" alone is zero. Throws UsageError
+// naming `option` otherwise.
+Duration parse_duration(std::string_view option, std::string_view text);
 
 }  // namespace leaksnek::cli

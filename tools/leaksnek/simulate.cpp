@@ -46,14 +46,7 @@ void write_event(Output& output, const TraceEvent& event, const Decision& decisi
   output.append(decision.allowed ? ",1," : ",0,");
   output.append_int(decision.remaining < 0 ? 0 : decision.remaining);
   output.append(',');
-  if (decision.never_allowed()) {
-    output.append("-1");
-  } else {
-    // ceil(ceil(x) / 10^6) == ceil(x / 10^6): a retry rounded up to the
-    // nanosecond rounds up to the same millisecond as the exact one.
-    std::int64_t ns = decision.retry_after.count();
-    output.append_int(ns / 1'000'000 + (ns % 1'000'000 != 0 ? 1 : 0));
-  }
+  output.append_int(retry_after_ms(decision));
   output.append('\n');
 }
 
@@ -162,33 +155,11 @@ void replay_with(const SimulateOptions& options, LineReader& input, Output& outp
 }  // namespace
 
 void simulate(const SimulateOptions& options, LineReader& input, Output& output) {
-  const std::string& name = options.algorithm;
-  if (name == Gcra::name) return replay_with<Gcra>(options, input, output);
-  if (name == TokenBucket::name) return replay_with<TokenBucket>(options, input, output);
-  if (name == LeakyBucket::name) return replay_with<LeakyBucket>(options, input, output);
-  if (name == FixedWindow::name) return replay_with<FixedWindow>(options, input, output);
-  if (name == SlidingWindow::name) return replay_with<SlidingWindow>(options, input, output);
-  if (name == SlidingLog::name) return replay_with<SlidingLog>(options, input, output);
-  throw Error{"unknown algorithm '" + name + "'"};
+  with_algorithm(options.algorithm, [&]<Algorithm A>() { replay_with<A>(options, input, output); });
 }
 
-}  // namespace leaksnek::cli
-
-namespace leaksnek::cli {
-
-namespace {
-
-constexpr std::string_view simulate_usage =
-    "usage: leaksnek simulate --algorithm ALGO --limit N/PERIOD [--burst B] [--summary] [FILE]\n"
-    "  Replays a trace (lines TIME_MS,KEY[,COST]; FILE or standard input) on a virtual clock\n"
-    "  and prints TIME_MS,KEY,COST,ALLOWED,REMAINING,RETRY_AFTER_MS for each event, or with\n"
-    "  --summary the allowed and denied counts overall and for the 10 most denied keys.\n"
-    "  ALGO: token-bucket | gcra | leaky-bucket | fixed-window | sliding-window | sliding-log\n"
-    "  N/PERIOD: e.g. 10/m, 100/s, 5/10s, 20/500ms, 3/d, 10/minute\n"
-    "  --burst B: capacity of the bucket algorithms (default N)\n";
-
-SimulateOptions parse_simulate_options(const Arguments& arguments) {
-  SimulateOptions options;
+PolicyOptions parse_policy(const Arguments& arguments) {
+  PolicyOptions options;
   std::optional<std::string> algorithm = arguments.value("--algorithm");
   if (!algorithm) throw UsageError{"missing --algorithm ALGO"};
   if (std::find(std::begin(algorithm_names), std::end(algorithm_names), *algorithm) == std::end(algorithm_names)) {
@@ -214,6 +185,37 @@ SimulateOptions parse_simulate_options(const Arguments& arguments) {
       throw UsageError{std::string{"--burst: "} + error.what()};
     }
   }
+  return options;
+}
+
+std::int64_t retry_after_ms(const Decision& decision) {
+  if (decision.never_allowed()) return -1;
+  // ceil(ceil(x) / 10^6) == ceil(x / 10^6): a retry rounded up to the
+  // nanosecond rounds up to the same millisecond as the exact one.
+  std::int64_t ns = decision.retry_after.count();
+  return ns / 1'000'000 + (ns % 1'000'000 != 0 ? 1 : 0);
+}
+
+}  // namespace leaksnek::cli
+
+namespace leaksnek::cli {
+
+namespace {
+
+constexpr std::string_view simulate_usage =
+    "usage: leaksnek simulate --algorithm ALGO --limit N/PERIOD [--burst B] [--summary] [FILE]\n"
+    "  Replays a trace (lines TIME_MS,KEY[,COST]; FILE or standard input) on a virtual clock\n"
+    "  and prints TIME_MS,KEY,COST,ALLOWED,REMAINING,RETRY_AFTER_MS for each event, or with\n"
+    "  --summary the allowed and denied counts overall and for the 10 most denied keys.\n"
+    "  ALGO: token-bucket | gcra | leaky-bucket | fixed-window | sliding-window | sliding-log\n"
+    "  N/PERIOD: e.g. 10/m, 100/s, 5/10s, 20/500ms, 3/d, 10/minute\n"
+    "  --burst B: capacity of the bucket algorithms (default N)\n";
+
+SimulateOptions parse_simulate_options(const Arguments& arguments) {
+  SimulateOptions options;
+  PolicyOptions policy = parse_policy(arguments);
+  options.algorithm = std::move(policy.algorithm);
+  options.limit = policy.limit;
   options.summary = arguments.flag("--summary");
   if (arguments.positional().size() > 1)
     throw UsageError{"expected at most one FILE, got " + std::to_string(arguments.positional().size())};

@@ -79,6 +79,8 @@ class Client {
   void count(OnStoreError policy) noexcept;
   // True while calls fail fast after a failure to reach Redis.
   [[nodiscard]] bool down() const noexcept;
+  // The reason of the last failure to reach Redis (empty if none).
+  [[nodiscard]] std::string last_failure() const;
   // Time until the next attempt to reach Redis (zero when up).
   [[nodiscard]] Duration retry_in() const noexcept;
 
