@@ -46,27 +46,47 @@ std::int64_t field(const Reply& reply, std::size_t i) {
 
 }  // namespace
 
-StoreOutcome run_decide(Client& client, std::string_view redis_key, std::string_view mode,
-                        std::span<const RateLimit> limits, std::string_view algorithm, std::int64_t cost,
-                        std::optional<Instant> at, std::int64_t extra) {
-  // A cost beyond every count is denied for ever whatever it is: keep it within the script's exact range.
-  std::string cost_text = std::to_string(std::min(cost, RateLimit::max_count + 1));
+namespace {
+
+std::vector<std::string> script_args(std::string_view mode, const StoreRequest& request, std::int64_t extra) {
+  std::vector<std::string> args;
+  args.reserve(6 + request.limits.size() * 3);
+  args.emplace_back(mode);
   // Redis keeps time in microseconds: an explicit time is floored to one.
-  std::string now =
-      at ? std::to_string(static_cast<std::int64_t>(detail::floor_div(detail::nanos(*at), 1000))) : std::string{};
-  std::string extra_text = std::to_string(extra);
-  std::string count = std::to_string(limits.size());
-  std::vector<std::string> numbers;
-  numbers.reserve(limits.size() * 3);
-  for (const RateLimit& limit : limits) {
-    numbers.push_back(std::to_string(limit.count()));
-    numbers.push_back(std::to_string(limit.period().count() / 1000));
-    numbers.push_back(std::to_string(limit.burst()));
+  args.push_back(request.at
+                     ? std::to_string(static_cast<std::int64_t>(detail::floor_div(detail::nanos(*request.at), 1000)))
+                     : std::string{});
+  // A cost beyond every count is denied for ever whatever it is: keep it within the script's exact range.
+  args.push_back(std::to_string(std::min(request.cost, RateLimit::max_count + 1)));
+  args.push_back(std::to_string(extra));
+  args.emplace_back(request.algorithm);
+  args.push_back(std::to_string(request.limits.size()));
+  for (const RateLimit& limit : request.limits) {
+    args.push_back(std::to_string(limit.count()));
+    args.push_back(std::to_string(limit.period().count() / 1000));
+    args.push_back(std::to_string(limit.burst()));
   }
-  std::vector<std::string_view> args{mode, now, cost_text, extra_text, algorithm, count};
-  args.insert(args.end(), numbers.begin(), numbers.end());
+  return args;
+}
+
+}  // namespace
+
+std::vector<std::string> decide_args(const StoreRequest& request) {
+  if (request.max_wait > Duration{0}) return script_args("reserve", request, request.max_wait.count() / 1000);
+  return script_args("decide", request, 0);
+}
+
+std::vector<std::string> give_back_args(const StoreRequest& request, std::int64_t booked_at) {
+  return script_args("give", request, booked_at);
+}
+
+StoreOutcome run_script(Client& client, std::string_view redis_key, const std::vector<std::string>& args) {
+  std::vector<std::string_view> views{args.begin(), args.end()};
   std::string_view keys[] = {redis_key};
-  Reply reply = client.eval(decide_script(), keys, args);
+  return parse_decision(client.eval(decide_script(), keys, views));
+}
+
+StoreOutcome parse_decision(const Reply& reply) {
   if (reply.type != Reply::Type::array || reply.elements.size() != 7) malformed("expected an array of 7");
 
   StoreOutcome outcome;

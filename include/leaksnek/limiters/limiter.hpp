@@ -54,9 +54,7 @@ class Limiter final : public RateLimiter<Key> {
     } else if (auto* deciding = dynamic_cast<DecidingStorage<Key>*>(storage_.get())) {
       deciding->validate(A::name, limits_);
       deciding_ = deciding;
-      if (deciding->on_store_error() == OnStoreError::local) {
-        local_ = std::make_unique<Limiter>(limits_, std::make_shared<MemoryStorage<Key>>(), nullptr, clock_);
-      }
+      local_ = std::make_unique<Limiter>(limits_, std::make_shared<MemoryStorage<Key>>(), nullptr, clock_);
     } else if (!mutex_) {
       throw Error{"a limiter over a storage that cannot decide by itself needs a KeyMutex"};
     }
@@ -143,6 +141,34 @@ class Limiter final : public RateLimiter<Key> {
 
   bool limit_exceeded(const Key& key) override { return !try_acquire(key, 1).allowed; }
 
+  // The decision for a store that failed, by `policy`, made by this limiter
+  // in memory: local decides here (and books when max_wait > 0); fail_open
+  // allows as for a key never seen; fail_closed denies for `retry_in` (the
+  // time until the store is tried again). Used by limiters over a
+  // DecidingStorage (sync and async). Thread-safe.
+  Booking decide_without_store(OnStoreError policy, const Key& key, std::int64_t cost, std::optional<Instant> at,
+                               Duration max_wait, Duration retry_in) {
+    if (policy == OnStoreError::local) {
+      if (max_wait > Duration{0} && !at) return book(key, cost, max_wait);
+      Booking booking;
+      booking.cost = cost;
+      booking.until = at ? *at : clock_.now();
+      booking.decision = try_acquire_at(key, cost, booking.until);
+      return booking;
+    }
+    Booking booking;
+    booking.cost = cost;
+    booking.until = at ? *at : clock_.now();
+    booking.decision = single_ ? fresh(*single_, booking.until, cost) : fresh(*multi_, booking.until, cost);
+    if (policy == OnStoreError::fail_closed && booking.decision.allowed) {
+      booking.decision.allowed = false;
+      booking.decision.remaining = 0;
+      booking.decision.retry_after = std::max(Duration{1}, retry_in);
+      booking.decision.reset_after = Duration{0};
+    }
+    return booking;
+  }
+
   [[nodiscard]] const std::vector<RateLimit>& limits() const noexcept { return limits_; }
 
  private:
@@ -165,24 +191,8 @@ class Limiter final : public RateLimiter<Key> {
       booking.store_time = outcome.booked_at;
       return booking;
     } catch (const StoreError&) {
-      const OnStoreError policy = deciding_->on_store_error();
-      deciding_->count(policy);
-      if (policy == OnStoreError::local) {
-        if (max_wait > Duration{0}) return local_->book(key, cost, max_wait);
-        booking.decision = at ? local_->try_acquire_at(key, cost, *at) : local_->try_acquire(key, cost);
-        return booking;
-      }
-      // As if the key were new: what it could take, and whether this fits.
-      const Instant now = at ? *at : clock_.now();
-      booking.until = now;
-      booking.decision = single_ ? fresh(*single_, now, cost) : fresh(*multi_, now, cost);
-      if (policy == OnStoreError::fail_closed && booking.decision.allowed) {
-        booking.decision.allowed = false;
-        booking.decision.remaining = 0;
-        booking.decision.retry_after = std::max(Duration{1}, deciding_->retry_in());
-        booking.decision.reset_after = Duration{0};
-      }
-      return booking;
+      deciding_->count(deciding_->on_store_error());
+      return local_->decide_without_store(deciding_->on_store_error(), key, cost, at, max_wait, deciding_->retry_in());
     }
   }
 
@@ -236,7 +246,7 @@ class Limiter final : public RateLimiter<Key> {
   std::shared_ptr<KeyMutex<Key>> mutex_;
   ClockRef clock_;
   DecidingStorage<Key>* deciding_ = nullptr;
-  std::unique_ptr<Limiter> local_;  // OnStoreError::local's limiter, in memory
+  std::unique_ptr<Limiter> local_;  // decides when the store fails (see decide_without_store)
   std::optional<SinglePolicy<A>> single_;
   std::optional<MultiPolicy<A>> multi_;
   typename MemoryStorage<Key>::template Table<SinglePolicy<A>>* single_table_ = nullptr;

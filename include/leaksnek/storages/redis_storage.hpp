@@ -45,10 +45,14 @@ std::string_view key_bytes(const Key& key, std::string& scratch) {
 // (Redis's clock resolution).
 std::string policy_tag(std::string_view algorithm, std::span<const RateLimit> limits);
 
-// Runs the decision script and reads its reply. Throws StoreError.
-StoreOutcome run_decide(Client& client, std::string_view redis_key, std::string_view mode,
-                        std::span<const RateLimit> limits, std::string_view algorithm, std::int64_t cost,
-                        std::optional<Instant> at, std::int64_t extra);
+// The decision script's arguments (after its key): decide, or reserve when
+// request.max_wait > 0; give back a booking made at `booked_at` (us).
+std::vector<std::string> decide_args(const StoreRequest& request);
+std::vector<std::string> give_back_args(const StoreRequest& request, std::int64_t booked_at);
+// The script's reply as a decision; throws StoreError on a malformed one.
+StoreOutcome parse_decision(const Reply& reply);
+// EVALSHA of the decision script on `redis_key` with `args`. Throws StoreError.
+StoreOutcome run_script(Client& client, std::string_view redis_key, const std::vector<std::string>& args);
 
 // Rate fields as Redis stores them ("1 2 3") and back; throws StoreError on text no Rate was written as.
 std::string encode_rate(const Rate& rate);
@@ -72,15 +76,13 @@ class RedisStorage final : public DecidingStorage<Key> {
   Outcome decide(const Key& key, const Request& request) override {
     std::string scratch;
     std::string name = redis_key(request, redis::key_bytes(key, scratch));
-    std::int64_t max_wait_us = request.max_wait.count() / 1000;
-    return redis::run_decide(*client_, name, request.max_wait > Duration{0} ? "reserve" : "decide", request.limits,
-                             request.algorithm, request.cost, request.at, max_wait_us);
+    return redis::run_script(*client_, name, redis::decide_args(request));
   }
 
   void give_back(const Key& key, const Request& request, std::int64_t booked_at) override {
     std::string scratch;
     std::string name = redis_key(request, redis::key_bytes(key, scratch));
-    redis::run_decide(*client_, name, "give", request.limits, request.algorithm, request.cost, std::nullopt, booked_at);
+    redis::run_script(*client_, name, redis::give_back_args(request, booked_at));
   }
 
   void validate(std::string_view algorithm, std::span<const RateLimit> limits) const override {
