@@ -1,7 +1,9 @@
 #include <leaksnek/redis/client.hpp>
 
 #include <hiredis/hiredis.h>
+
 #include <sys/time.h>
+#include "reply.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -107,36 +109,6 @@ struct ReplyDeleter {
   void operator()(redisReply* reply) const noexcept { freeReplyObject(reply); }
 };
 
-Reply copy(const redisReply& from) {
-  Reply to;
-  switch (from.type) {
-    case REDIS_REPLY_STRING:
-      to.type = Reply::Type::string;
-      to.text.assign(from.str, from.len);
-      break;
-    case REDIS_REPLY_STATUS:
-      to.type = Reply::Type::status;
-      to.text.assign(from.str, from.len);
-      break;
-    case REDIS_REPLY_ERROR:
-      to.type = Reply::Type::error;
-      to.text.assign(from.str, from.len);
-      break;
-    case REDIS_REPLY_INTEGER:
-      to.type = Reply::Type::integer;
-      to.integer = from.integer;
-      break;
-    case REDIS_REPLY_ARRAY:
-      to.type = Reply::Type::array;
-      to.elements.reserve(from.elements);
-      for (std::size_t i = 0; i < from.elements; ++i) to.elements.push_back(copy(*from.element[i]));
-      break;
-    default:
-      to.type = Reply::Type::nil;
-  }
-  return to;
-}
-
 timeval to_timeval(Duration d) {
   auto us = std::max<std::int64_t>(1000, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
   return timeval{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
@@ -226,7 +198,7 @@ struct Client::Impl {
                                : std::string{context.errstr};
       throw Unreachable{reason.empty() ? std::string{"connection lost"} : reason};
     }
-    return copy(*reply);
+    return detail::copy_reply(*reply);
   }
 
   void fail(const std::string& reason) {

@@ -23,6 +23,32 @@ std::string policy_tag(std::string_view algorithm, std::span<const RateLimit> li
   return tag;
 }
 
+void check_key(const Options& options, std::string_view bytes) {
+  if (bytes.size() > options.max_key_size) {
+    throw KeyError{"key of " + std::to_string(bytes.size()) + " bytes is longer than the store's maximum of " +
+                   std::to_string(options.max_key_size)};
+  }
+}
+
+std::string decision_key(const Options& options, const StoreRequest& request, std::string_view bytes) {
+  check_key(options, bytes);
+  std::string name = options.prefix;
+  name.append(policy_tag(request.algorithm, request.limits)).append(":").append(bytes);
+  return name;
+}
+
+std::string rate_key(const Options& options, std::string_view bytes) {
+  check_key(options, bytes);
+  std::string name = options.prefix;
+  return name.append("rate:").append(bytes);
+}
+
+std::string lock_key(const Options& options, std::string_view bytes) {
+  check_key(options, bytes);
+  std::string name = options.prefix;
+  return name.append("lock:").append(bytes);
+}
+
 namespace {
 
 [[noreturn]] void malformed(std::string_view what) {
@@ -104,6 +130,12 @@ StoreOutcome parse_decision(const Reply& reply) {
     malformed("a negative field");
   }
   return outcome;
+}
+
+std::vector<std::string> write_args(const std::string& name, const Rate& rate, Duration expires_after) {
+  if (rate.empty() || expires_after <= Duration{0}) return {"DEL", name};
+  if (expires_after == Duration::max()) return {"SET", name, encode_rate(rate)};
+  return {"SET", name, encode_rate(rate), "PX", std::to_string((expires_after.count() + 999'999) / 1'000'000)};
 }
 
 std::string encode_rate(const Rate& rate) {

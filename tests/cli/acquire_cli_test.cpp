@@ -72,8 +72,8 @@ TEST_P(AcquireAcrossProcesses, FourProcessesOnOneKeyGetExactlyTheLimit) {
 INSTANTIATE_TEST_SUITE_P(Algorithms, AcquireAcrossProcesses,
                          ::testing::Values("gcra", "token-bucket", "leaky-bucket", "fixed-window", "sliding-window",
                                            "sliding-log"),
-                         [](const auto& info) {
-                           std::string name = info.param;
+                         [](const auto& param_info) {
+                           std::string name = param_info.param;
                            for (char& c : name) c = c == '-' ? '_' : c;
                            return name;
                          });

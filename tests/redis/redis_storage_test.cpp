@@ -459,8 +459,8 @@ TEST_P(FaultPolicy, ASlowServerCostsNoMoreThanTheTimeout) {
 
 INSTANTIATE_TEST_SUITE_P(Policies, FaultPolicy,
                          ::testing::Values(OnStoreError::fail_open, OnStoreError::fail_closed, OnStoreError::local),
-                         [](const auto& info) {
-                           std::string name{to_string(info.param)};
+                         [](const auto& param_info) {
+                           std::string name{to_string(param_info.param)};
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });

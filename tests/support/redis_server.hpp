@@ -4,9 +4,10 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,8 +20,6 @@
 
 #include <leaksnek/redis/options.hpp>
 
-extern char** environ;  // NOLINT(readability-redundant-declaration)
-
 namespace leaksnek::testing {
 
 class RedisServer {
@@ -31,21 +30,15 @@ class RedisServer {
   RedisServer& operator=(const RedisServer&) = delete;
 
   // Starts (again) on the same port and waits until it accepts connections.
+  // A first start that loses its port to another test's server moves to a
+  // new port.
   void start() {
-    std::string port = std::to_string(port_);
-    std::vector<std::string> args{"redis-server", "--port", port,        "--bind",    "127.0.0.1",   "--save", "",
-                                  "--appendonly", "no",     "--logfile", "/dev/null", "--daemonize", "no"};
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    if (posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ) != 0) {
-      throw std::runtime_error{"cannot start redis-server (is it installed?)"};
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      if (spawn()) return;
+      if (started_) break;  // a restart keeps its port
+      port_ = free_port();
     }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
-    while (!accepts()) {
-      if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error{"redis-server did not start"};
-      std::this_thread::sleep_for(std::chrono::milliseconds{2});
-    }
+    throw std::runtime_error{"redis-server did not start on port " + std::to_string(port_)};
   }
 
   // SIGKILL: the server vanishes mid-run, as in a crash.
@@ -70,6 +63,74 @@ class RedisServer {
   }
 
  private:
+  // Starts redis-server; true once it is ours that answers on the port.
+  bool spawn() {
+    std::string port = std::to_string(port_);
+    std::vector<std::string> args{"redis-server", "--port", port,        "--bind",    "127.0.0.1",   "--save", "",
+                                  "--appendonly", "no",     "--logfile", "/dev/null", "--daemonize", "no"};
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    const pid_t parent = getpid();
+    pid_ = fork();
+    if (pid_ < 0) throw std::runtime_error{"cannot fork"};
+    if (pid_ == 0) {
+      // Dies with the test (even a crashed one), and keeps off its output pipes.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(1);
+      int null = open("/dev/null", O_RDWR);
+      dup2(null, STDIN_FILENO);
+      dup2(null, STDOUT_FILENO);
+      dup2(null, STDERR_FILENO);
+      execvp("redis-server", argv.data());
+      _exit(127);
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {  // exited: not installed, or the port is taken
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 127) throw std::runtime_error{"redis-server is not installed"};
+        pid_ = -1;
+        return false;
+      }
+      if (server_pid() == pid_) {
+        started_ = true;
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{2});
+    }
+    kill();
+    return false;
+  }
+
+  // The process id of the server answering on the port (INFO server), or -1.
+  [[nodiscard]] pid_t server_pid() const {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(static_cast<std::uint16_t>(port_));
+    pid_t pid = -1;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+      const char request[] = "INFO server\r\n";
+      if (write(fd, request, sizeof request - 1) == static_cast<ssize_t>(sizeof request - 1)) {
+        std::string reply;
+        char buffer[4096];
+        ssize_t n = 0;
+        while (reply.find("\r\n\r\n", reply.find("process_id:")) == std::string::npos &&
+               (n = read(fd, buffer, sizeof buffer)) > 0) {
+          reply.append(buffer, static_cast<std::size_t>(n));
+          if (reply.find("process_id:") != std::string::npos &&
+              reply.find("\r\n", reply.find("process_id:")) != std::string::npos)
+            break;
+        }
+        if (auto at = reply.find("process_id:"); at != std::string::npos) pid = std::stoi(reply.substr(at + 11));
+      }
+    }
+    close(fd);
+    return pid;
+  }
+
   static int free_port() {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in address{};
@@ -86,19 +147,9 @@ class RedisServer {
     return ntohs(address.sin_port);
   }
 
-  [[nodiscard]] bool accepts() const {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = htons(static_cast<std::uint16_t>(port_));
-    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-    close(fd);
-    return ok;
-  }
-
   int port_;
   pid_t pid_ = -1;
+  bool started_ = false;
 };
 
 }  // namespace leaksnek::testing

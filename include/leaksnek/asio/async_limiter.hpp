@@ -3,9 +3,11 @@
 // sleeps and nothing polls.
 //
 // Over a MemoryStorage a decision is one step inside the storage, completed
-// through the executor. Over the seed's AsyncRateStorage + AsyncKeyMutex the
-// limiter locks the key, reads, decides and writes with coroutines, as the
-// seed does.
+// through the executor. Over an AsyncDecidingStorage (AsyncRedisStorage) it is
+// one call that decides in the store (one round trip), and the store's
+// OnStoreError policy decides when the store fails. Over the seed's
+// AsyncRateStorage + AsyncKeyMutex the limiter locks the key, reads, decides
+// and writes with coroutines, as the seed does.
 //
 // Every operation takes a completion token: a callback, use_future,
 // use_awaitable, deferred (the default: `co_await limiter.acquire(...)` in an
@@ -50,6 +52,7 @@
 #include <leaksnek/algorithms/sliding_log.hpp>
 #include <leaksnek/algorithms/sliding_window.hpp>
 #include <leaksnek/algorithms/token_bucket.hpp>
+#include <leaksnek/asio/async_deciding_storage.hpp>
 #include <leaksnek/asio/async_key_mutex.hpp>
 #include <leaksnek/asio/async_rate_storage.hpp>
 #include <leaksnek/asio/error.hpp>
@@ -78,11 +81,22 @@ class AsyncLimiter {
     impl_->memory.emplace(limits.list, std::move(storage), nullptr, clock);
   }
 
-  // Over the seed's asynchronous interfaces: your storage and mutex.
+  // Over an AsyncDecidingStorage (AsyncRedisStorage): no mutex needed (one
+  // given is not used). Over the seed's asynchronous interfaces, your
+  // storage and mutex. Throws Error when a needed mutex is missing,
+  // RateError for a limit the algorithm (or the store) refuses.
   AsyncLimiter(executor_type executor, Limits limits, std::shared_ptr<AsyncRateStorage<Key>> storage,
-               std::shared_ptr<AsyncKeyMutex<Key>> mutex, ClockRef clock = {})
+               std::shared_ptr<AsyncKeyMutex<Key>> mutex = nullptr, ClockRef clock = {})
       : impl_{std::make_shared<Impl>(std::move(executor), clock)} {
-    if (!storage || !mutex) throw Error{"an async limiter over an AsyncRateStorage needs an AsyncKeyMutex"};
+    if (!storage) throw Error{"an async limiter needs a storage"};
+    impl_->limits = limits.list;
+    if (auto* deciding = dynamic_cast<AsyncDecidingStorage<Key>*>(storage.get())) {
+      deciding->validate(A::name, impl_->limits);
+      impl_->deciding = deciding;
+      impl_->fallback.emplace(impl_->limits, std::make_shared<MemoryStorage<Key>>(), nullptr, clock);
+    } else if (!mutex) {
+      throw Error{"an async limiter over an AsyncRateStorage that cannot decide by itself needs an AsyncKeyMutex"};
+    }
     impl_->storage = std::move(storage);
     impl_->mutex = std::move(mutex);
     if (limits.list.size() == 1) {
@@ -150,6 +164,9 @@ class AsyncLimiter {
     std::optional<Limiter<A, Key>> memory;
     std::shared_ptr<AsyncRateStorage<Key>> storage;
     std::shared_ptr<AsyncKeyMutex<Key>> mutex;
+    std::vector<RateLimit> limits;
+    AsyncDecidingStorage<Key>* deciding = nullptr;  // storage, when it decides by itself
+    std::optional<Limiter<A, Key>> fallback;        // decides when the deciding storage fails
     std::optional<SinglePolicy<A>> single;
     std::optional<MultiPolicy<A>> multi;
     // The last timer expiry armed: each new one is at least 1 ns later, so
@@ -282,6 +299,7 @@ class AsyncLimiter {
 
   static boost::asio::awaitable<Outcome<Decision>> decide(std::shared_ptr<Impl> impl, Key key, std::int64_t cost,
                                                           Duration max_wait) {
+    if (impl->deciding) co_return co_await decide_in_store(std::move(impl), std::move(key), cost, max_wait);
     if (impl->single) co_return co_await decide_in_storage(impl, *impl->single, std::move(key), cost, max_wait);
     co_return co_await decide_in_storage(impl, *impl->multi, std::move(key), cost, max_wait);
   }
@@ -311,18 +329,7 @@ class AsyncLimiter {
     }
     if (grant.wait <= Duration{0}) co_return Outcome<Decision>{error_code{}, grant.decision};
 
-    auto cancellation = co_await this_coro::cancellation_state;
-    bool waited = cancellation.cancelled() == boost::asio::cancellation_type::none;
-    if (waited) {
-      co_await this_coro::reset_cancellation_state(boost::asio::enable_total_cancellation());
-      boost::asio::steady_timer timer{co_await this_coro::executor, impl->expiry_for(until)};
-      auto [error] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-      cancellation = co_await this_coro::cancellation_state;
-      waited = !error && cancellation.cancelled() == boost::asio::cancellation_type::none;
-      co_await this_coro::reset_cancellation_state(
-          boost::asio::enable_total_cancellation(),
-          [](boost::asio::cancellation_type) { return boost::asio::cancellation_type::none; });
-    }
+    bool waited = co_await wait_until(*impl, until);
     if (waited) co_return Outcome<Decision>{error_code{}, grant.decision};
     {
       AsyncKeyLock<Key> lock = co_await AsyncKeyMutex<Key>::guard(impl->mutex, key);
@@ -332,6 +339,70 @@ class AsyncLimiter {
     }
     co_return Outcome<Decision>{boost::asio::error::operation_aborted,
                                 cancelled(grant.decision, until - impl->clock.now())};
+  }
+
+  // Waits on a steady timer until `until` on the limiter's clock; false when
+  // cancelled (before or during the wait). Leaves cancellation recorded but
+  // not acted on, as the caller found it.
+  static boost::asio::awaitable<bool> wait_until(Impl& impl, Instant until) {
+    namespace this_coro = boost::asio::this_coro;
+    auto cancellation = co_await this_coro::cancellation_state;
+    bool waited = cancellation.cancelled() == boost::asio::cancellation_type::none;
+    if (waited) {
+      co_await this_coro::reset_cancellation_state(boost::asio::enable_total_cancellation());
+      boost::asio::steady_timer timer{co_await this_coro::executor, impl.expiry_for(until)};
+      auto [error] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+      cancellation = co_await this_coro::cancellation_state;
+      waited = !error && cancellation.cancelled() == boost::asio::cancellation_type::none;
+      co_await this_coro::reset_cancellation_state(
+          boost::asio::enable_total_cancellation(),
+          [](boost::asio::cancellation_type) { return boost::asio::cancellation_type::none; });
+    }
+    co_return waited;
+  }
+
+  // The one-step path: one call to the store (or, when it fails, the store's
+  // OnStoreError policy), then wait if booked. Cancellation as the seed's
+  // path: a cancelled booking is given back in the store.
+  static boost::asio::awaitable<Outcome<Decision>> decide_in_store(std::shared_ptr<Impl> impl, Key key,
+                                                                   std::int64_t cost, Duration max_wait) {
+    namespace this_coro = boost::asio::this_coro;
+    co_await this_coro::throw_if_cancelled(false);
+    co_await this_coro::reset_cancellation_state(
+        boost::asio::enable_total_cancellation(),
+        [](boost::asio::cancellation_type) { return boost::asio::cancellation_type::none; });
+    const StoreRequest request{A::name, impl->limits, cost, std::nullopt, max_wait};
+    typename Limiter<A, Key>::Booking booking;
+    bool failed = false;
+    try {
+      StoreOutcome outcome = co_await impl->deciding->decide(key, request);
+      booking.decision = outcome.grant.decision;
+      booking.wait = outcome.grant.wait;
+      booking.until = impl->clock.now() + booking.wait;
+      booking.cost = cost;
+      booking.remote = true;
+      booking.store_time = outcome.booked_at;
+    } catch (const StoreError&) {
+      failed = true;
+    }
+    if (failed) {
+      const OnStoreError policy = impl->deciding->on_store_error();
+      impl->deciding->count(policy);
+      booking =
+          impl->fallback->decide_without_store(policy, key, cost, std::nullopt, max_wait, impl->deciding->retry_in());
+    }
+    if (booking.wait <= Duration{0}) co_return Outcome<Decision>{error_code{}, booking.decision};
+    if (co_await wait_until(*impl, booking.until)) co_return Outcome<Decision>{error_code{}, booking.decision};
+    if (booking.remote) {
+      try {
+        co_await impl->deciding->give_back(key, request, booking.store_time);
+      } catch (const StoreError&) {  // NOLINT(bugprone-empty-catch): the capacity stays taken, never oversubscribed
+      }
+    } else {
+      impl->fallback->cancel(key, booking);
+    }
+    co_return Outcome<Decision>{boost::asio::error::operation_aborted,
+                                cancelled(booking.decision, booking.until - impl->clock.now())};
   }
 
   template <class Policy>

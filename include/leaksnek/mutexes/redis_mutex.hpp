@@ -80,14 +80,7 @@ class RedisMutex final : public KeyMutex<Key> {
  private:
   std::string lock_name(const Key& key) const {
     std::string scratch;
-    std::string_view bytes = redis::key_bytes(key, scratch);
-    if (bytes.size() > client_->options().max_key_size) {
-      throw KeyError{"key of " + std::to_string(bytes.size()) + " bytes is longer than the store's maximum of " +
-                     std::to_string(client_->options().max_key_size)};
-    }
-    std::string name = client_->options().prefix;
-    name.append("lock:").append(bytes);
-    return name;
+    return redis::lock_key(client_->options(), redis::key_bytes(key, scratch));
   }
 
   std::shared_ptr<redis::Client> client_;

@@ -45,6 +45,19 @@ std::string_view key_bytes(const Key& key, std::string& scratch) {
 // (Redis's clock resolution).
 std::string policy_tag(std::string_view algorithm, std::span<const RateLimit> limits);
 
+// Redis key names, each under options.prefix: a policy's state for a key
+// (prefix + policy_tag + ":" + key), a seed-style Rate (prefix + "rate:" +
+// key), a RedisMutex lock (prefix + "lock:" + key). Throw KeyError for a key
+// over options.max_key_size bytes.
+void check_key(const Options& options, std::string_view bytes);
+std::string decision_key(const Options& options, const StoreRequest& request, std::string_view bytes);
+std::string rate_key(const Options& options, std::string_view bytes);
+std::string lock_key(const Options& options, std::string_view bytes);
+
+// The command that writes a seed-style Rate: SET with a PX of
+// `expires_after` (none for Duration::max()), or DEL for zero or an empty rate.
+std::vector<std::string> write_args(const std::string& name, const Rate& rate, Duration expires_after);
+
 // The decision script's arguments (after its key): decide, or reserve when
 // request.max_wait > 0; give back a booking made at `booked_at` (us).
 std::vector<std::string> decide_args(const StoreRequest& request);
@@ -105,15 +118,8 @@ class RedisStorage final : public DecidingStorage<Key> {
   void write(const Key& key, const Rate& rate, Duration expires_after) override {
     std::string scratch;
     std::string name = rate_key(redis::key_bytes(key, scratch));
-    redis::Reply reply;
-    if (rate.empty() || expires_after <= Duration{0}) {
-      reply = client_->command({"DEL", name});
-    } else if (expires_after == Duration::max()) {
-      reply = client_->command({"SET", name, redis::encode_rate(rate)});
-    } else {
-      auto ms = std::to_string((expires_after.count() + 999'999) / 1'000'000);
-      reply = client_->command({"SET", name, redis::encode_rate(rate), "PX", ms});
-    }
+    std::vector<std::string> args = redis::write_args(name, rate, expires_after);
+    redis::Reply reply = client_->command(std::vector<std::string_view>{args.begin(), args.end()});
     if (reply.type == redis::Reply::Type::error) throw StoreError{"Redis write of " + name + " failed: " + reply.text};
   }
 
@@ -142,26 +148,10 @@ class RedisStorage final : public DecidingStorage<Key> {
     return options;
   }
 
-  void check(std::string_view bytes) const {
-    if (bytes.size() > client_->options().max_key_size) {
-      throw KeyError{"key of " + std::to_string(bytes.size()) + " bytes is longer than the store's maximum of " +
-                     std::to_string(client_->options().max_key_size)};
-    }
-  }
-
   std::string redis_key(const Request& request, std::string_view bytes) const {
-    check(bytes);
-    std::string name = client_->options().prefix;
-    name.append(redis::policy_tag(request.algorithm, request.limits)).append(":").append(bytes);
-    return name;
+    return redis::decision_key(client_->options(), request, bytes);
   }
-
-  std::string rate_key(std::string_view bytes) const {
-    check(bytes);
-    std::string name = client_->options().prefix;
-    name.append("rate:").append(bytes);
-    return name;
-  }
+  std::string rate_key(std::string_view bytes) const { return redis::rate_key(client_->options(), bytes); }
 
   std::shared_ptr<redis::Client> client_;
 };

@@ -1,0 +1,39 @@
+// AsyncDecidingStorage: an AsyncRateStorage that can also decide by itself,
+// atomically, in one step (AsyncRedisStorage: one pipelined round trip). An
+// AsyncLimiter over one takes that path and needs no AsyncKeyMutex.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <leaksnek/asio/async_rate_storage.hpp>
+#include <leaksnek/interfaces/storages/deciding_storage.hpp>
+
+namespace leaksnek {
+
+template <class Key>
+class AsyncDecidingStorage : public AsyncRateStorage<Key> {
+ public:
+  // Decides `request` on `key` atomically (reserve() when max_wait > 0).
+  // Throws StoreError when the store failed, KeyError for a key it refuses.
+  // `request` must stay valid until the decision completes.
+  virtual boost::asio::awaitable<StoreOutcome> decide(const Key& key, const StoreRequest& request) = 0;
+
+  // Gives back a booking made by decide(). Throws StoreError.
+  virtual boost::asio::awaitable<void> give_back(const Key& key, const StoreRequest& request,
+                                                 std::int64_t booked_at) = 0;
+
+  // Throws RateError for limits this store cannot keep exactly.
+  virtual void validate(std::string_view algorithm, std::span<const RateLimit> limits) const = 0;
+
+  [[nodiscard]] virtual OnStoreError on_store_error() const noexcept = 0;
+  // Counts a decision made by the OnStoreError policy.
+  virtual void count(OnStoreError policy) noexcept = 0;
+  // Time until the store is tried again after a failure (zero when up).
+  [[nodiscard]] virtual Duration retry_in() const noexcept = 0;
+};
+
+}  // namespace leaksnek

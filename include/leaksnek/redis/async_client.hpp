@@ -1,0 +1,100 @@
+// An asynchronous Redis client: hiredis's async API driven by Boost.Asio.
+// One connection carries many commands in flight (pipelining); replies come
+// back in order. Every command has a deadline; while Redis is down, commands
+// fail fast and the client reconnects by itself after the retry interval.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <leaksnek/asio/error.hpp>
+#include <leaksnek/redis/client.hpp>
+
+struct redisAsyncContext;
+
+namespace leaksnek::redis {
+
+class AsyncClient {
+ public:
+  using error_code = boost::system::error_code;
+  // Completion of one command: an error (errc::storage_failed: unreachable,
+  // timed out, connection lost; operation_aborted: the client closed) or
+  // the reply (which may be a Redis error reply).
+  using Callback = std::function<void(error_code, Reply)>;
+
+  // Connects lazily, on the first command, through `executor` (all of the
+  // client's work runs on a strand of it).
+  AsyncClient(boost::asio::any_io_executor executor, Options options);
+  // Closes the connection; commands in flight complete with operation_aborted.
+  ~AsyncClient();
+  AsyncClient(const AsyncClient&) = delete;
+  AsyncClient& operator=(const AsyncClient&) = delete;
+
+  // Sends `args`; `done` runs on the client's strand, never inline.
+  void command(std::vector<std::string> args, Callback done);
+  // EVALSHA of `script` (loaded and retried on NOSCRIPT); an error reply
+  // from the script stays a reply.
+  void eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args, Callback done);
+
+  // The same with a completion token; signature void(error_code, Reply).
+  // The handler runs on its associated executor (default: the client's).
+  template <class Token>
+  auto async_command(std::vector<std::string> args, Token&& token) {
+    return boost::asio::async_initiate<Token, void(error_code, Reply)>(
+        [this](auto handler, std::vector<std::string> op_args) {
+          command(std::move(op_args), completion(std::move(handler)));
+        },
+        token, std::move(args));
+  }
+  template <class Token>
+  auto async_eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args, Token&& token) {
+    return boost::asio::async_initiate<Token, void(error_code, Reply)>(
+        [this, &script](auto handler, std::vector<std::string> op_keys, std::vector<std::string> op_args) {
+          eval(script, std::move(op_keys), std::move(op_args), completion(std::move(handler)));
+        },
+        token, std::move(keys), std::move(args));
+  }
+
+  [[nodiscard]] boost::asio::any_io_executor get_executor() const noexcept { return executor_; }
+  [[nodiscard]] const Options& options() const noexcept;
+  [[nodiscard]] Statistics statistics() const;
+  void count(OnStoreError policy) noexcept;
+  [[nodiscard]] Duration retry_in() const noexcept;
+  [[nodiscard]] std::string last_failure() const;
+
+ private:
+  struct State;
+  // hiredis is freeing `context`: its client must not use it any more.
+  static void forget(redisAsyncContext* context) noexcept;
+  friend struct Watch;
+
+  // Wraps a handler as a Callback that posts it to its associated executor.
+  template <class Handler>
+  Callback completion(Handler handler) {
+    auto executor = boost::asio::get_associated_executor(handler, executor_);
+    auto shared = std::make_shared<Handler>(std::move(handler));
+    auto work = std::make_shared<boost::asio::executor_work_guard<decltype(executor)>>(executor);
+    return [shared, work, executor](error_code error, Reply reply) {
+      boost::asio::post(executor, [shared, work, error, reply = std::move(reply)]() mutable {
+        std::move (*shared)(error, std::move(reply));
+        work->reset();
+      });
+    };
+  }
+
+  boost::asio::any_io_executor executor_;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace leaksnek::redis

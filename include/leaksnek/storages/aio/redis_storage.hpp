@@ -1,0 +1,112 @@
+// AsyncRedisStorage: RedisStorage on Boost.Asio. Each decision is one EVALSHA
+// of the same script, sent on one connection with every other decision in
+// flight (pipelined), completing without blocking a thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <leaksnek/asio/async_deciding_storage.hpp>
+#include <leaksnek/redis/async_client.hpp>
+#include <leaksnek/storages/redis_storage.hpp>
+
+namespace leaksnek {
+
+template <class Key = std::string>
+class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
+ public:
+  // Connects lazily through `executor` (one connection, pipelined).
+  AsyncRedisStorage(boost::asio::any_io_executor executor, redis::Options options = {})
+      : client_{std::make_shared<redis::AsyncClient>(std::move(executor), std::move(options))} {}
+  // redis://[user:password@]host[:port][/db]; throws Error on a malformed URL.
+  AsyncRedisStorage(boost::asio::any_io_executor executor, std::string_view url)
+      : AsyncRedisStorage{std::move(executor), options_for(url)} {}
+
+  // One EVALSHA; see RedisStorage::decide. Throws StoreError, KeyError.
+  boost::asio::awaitable<StoreOutcome> decide(const Key& key, const StoreRequest& request) override {
+    std::string scratch;
+    std::string name = redis::decision_key(client_->options(), request, redis::key_bytes(key, scratch));
+    std::vector<std::string> keys{std::move(name)};
+    co_return redis::parse_decision(co_await run(std::move(keys), redis::decide_args(request)));
+  }
+
+  boost::asio::awaitable<void> give_back(const Key& key, const StoreRequest& request, std::int64_t booked_at) override {
+    std::string scratch;
+    std::string name = redis::decision_key(client_->options(), request, redis::key_bytes(key, scratch));
+    std::vector<std::string> keys{std::move(name)};
+    (void)co_await run(std::move(keys), redis::give_back_args(request, booked_at));
+  }
+
+  void validate(std::string_view algorithm, std::span<const RateLimit> limits) const override {
+    (void)redis::policy_tag(algorithm, limits);
+  }
+
+  // The seed's interface; see RedisStorage::read and write. One round trip each.
+  boost::asio::awaitable<Rate> read(const Key& key) override {
+    std::string scratch;
+    std::string name = redis::rate_key(client_->options(), redis::key_bytes(key, scratch));
+    redis::Reply reply = co_await command(get_args(name));
+    if (reply.type == redis::Reply::Type::nil) co_return Rate{};
+    if (reply.type != redis::Reply::Type::string) failed("GET", name, reply);
+    co_return redis::decode_rate(reply.text);
+  }
+
+  boost::asio::awaitable<void> write(const Key& key, const Rate& rate, Duration expires_after) override {
+    std::string scratch;
+    std::string name = redis::rate_key(client_->options(), redis::key_bytes(key, scratch));
+    redis::Reply reply = co_await command(redis::write_args(name, rate, expires_after));
+    if (reply.type == redis::Reply::Type::error) failed("write", name, reply);
+  }
+
+  [[nodiscard]] OnStoreError on_store_error() const noexcept override { return client_->options().on_error; }
+  void count(OnStoreError policy) noexcept override { client_->count(policy); }
+  [[nodiscard]] Duration retry_in() const noexcept override { return client_->retry_in(); }
+  [[nodiscard]] redis::Statistics statistics() const { return client_->statistics(); }
+  [[nodiscard]] const std::shared_ptr<redis::AsyncClient>& client() const noexcept { return client_; }
+
+ private:
+  static redis::Options options_for(std::string_view url) {
+    redis::Options options;
+    options.endpoint = redis::Endpoint::parse(url);
+    return options;
+  }
+
+  static std::vector<std::string> get_args(const std::string& name) { return {"GET", name}; }
+
+  [[noreturn]] static void failed(std::string_view what, std::string_view name, const redis::Reply& reply) {
+    std::string message{"Redis "};
+    message.append(what).append(" of ").append(name).append(" failed: ").append(reply.text);
+    throw StoreError{message};
+  }
+
+  [[noreturn]] void fail(const boost::system::error_code& error) const {
+    std::string why = client_->last_failure();
+    throw StoreError{why.empty() ? "Redis failed: " + error.message() : why};
+  }
+
+  boost::asio::awaitable<redis::Reply> command(std::vector<std::string> args) {
+    auto [error, reply] =
+        co_await client_->async_command(std::move(args), boost::asio::as_tuple(boost::asio::use_awaitable));
+    if (error) fail(error);
+    co_return reply;
+  }
+
+  boost::asio::awaitable<redis::Reply> run(std::vector<std::string> keys, std::vector<std::string> args) {
+    auto [error, reply] = co_await client_->async_eval(redis::decide_script(), keys, std::move(args),
+                                                       boost::asio::as_tuple(boost::asio::use_awaitable));
+    if (error) fail(error);
+    if (reply.type == redis::Reply::Type::error) failed("script", keys.front(), reply);
+    co_return reply;
+  }
+
+  std::shared_ptr<redis::AsyncClient> client_;
+};
+
+}  // namespace leaksnek

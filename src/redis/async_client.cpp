@@ -1,0 +1,359 @@
+#include <leaksnek/redis/async_client.hpp>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "reply.hpp"
+
+namespace leaksnek::redis {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+using error_code = boost::system::error_code;
+
+namespace {
+
+// A command sent and not yet answered. hiredis holds a raw pointer to it
+// until it calls on_reply (with a reply, or null when the connection goes).
+struct Pending {
+  AsyncClient::Callback done;
+  Clock::time_point deadline;
+  bool finished = false;
+};
+
+}  // namespace
+
+// hiredis's event hooks on Asio: waits on the connection's socket for as
+// long as hiredis wants to read or write, on the client's strand.
+struct Watch : std::enable_shared_from_this<Watch> {
+  Watch(const asio::strand<asio::any_io_executor>& strand, redisAsyncContext* c)
+      : socket{strand, c->c.fd}, context{c} {}
+
+  asio::posix::stream_descriptor socket;
+  redisAsyncContext* context;
+  bool want_read = false, want_write = false, reading = false, writing = false, closed = false;
+  // Replies are awaited only while commands are in flight, so an idle
+  // connection holds no work and io_context::run() can return.
+  const std::size_t* in_flight = nullptr;
+
+  static void arm_read(const std::shared_ptr<Watch>& w) {
+    if (w->closed || w->reading || !w->want_read || *w->in_flight == 0) return;
+    w->reading = true;
+    w->socket.async_wait(asio::posix::descriptor_base::wait_read, [w](error_code error) {
+      w->reading = false;
+      if (w->closed || (error && error != asio::error::operation_aborted)) return;
+      if (!error && w->want_read) redisAsyncHandleRead(w->context);  // may free the context: see cleanup
+      arm_read(w);  // also after a cancel (idle()) raced with a new command
+    });
+  }
+
+  static void arm_write(const std::shared_ptr<Watch>& w) {
+    if (w->closed || w->writing || !w->want_write) return;
+    w->writing = true;
+    w->socket.async_wait(asio::posix::descriptor_base::wait_write, [w](error_code error) {
+      w->writing = false;
+      if (w->closed || (error && error != asio::error::operation_aborted)) return;
+      if (!error && w->want_write) redisAsyncHandleWrite(w->context);
+      arm_write(w);
+    });
+  }
+
+  static Watch& of(void* data) { return *static_cast<Watch*>(data); }
+  static void add_read(void* data) {
+    of(data).want_read = true;
+    arm_read(of(data).shared_from_this());
+  }
+  static void del_read(void* data) { of(data).want_read = false; }
+  static void add_write(void* data) {
+    of(data).want_write = true;
+    arm_write(of(data).shared_from_this());
+  }
+  static void del_write(void* data) { of(data).want_write = false; }
+  static void cleanup(void* data);
+};
+
+struct AsyncClient::State : std::enable_shared_from_this<State> {
+  State(const asio::any_io_executor& executor, Options o)
+      : strand{asio::make_strand(executor)}, options{std::move(o)}, watchdog{strand} {}
+
+  ~State() {
+    destroying = true;  // no completion may be posted any more
+    if (context != nullptr) {
+      redisAsyncContext* c = context;
+      context = nullptr;
+      redisAsyncFree(c);
+    }
+  }
+
+  asio::strand<asio::any_io_executor> strand;
+  Options options;
+  std::string where = options.endpoint.host + ":" + std::to_string(options.endpoint.port);
+  redisAsyncContext* context = nullptr;
+  std::shared_ptr<Watch> watch;
+  std::deque<std::unique_ptr<Pending>> in_flight;
+  std::size_t waiting = 0;  // unfinished entries of in_flight
+  asio::steady_timer watchdog;
+  bool watchdog_armed = false;
+  std::string failure;  // why this client is dropping its connection (timeout, closing)
+  bool closed = false;
+  bool destroying = false;
+
+  std::atomic<std::int64_t> down_until{0};
+  mutable std::mutex failure_mutex;
+  std::string last_failure;
+  std::atomic<std::uint64_t> calls{0}, connects{0}, failures{0}, script_loads{0};
+  std::atomic<std::uint64_t> failed_open{0}, failed_closed{0}, fell_back{0};
+
+  static std::int64_t now_ns() { return Clock::now().time_since_epoch().count(); }
+
+  void mark_down(const std::string& reason) {
+    failures.fetch_add(1, std::memory_order_relaxed);
+    down_until.store(now_ns() + options.retry_interval.count(), std::memory_order_relaxed);
+    std::lock_guard lock{failure_mutex};
+    last_failure = reason;
+  }
+
+  static void on_reply(redisAsyncContext* c, void* reply, void* privdata) {
+    auto* self = static_cast<State*>(c->data);
+    auto* pending = static_cast<Pending*>(privdata);
+    // Marked finished only after its callback returns: the callback may send
+    // more (trimming finished entries), and must not be destroyed while it runs.
+    if (!self->destroying) {
+      if (reply == nullptr) {
+        error_code error =
+            self->closed ? error_code{asio::error::operation_aborted} : make_error_code(errc::storage_failed);
+        pending->done(error, Reply{});
+      } else {
+        pending->done(error_code{}, detail::copy_reply(*static_cast<redisReply*>(reply)));
+      }
+    }
+    pending->finished = true;
+    --self->waiting;
+    self->trim();
+    if (self->waiting == 0) self->idle();
+  }
+
+  static void on_connect(const redisAsyncContext* c, int status) {
+    if (status == REDIS_OK) return;
+    auto* self = static_cast<State*>(c->data);
+    self->mark_down(std::string{"cannot connect: "} + c->errstr);  // hiredis frees the context next
+  }
+
+  static void on_disconnect(const redisAsyncContext* c, int status) {
+    auto* self = static_cast<State*>(c->data);
+    if (status != REDIS_OK && self->failure.empty())
+      self->mark_down(c->errstr[0] != '\0' ? c->errstr : "connection lost");
+  }
+
+  // Nothing in flight: stop waiting on the socket and the clock, so an idle
+  // client holds no work (io_context::run() returns when the program is done).
+  void idle() {
+    if (watchdog_armed) watchdog.cancel();
+    if (watch && !watch->closed) {
+      error_code ignored;
+      watch->socket.cancel(ignored);  // NOLINT(bugprone-unused-return-value)
+    }
+  }
+
+  void trim() {
+    while (!in_flight.empty() && in_flight.front()->finished) in_flight.pop_front();
+  }
+
+  void connect() {
+    const Endpoint& e = options.endpoint;
+    redisAsyncContext* c = redisAsyncConnect(e.host.c_str(), e.port);
+    if (c == nullptr) {
+      mark_down("out of memory");
+      return;
+    }
+    if (c->err != 0) {
+      mark_down(std::string{"cannot connect: "} + c->errstr);
+      redisAsyncFree(c);
+      return;
+    }
+    c->data = this;
+    watch = std::make_shared<Watch>(strand, c);
+    watch->in_flight = &waiting;
+    c->ev.data = watch.get();
+    c->ev.addRead = &Watch::add_read;
+    c->ev.delRead = &Watch::del_read;
+    c->ev.addWrite = &Watch::add_write;
+    c->ev.delWrite = &Watch::del_write;
+    c->ev.cleanup = &Watch::cleanup;
+    redisAsyncSetConnectCallback(c, &State::on_connect);
+    redisAsyncSetDisconnectCallback(c, &State::on_disconnect);
+    context = c;
+    connects.fetch_add(1, std::memory_order_relaxed);
+    auto refused = [self = shared_from_this()](std::string what) {
+      return [self, what = std::move(what)](error_code error, const Reply& reply) {
+        if (!error && reply.type == Reply::Type::error) {
+          asio::post(self->strand, [self, why = what + reply.text] { self->fail_connection(why); });
+        }
+      };
+    };
+    if (!e.password.empty()) {
+      std::vector<std::string> auth{"AUTH"};
+      if (!e.user.empty()) auth.push_back(e.user);
+      auth.push_back(e.password);
+      append(std::move(auth), refused("Redis refused AUTH: "));
+    }
+    if (e.db != 0) append({"SELECT", std::to_string(e.db)}, refused("Redis refused SELECT: "));
+  }
+
+  // Drops the connection: every command in flight completes with an error.
+  void fail_connection(const std::string& reason) {
+    if (context == nullptr) return;
+    failure = reason;
+    if (!closed) mark_down(reason);
+    redisAsyncContext* c = context;
+    context = nullptr;
+    redisAsyncFree(c);
+    failure.clear();
+  }
+
+  void arm_watchdog() {
+    trim();
+    if (watchdog_armed || in_flight.empty()) return;
+    watchdog_armed = true;
+    watchdog.expires_at(in_flight.front()->deadline);
+    watchdog.async_wait([self = shared_from_this()](error_code error) {
+      self->watchdog_armed = false;
+      self->trim();
+      if (!error && !self->in_flight.empty() && self->in_flight.front()->deadline <= Clock::now()) {
+        self->fail_connection(
+            "timed out after " +
+            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(self->options.timeout).count()) +
+            " ms");
+      }
+      if (!self->closed) self->arm_watchdog();
+    });
+  }
+
+  // Appends a command to the connection (connecting first if needed).
+  void append(std::vector<std::string> args, Callback done) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lengths;
+    for (const std::string& arg : args) {
+      argv.push_back(arg.data());
+      lengths.push_back(arg.size());
+    }
+    auto pending = std::make_unique<Pending>(Pending{std::move(done), Clock::now() + options.timeout});
+    Pending* raw = pending.get();
+    in_flight.push_back(std::move(pending));
+    ++waiting;
+    calls.fetch_add(1, std::memory_order_relaxed);
+    if (redisAsyncCommandArgv(context, &State::on_reply, raw, static_cast<int>(argv.size()), argv.data(),
+                              lengths.data()) != REDIS_OK) {
+      raw->done(make_error_code(errc::storage_failed), Reply{});
+      raw->finished = true;
+      --waiting;
+      trim();
+      return;
+    }
+    Watch::arm_read(watch);
+    arm_watchdog();
+  }
+
+  void send(std::vector<std::string> args, Callback done) {
+    if (closed) return done(asio::error::operation_aborted, Reply{});
+    if (now_ns() < down_until.load(std::memory_order_relaxed))
+      return done(make_error_code(errc::storage_failed), Reply{});
+    if (context == nullptr) connect();
+    if (context == nullptr) return done(make_error_code(errc::storage_failed), Reply{});
+    append(std::move(args), std::move(done));
+  }
+
+  void close() {
+    closed = true;
+    watchdog.cancel();
+    fail_connection("the client closed");
+  }
+};
+
+void Watch::cleanup(void* data) {
+  Watch& w = of(data);
+  w.closed = true;
+  w.want_read = w.want_write = false;
+  (void)w.socket.release();  // hiredis closes the socket itself
+  AsyncClient::forget(w.context);
+}
+
+void AsyncClient::forget(redisAsyncContext* context) noexcept {
+  auto* state = static_cast<State*>(context->data);
+  if (state != nullptr && state->context == context) state->context = nullptr;
+}
+
+AsyncClient::AsyncClient(boost::asio::any_io_executor executor, Options options)
+    : executor_{std::move(executor)}, state_{std::make_shared<State>(executor_, std::move(options))} {}
+
+AsyncClient::~AsyncClient() {
+  asio::post(state_->strand, [state = state_] { state->close(); });
+}
+
+void AsyncClient::command(std::vector<std::string> args, Callback done) {
+  asio::post(state_->strand, [state = state_, args = std::move(args), done = std::move(done)]() mutable {
+    state->send(std::move(args), std::move(done));
+  });
+}
+
+void AsyncClient::eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args,
+                       Callback done) {
+  std::vector<std::string> argv{"EVALSHA", script.sha1(), std::to_string(keys.size())};
+  for (std::string& key : keys) argv.push_back(std::move(key));
+  for (std::string& arg : args) argv.push_back(std::move(arg));
+  auto first = [state = state_, script = &script, argv, done](error_code error, Reply reply) mutable {
+    if (error || reply.type != Reply::Type::error || !reply.text.starts_with("NOSCRIPT")) {
+      return done(error, std::move(reply));
+    }
+    // Load it, then run it again: pipelined, in order, on the same connection.
+    state->script_loads.fetch_add(1, std::memory_order_relaxed);
+    state->send({"SCRIPT", "LOAD", script->text()}, [](error_code, const Reply&) {});
+    state->send(std::move(argv), std::move(done));
+  };
+  command(argv, std::move(first));
+}
+
+const Options& AsyncClient::options() const noexcept { return state_->options; }
+
+Statistics AsyncClient::statistics() const {
+  const State& s = *state_;
+  return {s.calls.load(),       s.connects.load(),      s.failures.load(), s.script_loads.load(),
+          s.failed_open.load(), s.failed_closed.load(), s.fell_back.load()};
+}
+
+void AsyncClient::count(OnStoreError policy) noexcept {
+  switch (policy) {
+    case OnStoreError::fail_open:
+      state_->failed_open.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case OnStoreError::fail_closed:
+      state_->failed_closed.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case OnStoreError::local:
+      state_->fell_back.fetch_add(1, std::memory_order_relaxed);
+      break;
+  }
+}
+
+Duration AsyncClient::retry_in() const noexcept {
+  return Duration{std::max<std::int64_t>(0, state_->down_until.load(std::memory_order_relaxed) - State::now_ns())};
+}
+
+std::string AsyncClient::last_failure() const {
+  std::lock_guard lock{state_->failure_mutex};
+  return state_->last_failure.empty() ? std::string{} : "Redis at " + state_->where + ": " + state_->last_failure;
+}
+
+}  // namespace leaksnek::redis

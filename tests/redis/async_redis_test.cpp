@@ -1,0 +1,244 @@
+// AsyncRedisStorage, AsyncRedisMutex and AsyncLimiter over them, against a
+// real redis-server: pipelined decisions, the seed's example, faults.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <leaksnek/asio.hpp>
+#include <leaksnek/limiters/aio/leaky_bucket.hpp>
+#include <leaksnek/mutexes/aio/redis_mutex.hpp>
+#include <leaksnek/shortcuts/rate_limit.hpp>
+#include <leaksnek/storages/aio/redis_storage.hpp>
+
+#include "redis_server.hpp"
+
+namespace leaksnek {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+redis::Options options_of(const testing::RedisServer& server, OnStoreError on_error = OnStoreError::local) {
+  redis::Options options = server.options();
+  options.on_error = on_error;
+  options.timeout = 200ms;
+  options.retry_interval = 100ms;
+  return options;
+}
+
+template <class Body>
+void run(asio::io_context& context, Body body) {
+  bool finished = false;
+  asio::co_spawn(context, body(), [&](const std::exception_ptr& error) {
+    finished = true;
+    if (error) std::rethrow_exception(error);
+  });
+  context.run();
+  EXPECT_TRUE(finished);
+}
+
+template <class A>
+class AsyncRedisExactness : public ::testing::Test {};
+using Algorithms = ::testing::Types<Gcra, TokenBucket, LeakyBucket, FixedWindow, SlidingWindow, SlidingLog>;
+TYPED_TEST_SUITE(AsyncRedisExactness, Algorithms);
+
+TYPED_TEST(AsyncRedisExactness, ManyDecisionsInFlightOnOneConnectionGetExactlyTheLimit) {
+  testing::RedisServer server;
+  asio::io_context context;
+  auto storage = std::make_shared<AsyncRedisStorage<std::string>>(context.get_executor(), options_of(server));
+  AsyncLimiter<TypeParam, std::string> limiter{context.get_executor(), RateLimit{100, 1h}, storage};
+  int allowed = 0;
+  int done = 0;
+  for (int i = 0; i < 300; ++i) {
+    limiter.try_acquire("shared", 1, [&](boost::system::error_code error, Decision decision) {
+      EXPECT_FALSE(error) << error.message();
+      allowed += decision.allowed ? 1 : 0;
+      ++done;
+    });
+  }
+  context.run();
+  EXPECT_EQ(done, 300);
+  EXPECT_EQ(allowed, 100);
+  EXPECT_EQ(storage->statistics().connects, 1u);  // all pipelined on one connection
+  EXPECT_EQ(storage->statistics().failures, 0u);
+}
+
+TEST(AsyncRedis, TheSeedsExampleWorksOutOfTheBox) {
+  testing::RedisServer server;
+  asio::io_context context;
+  auto storage = std::make_shared<AsyncRedisStorage<std::string>>(context.get_executor(), server.url());
+  auto mutex = std::make_shared<AsyncRedisMutex<std::string>>(context.get_executor(), server.url());
+  AsyncLeakyBucketLimiter<std::string> async_limiter{context.get_executor(), rl("10/m"), storage, mutex};
+  int performed = 0;
+  run(context, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 12; ++i) {
+      if (!co_await async_limiter.limit_exceeded("my_key")) ++performed;  // Perform the operation
+    }
+  });
+  EXPECT_EQ(performed, 10);
+}
+
+// A user's own async storage on Redis (not deciding): lock, read, write.
+class PlainAsyncRedis : public AsyncRateStorage<std::string> {
+ public:
+  explicit PlainAsyncRedis(std::shared_ptr<AsyncRedisStorage<std::string>> redis) : redis_{std::move(redis)} {}
+  asio::awaitable<Rate> read(const std::string& key) override { co_return co_await redis_->read(key); }
+  asio::awaitable<void> write(const std::string& key, const Rate& rate, Duration expires_after) override {
+    co_await redis_->write(key, rate, expires_after);
+  }
+
+ private:
+  std::shared_ptr<AsyncRedisStorage<std::string>> redis_;
+};
+
+TEST(AsyncRedis, TheSeedPathWithAsyncRedisMutexIsExact) {
+  testing::RedisServer server;
+  asio::io_context context;
+  auto redis = std::make_shared<AsyncRedisStorage<std::string>>(context.get_executor(), options_of(server));
+  auto mutex = std::make_shared<AsyncRedisMutex<std::string>>(redis->client());
+  AsyncGcraLimiter<std::string> limiter{context.get_executor(), RateLimit{20, 1h},
+                                        std::make_shared<PlainAsyncRedis>(redis), mutex};
+  int allowed = 0;
+  int done = 0;
+  for (int i = 0; i < 30; ++i) {
+    limiter.try_acquire("k", 1, [&](boost::system::error_code error, Decision decision) {
+      EXPECT_FALSE(error) << error.message();
+      allowed += decision.allowed ? 1 : 0;
+      ++done;
+    });
+  }
+  context.run();
+  EXPECT_EQ(done, 30);
+  EXPECT_EQ(allowed, 20);
+}
+
+TEST(AsyncRedis, AcquireWaitsAndACancelledWaitGivesItsSlotBack) {
+  testing::RedisServer server;
+  asio::io_context context;
+  auto storage = std::make_shared<AsyncRedisStorage<std::string>>(context.get_executor(), options_of(server));
+  AsyncGcraLimiter<std::string> limiter{context.get_executor(), RateLimit{50, 1s}.with_burst(1), storage};
+  run(context, [&]() -> asio::awaitable<void> {
+    Decision first = co_await limiter.try_acquire("k");
+    EXPECT_TRUE(first.allowed);
+    auto start = std::chrono::steady_clock::now();
+    Decision waited = co_await limiter.acquire("k", 1, 1s);
+    EXPECT_TRUE(waited.allowed);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 15ms);  // about 20 ms: one per 20 ms
+
+    asio::cancellation_signal signal;
+    boost::system::error_code cancelled_error;
+    limiter.acquire("k", 1, 1s,
+                    asio::bind_cancellation_slot(
+                        signal.slot(), [&](boost::system::error_code error, Decision) { cancelled_error = error; }));
+    asio::steady_timer pause{co_await asio::this_coro::executor, 5ms};
+    co_await pause.async_wait(asio::use_awaitable);
+    signal.emit(asio::cancellation_type::terminal);
+    pause.expires_after(5ms);
+    co_await pause.async_wait(asio::use_awaitable);
+    EXPECT_EQ(cancelled_error, asio::error::operation_aborted);
+    // The cancelled slot was given back: the next request waits one interval, not two.
+    Decision next = co_await limiter.acquire("k", 1, 1s);
+    EXPECT_TRUE(next.allowed);
+  });
+}
+
+class AsyncFaultPolicy : public ::testing::TestWithParam<OnStoreError> {};
+
+TEST_P(AsyncFaultPolicy, DecidesWhileRedisIsDownWithinTheTimeoutAndReconnects) {
+  testing::RedisServer server;
+  asio::io_context context;
+  auto storage =
+      std::make_shared<AsyncRedisStorage<std::string>>(context.get_executor(), options_of(server, GetParam()));
+  AsyncSlidingWindowLimiter<std::string> limiter{context.get_executor(), RateLimit{2, 1h}, storage};
+  run(context, [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE((co_await limiter.try_acquire("k")).allowed);
+    EXPECT_TRUE((co_await limiter.try_acquire("k")).allowed);
+    EXPECT_FALSE((co_await limiter.try_acquire("k")).allowed);
+
+    server.pause();  // slow: nothing answers
+    auto start = std::chrono::steady_clock::now();
+    Decision slow = co_await limiter.try_acquire("k");
+    auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_GE(took, 150ms);
+    EXPECT_LT(took, 200ms + 50ms);
+    server.resume();
+    server.kill();  // gone
+    std::vector<Decision> down;
+    for (int i = 0; i < 3; ++i) {
+      start = std::chrono::steady_clock::now();
+      down.push_back(co_await limiter.try_acquire("k"));
+      EXPECT_LT(std::chrono::steady_clock::now() - start, 200ms + 50ms);
+    }
+    down.insert(down.begin(), slow);
+    auto stats = storage->statistics();
+    switch (GetParam()) {
+      case OnStoreError::fail_open:
+        for (const Decision& d : down) EXPECT_TRUE(d.allowed);
+        EXPECT_EQ(stats.failed_open, 4u);
+        break;
+      case OnStoreError::fail_closed:
+        for (const Decision& d : down) EXPECT_FALSE(d.allowed);
+        EXPECT_EQ(stats.failed_closed, 4u);
+        break;
+      case OnStoreError::local:
+        EXPECT_TRUE(down[0].allowed);
+        EXPECT_TRUE(down[1].allowed);
+        EXPECT_FALSE(down[2].allowed);
+        EXPECT_FALSE(down[3].allowed);
+        EXPECT_EQ(stats.fell_back, 4u);
+        break;
+    }
+
+    server.start();
+    asio::steady_timer pause{co_await asio::this_coro::executor};
+    bool remote = false;
+    for (int i = 0; i < 100 && !remote; ++i) {
+      auto before = storage->statistics();
+      Decision d = co_await limiter.try_acquire("fresh");
+      auto after = storage->statistics();
+      remote = after.failed_open + after.failed_closed + after.fell_back ==
+               before.failed_open + before.failed_closed + before.fell_back;
+      if (remote) {
+        EXPECT_TRUE(d.allowed);
+      }
+      pause.expires_after(20ms);
+      co_await pause.async_wait(asio::use_awaitable);
+    }
+    EXPECT_TRUE(remote) << "never reconnected";
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, AsyncFaultPolicy,
+                         ::testing::Values(OnStoreError::fail_open, OnStoreError::fail_closed, OnStoreError::local),
+                         [](const auto& param_info) {
+                           std::string name{to_string(param_info.param)};
+                           for (char& c : name) c = c == '-' ? '_' : c;
+                           return name;
+                         });
+
+TEST(AsyncRedis, DestroyingTheStorageWithDecisionsInFlightIsSafe) {
+  testing::RedisServer server;
+  asio::io_context context;
+  int done = 0;
+  {
+    auto storage = std::make_shared<AsyncRedisStorage<std::string>>(context.get_executor(), options_of(server));
+    AsyncFixedWindowLimiter<std::string> limiter{context.get_executor(), RateLimit{5, 1h}, storage};
+    for (int i = 0; i < 20; ++i) limiter.try_acquire("k", 1, [&](boost::system::error_code, Decision) { ++done; });
+  }
+  context.run();
+  EXPECT_EQ(done, 20);
+}
+
+}  // namespace
+}  // namespace leaksnek
