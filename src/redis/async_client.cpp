@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <deque>
 #include <mutex>
@@ -171,7 +172,7 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
     while (!in_flight.empty() && in_flight.front()->finished) in_flight.pop_front();
   }
 
-  void connect() {
+  void connect(Clock::time_point deadline) {
     const Endpoint& e = options.endpoint;
     redisAsyncContext* c = redisAsyncConnect(e.host.c_str(), e.port);
     if (c == nullptr) {
@@ -196,10 +197,12 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
     redisAsyncSetDisconnectCallback(c, &State::on_disconnect);
     context = c;
     connects.fetch_add(1, std::memory_order_relaxed);
-    auto refused = [self = shared_from_this()](std::string what) {
-      return [self, what = std::move(what)](error_code error, const Reply& reply) {
+    auto refused = [self = shared_from_this(), c](std::string what) {
+      return [self, c, what = std::move(what)](error_code error, const Reply& reply) {
         if (!error && reply.type == Reply::Type::error) {
-          asio::post(self->strand, [self, why = what + reply.text] { self->fail_connection(why); });
+          asio::post(self->strand, [self, c, why = what + reply.text] {
+            if (self->context == c) self->fail_connection(why);  // not a newer connection
+          });
         }
       };
     };
@@ -207,16 +210,17 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
       std::vector<std::string> auth{"AUTH"};
       if (!e.user.empty()) auth.push_back(e.user);
       auth.push_back(e.password);
-      append(std::move(auth), refused("Redis refused AUTH: "));
+      append(std::move(auth), refused("Redis refused AUTH: "), deadline);
     }
-    if (e.db != 0) append({"SELECT", std::to_string(e.db)}, refused("Redis refused SELECT: "));
+    if (e.db != 0) append({"SELECT", std::to_string(e.db)}, refused("Redis refused SELECT: "), deadline);
   }
 
   // Drops the connection: every command in flight completes with an error.
-  void fail_connection(const std::string& reason) {
+  // `down`: Redis failed (calls fail fast for the retry interval).
+  void fail_connection(const std::string& reason, bool down = true) {
     if (context == nullptr) return;
     failure = reason;
-    if (!closed) mark_down(reason);
+    if (!closed && down) mark_down(reason);
     redisAsyncContext* c = context;
     context = nullptr;
     redisAsyncFree(c);
@@ -242,14 +246,14 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
   }
 
   // Appends a command to the connection (connecting first if needed).
-  void append(std::vector<std::string> args, Callback done) {
+  void append(std::vector<std::string> args, Callback done, Clock::time_point deadline) {
     std::vector<const char*> argv;
     std::vector<std::size_t> lengths;
     for (const std::string& arg : args) {
       argv.push_back(arg.data());
       lengths.push_back(arg.size());
     }
-    auto pending = std::make_unique<Pending>(Pending{std::move(done), Clock::now() + options.timeout});
+    auto pending = std::make_unique<Pending>(Pending{std::move(done), deadline});
     Pending* raw = pending.get();
     in_flight.push_back(std::move(pending));
     ++waiting;
@@ -260,19 +264,23 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
       raw->finished = true;
       --waiting;
       trim();
+      if (waiting == 0) idle();
       return;
     }
     Watch::arm_read(watch);
     arm_watchdog();
   }
 
-  void send(std::vector<std::string> args, Callback done) {
+  void send(std::vector<std::string> args, Callback done, Clock::time_point deadline) {
     if (closed) return done(asio::error::operation_aborted, Reply{});
     if (now_ns() < down_until.load(std::memory_order_relaxed))
       return done(make_error_code(errc::storage_failed), Reply{});
-    if (context == nullptr) connect();
+    if (context != nullptr && waiting == 0 && detail::closed_by_peer(context->c.fd)) {
+      fail_connection("closed while idle", false);  // a restart or an idle timeout: reconnect, Redis is not down
+    }
+    if (context == nullptr) connect(deadline);
     if (context == nullptr) return done(make_error_code(errc::storage_failed), Reply{});
-    append(std::move(args), std::move(done));
+    append(std::move(args), std::move(done), deadline);
   }
 
   void close() {
@@ -303,8 +311,9 @@ AsyncClient::~AsyncClient() {
 }
 
 void AsyncClient::command(std::vector<std::string> args, Callback done) {
-  asio::post(state_->strand, [state = state_, args = std::move(args), done = std::move(done)]() mutable {
-    state->send(std::move(args), std::move(done));
+  const auto deadline = Clock::now() + state_->options.timeout;
+  asio::post(state_->strand, [state = state_, args = std::move(args), done = std::move(done), deadline]() mutable {
+    state->send(std::move(args), std::move(done), deadline);
   });
 }
 
@@ -313,16 +322,20 @@ void AsyncClient::eval(const Script& script, std::vector<std::string> keys, std:
   std::vector<std::string> argv{"EVALSHA", script.sha1(), std::to_string(keys.size())};
   for (std::string& key : keys) argv.push_back(std::move(key));
   for (std::string& arg : args) argv.push_back(std::move(arg));
-  auto first = [state = state_, script = &script, argv, done](error_code error, Reply reply) mutable {
+  const auto deadline = Clock::now() + state_->options.timeout;  // one deadline, NOSCRIPT recovery included
+  auto first = [state = state_, script = &script, argv, done, deadline](error_code error, Reply reply) mutable {
     if (error || reply.type != Reply::Type::error || !reply.text.starts_with("NOSCRIPT")) {
       return done(error, std::move(reply));
     }
     // Load it, then run it again: pipelined, in order, on the same connection.
     state->script_loads.fetch_add(1, std::memory_order_relaxed);
-    state->send({"SCRIPT", "LOAD", script->text()}, [](error_code, const Reply&) {});
-    state->send(std::move(argv), std::move(done));
+    state->send(
+        {"SCRIPT", "LOAD", script->text()}, [](error_code, const Reply&) {}, deadline);
+    state->send(std::move(argv), std::move(done), deadline);
   };
-  command(argv, std::move(first));
+  asio::post(state_->strand, [state = state_, argv = std::move(argv), first = std::move(first), deadline]() mutable {
+    state->send(std::move(argv), std::move(first), deadline);
+  });
 }
 
 const Options& AsyncClient::options() const noexcept { return state_->options; }

@@ -3,6 +3,8 @@
 #include <hiredis/hiredis.h>
 
 #include <sys/time.h>
+
+#include <cerrno>
 #include "reply.hpp"
 
 #include <algorithm>
@@ -140,10 +142,10 @@ struct Client::Impl {
   Context take(Clock::time_point deadline) {
     {
       std::lock_guard lock{mutex};
-      if (!idle.empty()) {
+      while (!idle.empty()) {
         Context context = std::move(idle.back());
         idle.pop_back();
-        return context;
+        if (!detail::closed_by_peer(context->fd)) return context;  // else: a restart or an idle timeout closed it
       }
     }
     return connect(deadline);

@@ -15,6 +15,9 @@
 -- Numbers are exact integers: Lua numbers (doubles) while they stay below
 -- 2^53, else limb tables (base 10^7); see the arithmetic below.
 
+-- Effects replication, so that writes may follow TIME (the default from Redis 5).
+pcall(redis.replicate_commands)
+
 local B = 10000000
 local SAFE = 9007199254740992 -- 2^53
 local HALF = 4503599627370496 -- 2^52
@@ -169,6 +172,8 @@ local function divpos(a, b)
     q = add(q, eb)
     r = sub(r, mul(eb, b))
   end
+  -- Rounding of very long operands may overshoot by one: step back.
+  while sign(r) < 0 do q = sub(q, 1); r = add(r, b) end
   return q
 end
 
@@ -257,8 +262,12 @@ function bucket.decide(lim, st, now, cost)
   d.state = {l = after, u = now}
   return d
 end
+-- The arrival time moves back by the cost (gcra); the token bucket never
+-- holds more than full, nor the leaky bucket less than empty.
 function bucket.give(lim, st, at, cost)
-  if st then st.l = sub(st.l, mul(cost, lim.pt)) end
+  if not st then return st end
+  st.l = sub(st.l, mul(cost, lim.pt))
+  if ARGV[5] ~= 'gcra' and lt(st.l, 0) then st.l = 0 end
   return st
 end
 function bucket.fresh_at(lim, st) return add(st.u, ceildiv(max(st.l, 0), lim.pn)) end

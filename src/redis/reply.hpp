@@ -1,7 +1,10 @@
-// hiredis replies copied into Reply (shared by the sync and async clients).
+// What the sync and async clients share over hiredis.
 #pragma once
 
 #include <hiredis/hiredis.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include <leaksnek/redis/client.hpp>
 
@@ -35,6 +38,14 @@ inline Reply copy_reply(const redisReply& from) {
       to.type = Reply::Type::nil;
   }
   return to;
+}
+
+// True when the peer closed an idle connection (a restart, an idle timeout)
+// or it broke: reading would give end of file or an error rather than block.
+inline bool closed_by_peer(int fd) {
+  char byte = 0;
+  ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);  // data on an idle connection is no better
 }
 
 }  // namespace leaksnek::redis::detail

@@ -227,6 +227,22 @@ INSTANTIATE_TEST_SUITE_P(Policies, AsyncFaultPolicy,
                            return name;
                          });
 
+TEST(AsyncRedis, ARestartBetweenCallsIsNotAFailure) {
+  testing::RedisServer server;
+  asio::io_context context;
+  auto storage = std::make_shared<AsyncRedisStorage<std::string>>(context.get_executor(),
+                                                                  options_of(server, OnStoreError::fail_closed));
+  AsyncGcraLimiter<std::string> limiter{context.get_executor(), RateLimit{5, 1h}, storage};
+  run(context, [&]() -> asio::awaitable<void> {
+    EXPECT_TRUE((co_await limiter.try_acquire("k")).allowed);
+    server.kill();
+    server.start();
+    EXPECT_TRUE((co_await limiter.try_acquire("k")).allowed);
+  });
+  EXPECT_EQ(storage->statistics().failures, 0u);
+  EXPECT_EQ(storage->statistics().failed_closed, 0u);
+}
+
 TEST(AsyncRedis, DestroyingTheStorageWithDecisionsInFlightIsSafe) {
   testing::RedisServer server;
   asio::io_context context;

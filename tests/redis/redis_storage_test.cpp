@@ -457,6 +457,18 @@ TEST_P(FaultPolicy, ASlowServerCostsNoMoreThanTheTimeout) {
   server.resume();
 }
 
+TEST(RedisStorage, ARestartBetweenCallsIsNotAFailure) {
+  testing::RedisServer server;
+  auto storage = storage_on(server, OnStoreError::fail_closed);
+  GcraLimiter<std::string> limiter{RateLimit{5, 1h}, storage};
+  EXPECT_TRUE(limiter.try_acquire("k").allowed);
+  server.kill();
+  server.start();  // the pooled connection is closed by now: detected, replaced, not a failure
+  EXPECT_TRUE(limiter.try_acquire("k").allowed);
+  EXPECT_EQ(storage->statistics().failures, 0u);
+  EXPECT_EQ(storage->statistics().failed_closed, 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Policies, FaultPolicy,
                          ::testing::Values(OnStoreError::fail_open, OnStoreError::fail_closed, OnStoreError::local),
                          [](const auto& param_info) {

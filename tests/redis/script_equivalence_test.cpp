@@ -6,6 +6,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <leaksnek/leaksnek.hpp>
@@ -87,6 +88,77 @@ TYPED_TEST(ScriptEquivalence, RandomTracesDecideAsTheAlgorithm) {
           << "case " << case_number << " event " << event;
       ASSERT_EQ(actual.reset_after.count(), expected.reset_after.count())
           << "case " << case_number << " event " << event;
+    }
+  }
+}
+
+// Waits booked by reserve (rounded up to Redis's microsecond) and given back
+// by cancellations, mixed with plain decisions.
+TYPED_TEST(ScriptEquivalence, ReservationsAndGiveBacksDecideAsTheAlgorithm) {
+  using A = TypeParam;
+  testing::RedisServer server;
+  RedisStorage<std::string> storage{server.options()};
+  std::mt19937_64 random{7};
+  // The leaky bucket keeps 1 unit (1/N ns of leak) after a give-back in memory, 0 in Redis.
+  const bool gives = !std::is_same_v<A, LeakyBucket>;
+  for (const Case& c : cases()) {
+    if (c.limits.size() != 1 && std::is_same_v<A, SlidingLog>) continue;  // see the note on MultiPolicy's revert
+    std::optional<SinglePolicy<A>> single;
+    std::optional<MultiPolicy<A>> multi;
+    if (c.limits.size() == 1) {
+      single.emplace(c.limits.front());
+    } else {
+      multi.emplace(c.limits);
+    }
+    std::map<std::string, typename MultiPolicy<A>::State> multi_states;
+    std::map<std::string, typename SinglePolicy<A>::State> single_states;
+    auto decide = [&](const std::string& key, Instant at, std::int64_t cost) {
+      return single ? single->decide(single_states[key], at, cost) : multi->decide(multi_states[key], at, cost);
+    };
+    struct Booked {
+      std::string key;
+      std::int64_t at_us;
+      std::int64_t cost;
+    };
+    std::vector<Booked> booked;
+    std::int64_t now_us = 1'790'000'000'000'000;
+    std::uniform_int_distribution<std::int64_t> step{0, c.max_step};
+    std::uniform_int_distribution<std::int64_t> cost_of{1, c.max_cost};
+    std::uniform_int_distribution<int> percent{0, 99};
+    for (int event = 0; event < 300; ++event) {
+      if (percent(random) >= 20) now_us += step(random);
+      std::string key = "k" + std::to_string(percent(random) % 2);
+      std::int64_t cost = cost_of(random);
+      const int roll = percent(random);
+      if (gives && roll < 15 && !booked.empty()) {
+        Booked b = booked[static_cast<std::size_t>(percent(random)) % booked.size()];
+        if (single) single->give_back(single_states[b.key], Instant{Duration{b.at_us * 1000}}, b.cost);
+        if (multi) multi->give_back(multi_states[b.key], Instant{Duration{b.at_us * 1000}}, b.cost);
+        StoreRequest request{A::name, c.limits, b.cost, std::nullopt, Duration{0}};
+        storage.give_back(b.key, request, b.at_us);
+        continue;
+      }
+      Duration max_wait = roll < 60 ? Duration{(step(random) * 4) * 1000} : Duration{0};
+      Instant now{Duration{now_us * 1000}};
+      Decision expected = decide(key, now, cost);
+      std::int64_t wait_us = 0;
+      if (!expected.allowed && !expected.never_allowed() && max_wait > Duration{0} &&
+          expected.retry_after <= max_wait) {
+        wait_us = (expected.retry_after.count() + 999) / 1000;
+        expected = decide(key, now + std::chrono::microseconds{wait_us}, cost);
+        if (expected.allowed) booked.push_back({key, now_us + wait_us, cost});
+      }
+      StoreRequest request{A::name, c.limits, cost, now, max_wait};
+      StoreOutcome actual = storage.decide(key, request);
+      const Decision& d = actual.grant.decision;
+      ASSERT_EQ(d.allowed, expected.allowed) << "event " << event;
+      ASSERT_EQ(d.remaining, expected.remaining) << "event " << event;
+      ASSERT_EQ(d.retry_after.count(), expected.retry_after.count()) << "event " << event;
+      ASSERT_EQ(d.reset_after.count(), expected.reset_after.count()) << "event " << event;
+      ASSERT_EQ(actual.grant.wait.count(), wait_us * 1000) << "event " << event;
+      if (wait_us > 0 && d.allowed) {
+        ASSERT_EQ(actual.booked_at, now_us + wait_us);
+      }
     }
   }
 }
