@@ -7,8 +7,9 @@
 --          the server's TIME), cost, max wait in microseconds (reserve) or the
 --          booked time in microseconds (give), algorithm, limit count, then
 --          per limit: count, period in microseconds, burst
--- Reply    {allowed, limit, remaining, retry_after_ns ("-1": never),
---          reset_after_ns, wait_ns, booked_at_us} as strings
+-- Reply    {allowed, limit, remaining, retry_after_ns (-1: never),
+--          reset_after_ns, wait_ns, booked_at_us}: integers, or decimal
+--          strings for values beyond 2^53
 --
 -- Time is kept in microseconds (the resolution of Redis's TIME); durations
 -- are reported in nanoseconds, exactly as the C++ algorithms report them.
@@ -200,7 +201,12 @@ local function tostr(a)
   return table.concat(parts)
 end
 
+-- A reply field: an integer as a number (exact below 2^53), beyond as a decimal string.
+local function out(x) if type(x) == 'number' then return x end return tostr(x) end
+
 local function parse(s, what)
+  local v = tonumber(s)
+  if v and v == math.floor(v) and v < SAFE and v > -SAFE then return v end -- the common case, fast
   if type(s) ~= 'string' or not string.match(s, '^%-?%d+$') or #s > 40 then
     error('leaksnek: malformed ' .. what .. ' ' .. tostring(s))
   end
@@ -236,6 +242,7 @@ end
 -- The bucket family (gcra, token-bucket, leaky-bucket decide identically):
 -- state {l = units used at time u (us)}; one token is pt units, one
 -- microsecond of refill pn units.
+local function make_bucket()
 local bucket = {}
 function bucket.fields(i) return {i .. '.l', i .. '.u'} end
 function bucket.load(v) if v[1] then return {l = parse(v[1], 'level'), u = parse(v[2], 'time')} end end
@@ -271,8 +278,11 @@ function bucket.give(lim, st, at, cost)
   return st
 end
 function bucket.fresh_at(lim, st) return add(st.u, ceildiv(max(st.l, 0), lim.pn)) end
+return bucket
+end
 
 -- fixed-window: state {w = window number, c = allowed cost in it}
+local function make_fixed()
 local fixed = {}
 function fixed.fields(i) return {i .. '.w', i .. '.c'} end
 function fixed.load(v) if v[1] then return {w = parse(v[1], 'window'), c = parse(v[2], 'count')} end end
@@ -302,8 +312,11 @@ function fixed.give(lim, st, at, cost)
   return st
 end
 function fixed.fresh_at(lim, st) return mul(add(st.w, 1), lim.p) end
+return fixed
+end
 
 -- sliding-window: state {w = window, p = previous window's cost, c = current's}
+local function make_sliding()
 local sliding = {}
 function sliding.fields(i) return {i .. '.w', i .. '.p', i .. '.c'} end
 function sliding.load(v)
@@ -360,9 +373,12 @@ function sliding.give(lim, st, at, cost)
   return st
 end
 function sliding.fresh_at(lim, st) return mul(add(st.w, 2), lim.p) end
+return sliding
+end
 
 -- sliding-log: entries i.<seq> = "time cost" for seq in [h, n), total t
-local log = {}
+local function make_log()
+local log = {is_log = true}
 function log.fields(i) return {i .. '.h', i .. '.n', i .. '.t'} end
 function log.load(v, i, key)
   if not v[1] then return nil end
@@ -466,10 +482,13 @@ function log.store(i, st, key, push)
   end
   return {i .. '.h', tostr(st.h), i .. '.n', tostr(st.n), i .. '.t', tostr(st.t)}
 end
+return log
+end
 
+-- Only the algorithm in use is built (each call builds its functions anew).
 local algorithms = {
-  ['gcra'] = bucket, ['token-bucket'] = bucket, ['leaky-bucket'] = bucket,
-  ['fixed-window'] = fixed, ['sliding-window'] = sliding, ['sliding-log'] = log,
+  ['gcra'] = make_bucket, ['token-bucket'] = make_bucket, ['leaky-bucket'] = make_bucket,
+  ['fixed-window'] = make_fixed, ['sliding-window'] = make_sliding, ['sliding-log'] = make_log,
 }
 
 local function gcd(a, b)
@@ -492,6 +511,7 @@ local cost = parse(ARGV[3], 'cost')
 local extra = parse(ARGV[4], 'wait')
 local algorithm = algorithms[ARGV[5]]
 if not algorithm then error('leaksnek: unknown algorithm ' .. tostring(ARGV[5])) end
+algorithm = algorithm()
 local count = tonumber(ARGV[6])
 if not count or count < 1 or count > 8 then error('leaksnek: a policy takes 1 to 8 limits') end
 local limits = {}
@@ -530,19 +550,20 @@ for i = 1, count do
 end
 
 -- Writes every limit's state and the key's TTL (until every limit is fresh).
-local function commit(push)
+local function commit(push, keep_ttl)
   local args = {}
   local fresh = 0
   for i = 1, count do
     local st = states[i]
     if st then
       local kv
-      if algorithm == log then kv = log.store(i, st, key, push and push[i]) else kv = algorithm.store(i, st) end
+      kv = algorithm.store(i, st, key, push and push[i])
       for _, x in ipairs(kv) do args[#args + 1] = x end
       fresh = max(fresh, algorithm.fresh_at(limits[i], st))
     end
   end
   if #args > 0 then redis.call('HSET', key, unpack(args)) end
+  if keep_ttl then return end -- a give-back only makes the key fresher: its TTL still holds
   local ttl = ceildiv(sub(fresh, now), 1000) -- ms
   if lt(ttl, 1) then ttl = 1 end
   -- At an explicit time (a replay, a test) the server's clock says nothing
@@ -553,8 +574,8 @@ end
 
 if mode == 'give' then
   for i = 1, count do states[i] = algorithm.give(limits[i], states[i], extra, cost) end
-  commit(nil)
-  return {'1', '0', '0', '0', '0', '0', tostr(now)}
+  commit(nil, true)
+  return {1, 0, 0, 0, 0, 0, out(now)}
 end
 
 -- All limits decide at `at`; allowed iff all allow (then every state commits).
@@ -580,7 +601,7 @@ local function apply(decisions, allowed)
   local dirty = false
   for i = 1, count do
     local d = decisions[i]
-    if algorithm == log then
+    if algorithm.is_log then
       if d.state then states[i] = d.state; dirty = true end
       if allowed and d.push then push[i] = d.push; states[i] = states[i] or d.state; dirty = true end
     elseif allowed then
@@ -597,5 +618,5 @@ if not d.allowed and mode == 'reserve' and d.retry ~= NEVER and le(d.retry, mul(
   d, decisions = decide_all(add(now, wait))
 end
 apply(decisions, d.allowed)
-return {d.allowed and '1' or '0', tostr(d.limit), tostr(d.remaining),
-        d.retry == NEVER and '-1' or tostr(d.retry), tostr(d.reset), tostr(ns(wait)), tostr(add(now, wait))}
+return {d.allowed and 1 or 0, out(d.limit), out(d.remaining), d.retry == NEVER and -1 or out(d.retry), out(d.reset),
+        out(ns(wait)), out(add(now, wait))}

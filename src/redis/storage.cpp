@@ -59,8 +59,11 @@ namespace {
 
 // An integer field of the script's reply; durations beyond int64 saturate.
 std::int64_t field(const Reply& reply, std::size_t i) {
-  if (reply.elements.size() <= i || reply.elements[i].type != Reply::Type::string) malformed("missing field");
-  const std::string& text = reply.elements[i].text;
+  if (reply.elements.size() <= i) malformed("missing field");
+  const Reply& element = reply.elements[i];
+  if (element.type == Reply::Type::integer) return element.integer;
+  if (element.type != Reply::Type::string) malformed("a field is neither an integer nor a string");
+  const std::string& text = element.text;
   std::int64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec == std::errc::result_out_of_range && !text.empty()) {

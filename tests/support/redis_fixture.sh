@@ -4,6 +4,7 @@
 set -euo pipefail
 case "$1" in
   start)
+    redis-cli -p "$2" shutdown nosave >/dev/null 2>&1 || true  # a leftover from an interrupted run
     redis-server --port "$2" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
       --pidfile "$3/redis-$2.pid" --logfile "$3/redis-$2.log"
     for _ in $(seq 1 500); do
