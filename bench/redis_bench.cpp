@@ -94,7 +94,8 @@ void BM_SyncTryAcquire(benchmark::State& state) {
   std::int64_t allowed = 0;
   for (auto _ : state) allowed += limiter.try_acquire("bench-key").allowed ? 1 : 0;
   state.SetItemsProcessed(state.iterations());
-  state.counters["decisions_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["decisions_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
   benchmark::DoNotOptimize(allowed);
 }
 BENCHMARK(BM_SyncTryAcquire<Gcra>)->Unit(benchmark::kMicrosecond)->UseRealTime();
@@ -153,7 +154,8 @@ void BM_SeedPathLockReadWrite(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(limiter.try_acquire("seed-key"));
   state.counters["round_trips_per_decision"] =
       static_cast<double>(redis->statistics().calls - calls) / static_cast<double>(state.iterations());
-  state.counters["decisions_per_s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["decisions_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_SeedPathLockReadWrite)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
