@@ -114,13 +114,12 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
   std::atomic<std::int64_t> down_until{0};
   mutable std::mutex failure_mutex;
   std::string last_failure;
-  std::atomic<std::uint64_t> calls{0}, connects{0}, failures{0}, script_loads{0};
-  std::atomic<std::uint64_t> failed_open{0}, failed_closed{0}, fell_back{0};
+  detail::Counters counters;
 
   static std::int64_t now_ns() { return Clock::now().time_since_epoch().count(); }
 
   void mark_down(const std::string& reason) {
-    failures.fetch_add(1, std::memory_order_relaxed);
+    detail::Counters::bump(counters.failures);
     down_until.store(now_ns() + options.retry_interval.count(), std::memory_order_relaxed);
     std::lock_guard lock{failure_mutex};
     last_failure = reason;
@@ -196,7 +195,7 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
     redisAsyncSetConnectCallback(c, &State::on_connect);
     redisAsyncSetDisconnectCallback(c, &State::on_disconnect);
     context = c;
-    connects.fetch_add(1, std::memory_order_relaxed);
+    detail::Counters::bump(counters.connects);
     auto refused = [self = shared_from_this(), c](std::string what) {
       return [self, c, what = std::move(what)](error_code error, const Reply& reply) {
         if (!error && reply.type == Reply::Type::error) {
@@ -257,7 +256,7 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
     Pending* raw = pending.get();
     in_flight.push_back(std::move(pending));
     ++waiting;
-    calls.fetch_add(1, std::memory_order_relaxed);
+    detail::Counters::bump(counters.calls);
     if (redisAsyncCommandArgv(context, &State::on_reply, raw, static_cast<int>(argv.size()), argv.data(),
                               lengths.data()) != REDIS_OK) {
       raw->done(make_error_code(errc::storage_failed), Reply{});
@@ -328,7 +327,7 @@ void AsyncClient::eval(const Script& script, std::vector<std::string> keys, std:
       return done(error, std::move(reply));
     }
     // Load it, then run it again: pipelined, in order, on the same connection.
-    state->script_loads.fetch_add(1, std::memory_order_relaxed);
+    detail::Counters::bump(state->counters.script_loads);
     state->send(
         {"SCRIPT", "LOAD", script->text()}, [](error_code, const Reply&) {}, deadline);
     state->send(std::move(argv), std::move(done), deadline);
@@ -340,25 +339,9 @@ void AsyncClient::eval(const Script& script, std::vector<std::string> keys, std:
 
 const Options& AsyncClient::options() const noexcept { return state_->options; }
 
-Statistics AsyncClient::statistics() const {
-  const State& s = *state_;
-  return {s.calls.load(),       s.connects.load(),      s.failures.load(), s.script_loads.load(),
-          s.failed_open.load(), s.failed_closed.load(), s.fell_back.load()};
-}
+Statistics AsyncClient::statistics() const { return state_->counters.snapshot(); }
 
-void AsyncClient::count(OnStoreError policy) noexcept {
-  switch (policy) {
-    case OnStoreError::fail_open:
-      state_->failed_open.fetch_add(1, std::memory_order_relaxed);
-      break;
-    case OnStoreError::fail_closed:
-      state_->failed_closed.fetch_add(1, std::memory_order_relaxed);
-      break;
-    case OnStoreError::local:
-      state_->fell_back.fetch_add(1, std::memory_order_relaxed);
-      break;
-  }
-}
+void AsyncClient::count(OnStoreError policy) noexcept { state_->counters.count(policy); }
 
 Duration AsyncClient::retry_in() const noexcept {
   return Duration{std::max<std::int64_t>(0, state_->down_until.load(std::memory_order_relaxed) - State::now_ns())};

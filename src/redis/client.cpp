@@ -134,8 +134,7 @@ struct Client::Impl {
   std::string last_failure;
   std::atomic<std::int64_t> down_until{0};  // steady ns; calls before it fail fast
 
-  std::atomic<std::uint64_t> calls{0}, connects{0}, failures{0}, script_loads{0};
-  std::atomic<std::uint64_t> failed_open{0}, failed_closed{0}, fell_back{0};
+  detail::Counters counters;
 
   static std::int64_t now_ns() { return Clock::now().time_since_epoch().count(); }
 
@@ -161,7 +160,7 @@ struct Client::Impl {
     Context context{redisConnectWithTimeout(e.host.c_str(), e.port, to_timeval(deadline - Clock::now()))};
     if (!context) throw Unreachable{"out of memory"};
     if (context->err != 0) throw Unreachable{std::string{"cannot connect: "} + context->errstr};
-    connects.fetch_add(1, std::memory_order_relaxed);
+    detail::Counters::bump(counters.connects);
     if (!e.password.empty()) {
       std::vector<std::string_view> auth{"AUTH"};
       if (!e.user.empty()) auth.emplace_back(e.user);
@@ -191,7 +190,7 @@ struct Client::Impl {
       argv.push_back(arg.data());
       lengths.push_back(arg.size());
     }
-    calls.fetch_add(1, std::memory_order_relaxed);
+    detail::Counters::bump(counters.calls);
     std::unique_ptr<redisReply, ReplyDeleter> reply{static_cast<redisReply*>(
         redisCommandArgv(&context, static_cast<int>(argv.size()), argv.data(), lengths.data()))};
     if (!reply) {
@@ -204,7 +203,7 @@ struct Client::Impl {
   }
 
   void fail(const std::string& reason) {
-    failures.fetch_add(1, std::memory_order_relaxed);
+    detail::Counters::bump(counters.failures);
     down_until.store(now_ns() + options.retry_interval.count(), std::memory_order_relaxed);
     std::lock_guard lock{mutex};
     last_failure = reason;
@@ -255,7 +254,7 @@ Reply Client::eval(const Script& script, std::span<const std::string_view> keys,
   Reply reply = impl_->with_connection([&](redisContext& context, Clock::time_point deadline) {
     Reply first = impl_->run(context, argv, deadline);
     if (first.type != Reply::Type::error || !first.text.starts_with("NOSCRIPT")) return first;
-    impl_->script_loads.fetch_add(1, std::memory_order_relaxed);
+    detail::Counters::bump(impl_->counters.script_loads);
     std::vector<std::string_view> load{"SCRIPT", "LOAD", script.text()};
     Reply loaded = impl_->run(context, load, deadline);
     if (loaded.type == Reply::Type::error) return loaded;
@@ -271,25 +270,9 @@ Reply Client::eval(const Script& script, std::span<const std::string_view> keys,
 
 const Options& Client::options() const noexcept { return impl_->options; }
 
-Statistics Client::statistics() const {
-  const Impl& i = *impl_;
-  return {i.calls.load(),       i.connects.load(),      i.failures.load(), i.script_loads.load(),
-          i.failed_open.load(), i.failed_closed.load(), i.fell_back.load()};
-}
+Statistics Client::statistics() const { return impl_->counters.snapshot(); }
 
-void Client::count(OnStoreError policy) noexcept {
-  switch (policy) {
-    case OnStoreError::fail_open:
-      impl_->failed_open.fetch_add(1, std::memory_order_relaxed);
-      break;
-    case OnStoreError::fail_closed:
-      impl_->failed_closed.fetch_add(1, std::memory_order_relaxed);
-      break;
-    case OnStoreError::local:
-      impl_->fell_back.fetch_add(1, std::memory_order_relaxed);
-      break;
-  }
-}
+void Client::count(OnStoreError policy) noexcept { impl_->counters.count(policy); }
 
 std::string Client::last_failure() const {
   std::lock_guard lock{impl_->mutex};

@@ -86,6 +86,45 @@ TEST(Sha1, MatchesKnownDigests) {
   EXPECT_EQ(redis::sha1_hex(std::string(1000, 'a')), "291e9a6c66994949b57ba5e650361e98fc36b1ba");
 }
 
+TEST(RedisReplies, AMalformedDecisionReplyIsAStoreErrorNamingIt) {
+  auto message = [](const Reply& reply) {
+    try {
+      (void)redis::parse_decision(reply);
+    } catch (const StoreError& e) {
+      return std::string{e.what()};
+    }
+    return std::string{"accepted"};
+  };
+  auto text = [](std::string value) { return Reply{Reply::Type::string, std::move(value), 0, {}}; };
+  auto number = [](long long value) { return Reply{Reply::Type::integer, {}, value, {}}; };
+  Reply good{Reply::Type::array,
+             {},
+             0,
+             {number(1), number(10), number(9), number(0), text("100000000000"), number(0), number(5)}};
+  EXPECT_EQ(message(good), "accepted");
+  EXPECT_EQ(redis::parse_decision(good).grant.decision.reset_after, 100s);
+  EXPECT_NE(message(number(1)).find("expected an array of 7"), std::string::npos);
+  Reply short_reply = good;
+  short_reply.elements.pop_back();
+  EXPECT_NE(message(short_reply).find("expected an array of 7"), std::string::npos);
+  Reply not_a_number = good;
+  not_a_number.elements[2] = text("12abc");
+  EXPECT_NE(message(not_a_number).find("\"12abc\" is not an integer"), std::string::npos);
+  Reply nil = good;
+  nil.elements[3] = Reply{};
+  EXPECT_NE(message(nil).find("neither an integer nor a string"), std::string::npos);
+  Reply negative = good;
+  negative.elements[2] = number(-5);
+  EXPECT_NE(message(negative).find("negative"), std::string::npos);
+  Reply huge = good;
+  huge.elements[4] = text("99999999999999999999999");  // a duration beyond int64 saturates
+  EXPECT_EQ(redis::parse_decision(huge).grant.decision.reset_after, Duration::max());
+  Reply never = good;
+  never.elements[0] = number(0);
+  never.elements[3] = number(-1);
+  EXPECT_TRUE(redis::parse_decision(never).grant.decision.never_allowed());
+}
+
 // --- The one-step path ------------------------------------------------------------
 
 TEST(RedisStorage, OneRoundTripPerDecisionAndNoscriptRecovery) {

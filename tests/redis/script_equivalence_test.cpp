@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <type_traits>
@@ -45,6 +46,32 @@ std::vector<Case> cases() {
   };
 }
 
+// The C++ side: the policy of a case (one limit or several) and its keys' states.
+template <class A>
+class Reference {
+ public:
+  explicit Reference(const std::vector<RateLimit>& limits) {
+    if (limits.size() == 1) {
+      single_.emplace(limits.front());
+    } else {
+      multi_.emplace(limits);
+    }
+  }
+  Decision decide(const std::string& key, Instant at, std::int64_t cost) {
+    return single_ ? single_->decide(single_states_[key], at, cost) : multi_->decide(multi_states_[key], at, cost);
+  }
+  void give_back(const std::string& key, Instant at, std::int64_t cost) {
+    if (single_) single_->give_back(single_states_[key], at, cost);
+    if (multi_) multi_->give_back(multi_states_[key], at, cost);
+  }
+
+ private:
+  std::optional<SinglePolicy<A>> single_;
+  std::optional<MultiPolicy<A>> multi_;
+  std::map<std::string, typename SinglePolicy<A>::State> single_states_;
+  std::map<std::string, typename MultiPolicy<A>::State> multi_states_;
+};
+
 TYPED_TEST(ScriptEquivalence, RandomTracesDecideAsTheAlgorithm) {
   using A = TypeParam;
   testing::RedisServer server;
@@ -53,15 +80,7 @@ TYPED_TEST(ScriptEquivalence, RandomTracesDecideAsTheAlgorithm) {
   int case_number = 0;
   for (const Case& c : cases()) {
     ++case_number;
-    std::optional<SinglePolicy<A>> single;
-    std::optional<MultiPolicy<A>> multi;
-    if (c.limits.size() == 1) {
-      single.emplace(c.limits.front());
-    } else {
-      multi.emplace(c.limits);
-    }
-    std::map<std::string, typename MultiPolicy<A>::State> multi_states;
-    std::map<std::string, typename SinglePolicy<A>::State> single_states;
+    Reference<A> reference{c.limits};
     std::int64_t now_us = 1'790'000'000'000'000;
     std::uniform_int_distribution<std::int64_t> step{0, c.max_step};
     std::uniform_int_distribution<std::int64_t> cost_of{1, c.max_cost};
@@ -77,8 +96,7 @@ TYPED_TEST(ScriptEquivalence, RandomTracesDecideAsTheAlgorithm) {
       std::int64_t cost = percent(random) < 2 ? c.max_cost * 1000 : cost_of(random);
       Instant now{Duration{now_us * 1000}};
 
-      Decision expected =
-          single ? single->decide(single_states[key], now, cost) : multi->decide(multi_states[key], now, cost);
+      Decision expected = reference.decide(key, now, cost);
       StoreRequest request{A::name, c.limits, cost, now, Duration{0}};
       Decision actual = storage.decide(key, request).grant.decision;
       ASSERT_EQ(actual.allowed, expected.allowed) << "case " << case_number << " event " << event;
@@ -103,18 +121,7 @@ TYPED_TEST(ScriptEquivalence, ReservationsAndGiveBacksDecideAsTheAlgorithm) {
   const bool gives = !std::is_same_v<A, LeakyBucket>;
   for (const Case& c : cases()) {
     if (c.limits.size() != 1 && std::is_same_v<A, SlidingLog>) continue;  // see the note on MultiPolicy's revert
-    std::optional<SinglePolicy<A>> single;
-    std::optional<MultiPolicy<A>> multi;
-    if (c.limits.size() == 1) {
-      single.emplace(c.limits.front());
-    } else {
-      multi.emplace(c.limits);
-    }
-    std::map<std::string, typename MultiPolicy<A>::State> multi_states;
-    std::map<std::string, typename SinglePolicy<A>::State> single_states;
-    auto decide = [&](const std::string& key, Instant at, std::int64_t cost) {
-      return single ? single->decide(single_states[key], at, cost) : multi->decide(multi_states[key], at, cost);
-    };
+    Reference<A> reference{c.limits};
     struct Booked {
       std::string key;
       std::int64_t at_us;
@@ -132,20 +139,19 @@ TYPED_TEST(ScriptEquivalence, ReservationsAndGiveBacksDecideAsTheAlgorithm) {
       const int roll = percent(random);
       if (gives && roll < 15 && !booked.empty()) {
         Booked b = booked[static_cast<std::size_t>(percent(random)) % booked.size()];
-        if (single) single->give_back(single_states[b.key], Instant{Duration{b.at_us * 1000}}, b.cost);
-        if (multi) multi->give_back(multi_states[b.key], Instant{Duration{b.at_us * 1000}}, b.cost);
+        reference.give_back(b.key, Instant{Duration{b.at_us * 1000}}, b.cost);
         StoreRequest request{A::name, c.limits, b.cost, std::nullopt, Duration{0}};
         storage.give_back(b.key, request, b.at_us);
         continue;
       }
       Duration max_wait = roll < 60 ? Duration{(step(random) * 4) * 1000} : Duration{0};
       Instant now{Duration{now_us * 1000}};
-      Decision expected = decide(key, now, cost);
+      Decision expected = reference.decide(key, now, cost);
       std::int64_t wait_us = 0;
       if (!expected.allowed && !expected.never_allowed() && max_wait > Duration{0} &&
           expected.retry_after <= max_wait) {
         wait_us = (expected.retry_after.count() + 999) / 1000;
-        expected = decide(key, now + std::chrono::microseconds{wait_us}, cost);
+        expected = reference.decide(key, now + std::chrono::microseconds{wait_us}, cost);
         if (expected.allowed) booked.push_back({key, now_us + wait_us, cost});
       }
       StoreRequest request{A::name, c.limits, cost, now, max_wait};
