@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the leaksnek command line and runs its main job on the sample trace:
-# what would GCRA at 10/s with bursts of 20 do to this minute of traffic?
+# Builds the leaksnek command line and starts its main job: the HTTP rate
+# limit service on the in-memory store, with the policies of
+# examples/serve.toml, on 127.0.0.1:8080 (Ctrl-C or SIGTERM stops it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cmake --preset default >/dev/null
 cmake --build --preset default --target leaksnek_exe
-./build/default/leaksnek simulate --algorithm gcra --limit 10/s --burst 20 --summary examples/sample-trace.csv
+exec ./build/default/leaksnek serve --config examples/serve.toml "$@"

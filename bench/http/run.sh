@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# wrk against `leaksnek serve` (memory store, and Redis) and, in the same run,
+# nginx with limit_req answering the same requests: requests per second, p99
+# latency and server CPU time per request. Loopback, keep-alive, 64
+# connections, one hot key and 100,000 keys. Installs nginx, wrk and
+# redis-server (Debian) if missing; needs the release build:
+#   cmake --preset release && cmake --build --preset release --target leaksnek_exe
+# Usage: bash bench/http/run.sh [SECONDS]   (default 10 per case)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seconds=${1:-10}
+for package in nginx wrk redis-server; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$package" >/dev/null
+done
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; nginx -s stop -c "$work/nginx.conf" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# The same limit everywhere: 1,000,000 per second (never denies under this
+# load, so every request does the full decision), per key.
+cat >"$work/serve.toml" <<TOML
+[policies.bench]
+algorithm = "gcra"
+limit = "1000000/s"
+TOML
+
+cat >"$work/nginx.conf" <<NGINX
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  limit_req_zone \$arg_key zone=bench:64m rate=1000000r/s;
+  server {
+    listen 127.0.0.1:18081;
+    # return runs before limit_req: hand off to a named location so the limit applies.
+    location /v1/acquire { limit_req zone=bench burst=1000000 nodelay; try_files /nonexistent @ok; }
+    location @ok { return 200 '{"allowed":true}'; }
+  }
+}
+NGINX
+
+cat >"$work/keys.lua" <<'LUA'
+local counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "/v1/acquire?policy=bench&key=k" .. (counter % 100000))
+end
+LUA
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+run_case() {  # name pid url [script]
+  local name=$1 pid=$2 url=$3 script=${4:-}
+  local before after requests
+  before=$(cpu_ticks "$pid")
+  if [[ -n $script ]]; then
+    wrk -t1 -c64 -d"${seconds}s" --latency -s "$script" "$url" >"$work/out"
+  else
+    wrk -t1 -c64 -d"${seconds}s" --latency "$url" >"$work/out"
+  fi
+  after=$(cpu_ticks "$pid")
+  requests=$(awk '/requests in/ {print $1}' "$work/out")
+  printf '%-28s %12s req/s   p99 %8s   %6.1f us CPU/request\n' "$name" \
+    "$(awk '/Requests\/sec/ {print $2}' "$work/out")" "$(awk '$1 == "99%" {print $2}' "$work/out")" \
+    "$(echo "($after - $before) * 1000000 / $hz / $requests" | bc -l)"
+}
+
+./build/release/leaksnek serve --config "$work/serve.toml" --listen 127.0.0.1:18080 >"$work/serve.out" &
+serve_pid=$!
+redis-server --port 18379 --save "" --appendonly no --daemonize no --logfile "$work/redis.log" &
+redis_pid=$!
+sleep 0.5
+./build/release/leaksnek serve --config "$work/serve.toml" --listen 127.0.0.1:18082 \
+  --store redis://127.0.0.1:18379 >"$work/serve-redis.out" &
+serve_redis_pid=$!
+nginx -c "$work/nginx.conf"
+sleep 0.5
+nginx_pid=$(cat "$work/nginx.pid")
+nginx_worker=$(pgrep -P "$nginx_pid" | head -1)
+
+echo "wrk -t1 -c64 -d${seconds}s, loopback, $(nproc) cores"
+run_case "nginx limit_req, hot key" "$nginx_worker" "http://127.0.0.1:18081/v1/acquire?policy=bench&key=hot"
+run_case "leaksnek memory, hot key" "$serve_pid" "http://127.0.0.1:18080/v1/acquire?policy=bench&key=hot"
+run_case "nginx limit_req, 100k keys" "$nginx_worker" "http://127.0.0.1:18081" "$work/keys.lua"
+run_case "leaksnek memory, 100k keys" "$serve_pid" "http://127.0.0.1:18080" "$work/keys.lua"
+run_case "leaksnek redis, hot key" "$serve_redis_pid" "http://127.0.0.1:18082/v1/acquire?policy=bench&key=hot"
+run_case "leaksnek redis, 100k keys" "$serve_redis_pid" "http://127.0.0.1:18082" "$work/keys.lua"
+kill "$redis_pid" "$serve_pid" "$serve_redis_pid"

@@ -1,0 +1,352 @@
+// `leaksnek serve`: its configuration, and the real binary on a free port
+// driven over real sockets: decisions, headers, bad input, metrics, drain,
+// and two servers sharing one limit on one real Redis.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+
+#include "redis_server.hpp"
+#include "serve/config.hpp"
+
+namespace leaksnek {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+std::string config_error(std::string_view text) {
+  try {
+    (void)cli::parse_serve_config(text, "leaksnek.toml");
+  } catch (const cli::ConfigError& error) {
+    return error.what();
+  }
+  return "accepted";
+}
+
+TEST(ServeConfig, ParsesTheIssuesShape) {
+  auto config = cli::parse_serve_config(R"(
+[policies.api]
+algorithm = "gcra"        # any of the six
+limit = "100/s"
+burst = 200
+[policies.login]
+algorithm = "sliding-log"
+limits = ["5/m", "20/h"]
+)",
+                                        "x.toml");
+  ASSERT_EQ(config.policies.size(), 2u);
+  EXPECT_EQ(config.policies[0].name, "api");
+  EXPECT_EQ(config.policies[0].limits.front(), RateLimit(100, 1s).with_burst(200));
+  EXPECT_EQ(config.policies[1].limits.size(), 2u);
+  EXPECT_EQ(config.listen, "127.0.0.1:8080");
+  EXPECT_EQ(config.store, "memory");
+}
+
+TEST(ServeConfig, ErrorsNameTheFileThePolicyAndTheField) {
+  EXPECT_EQ(config_error("[policies.api]\nalgorithm = \"gcra\"\nlimit = \"100/x\"\n"),
+            "leaksnek.toml: policies.api.limit: invalid rate \"100/x\": unknown unit \"x\" (expected ms, s, sec, "
+            "second(s), m, minute(s), h, hour(s), d, day(s))");
+  EXPECT_NE(config_error("[policies.api]\nalgorithm = \"gcra2\"\nlimit = \"1/s\"\n").find("policies.api.algorithm"),
+            std::string::npos);
+  EXPECT_NE(config_error("[policies.api]\nalgorithm = \"gcra\"\n").find("exactly one of \"limit\" and \"limits\""),
+            std::string::npos);
+  EXPECT_NE(config_error("[policies.api]\nalgorithm = \"gcra\"\nlimit = \"1/s\"\nburts = 3\n")
+                .find("unknown field \"burts\""),
+            std::string::npos);
+  EXPECT_NE(
+      config_error("[policies.api]\nalgorithm = \"gcra\"\nlimit = \"1/s\"\nburst = 0\n").find("policies.api.burst"),
+      std::string::npos);
+  EXPECT_NE(config_error("[policies.a]\nalgorithm = \"gcra\"\nlimits = [\"1/s\", 5]\n").find("policies.a.limits[1]"),
+            std::string::npos);
+  EXPECT_NE(config_error("[server]\nstore = \"http://x\"\n[policies.a]\nalgorithm = \"gcra\"\nlimit = \"1/s\"\n")
+                .find("server.store"),
+            std::string::npos);
+  EXPECT_NE(config_error("").find("no policies"), std::string::npos);
+  EXPECT_NE(config_error("[policies.a\n").find("leaksnek.toml: line 1"), std::string::npos);
+}
+
+// The binary, started on a free port; stopped with SIGTERM.
+class ServeProcess {
+ public:
+  explicit ServeProcess(const std::string& config, const std::string& extra = "") {
+    path_ = std::filesystem::temp_directory_path() /
+            ("leaksnek-serve-" + std::to_string(getpid()) + "-" + std::to_string(counter_++) + ".toml");
+    std::ofstream{path_} << config;
+    std::string command = std::string{LEAKSNEK_BINARY} + " serve --config " + path_.string() +
+                          " --listen 127.0.0.1:0 --read-timeout 500ms " + extra;
+    int out[2];
+    if (pipe(out) != 0) throw std::runtime_error{"pipe"};
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], STDOUT_FILENO);
+      close(out[0]);
+      close(out[1]);
+      execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), nullptr);
+      _exit(127);
+    }
+    close(out[1]);
+    std::string line;
+    char c = 0;
+    while (read(out[0], &c, 1) == 1 && c != '\n') line.push_back(c);
+    close(out[0]);
+    auto at = line.find("listening on 127.0.0.1:");
+    if (at == std::string::npos) throw std::runtime_error{"serve did not start: " + line};
+    port_ = std::stoi(line.substr(at + 23));
+  }
+  ~ServeProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    std::filesystem::remove(path_);
+  }
+
+  // SIGTERM; the exit status, or -1 if it took over `limit`.
+  int stop(std::chrono::milliseconds limit = 5500ms) {
+    kill(pid_, SIGTERM);
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+    return -1;
+  }
+
+  [[nodiscard]] int port() const noexcept { return port_; }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+// A keep-alive HTTP/1.1 client.
+class Client {
+ public:
+  explicit Client(int port) : socket_{io_} {
+    socket_.connect(tcp::endpoint{asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
+  }
+  http::response<http::string_body> send(http::verb method, const std::string& target, const std::string& body = "",
+                                         const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    http::request<http::string_body> request{method, target, 11};
+    request.set(http::field::host, "localhost");
+    for (const auto& [name, value] : headers) request.set(name, value);
+    if (!body.empty()) {
+      request.set(http::field::content_type, "application/json");
+      request.body() = body;
+    }
+    request.prepare_payload();
+    http::write(socket_, request);
+    http::response<http::string_body> response;
+    http::read(socket_, buffer_, response);
+    return response;
+  }
+  tcp::socket& socket() { return socket_; }
+
+ private:
+  asio::io_context io_;
+  tcp::socket socket_;
+  boost::beast::flat_buffer buffer_;
+};
+
+constexpr const char* demo_config = R"(
+[server]
+max_cost = 50
+[policies.demo]
+algorithm = "fixed-window"
+limit = "2/m"
+[policies.login]
+algorithm = "sliding-log"
+limits = ["2/m", "20/h"]
+key_header = "X-Forwarded-For"
+[policies.strict]
+algorithm = "gcra"
+limit = "1/h"
+deny_status = 403
+key_header = "X-Real-IP"
+)";
+
+TEST(Serve, AllowsThenDeniesWithTheRateLimitHeadersOverKeepAlive) {
+  ServeProcess server{demo_config};
+  Client client{server.port()};
+  auto first = client.send(http::verb::post, "/v1/acquire", R"({"policy":"demo","key":"k","cost":1})");
+  EXPECT_EQ(first.result_int(), 200u);
+  EXPECT_NE(first.body().find("\"allowed\":true"), std::string::npos) << first.body();
+  EXPECT_NE(first.body().find("\"remaining\":1"), std::string::npos) << first.body();
+  EXPECT_EQ(first["RateLimit-Policy"], "\"demo\";q=2;w=60");
+  EXPECT_TRUE(std::string{first["RateLimit"]}.starts_with("\"demo\";r=1;t=")) << first["RateLimit"];
+  auto second = client.send(http::verb::get, "/v1/acquire?policy=demo&key=k");
+  EXPECT_EQ(second.result_int(), 200u);
+  auto third = client.send(http::verb::get, "/v1/acquire?policy=demo&key=k&cost=1");
+  EXPECT_EQ(third.result_int(), 429u);
+  EXPECT_NE(third.body().find("\"allowed\":false"), std::string::npos);
+  EXPECT_NE(third.body().find("\"retry_after_ms\":"), std::string::npos);
+  int retry_after = std::stoi(std::string{third[http::field::retry_after]});
+  EXPECT_GE(retry_after, 1);
+  EXPECT_LE(retry_after, 60);
+  EXPECT_TRUE(std::string{third["RateLimit"]}.starts_with("\"demo\";r=0;t=")) << third["RateLimit"];
+  auto other = client.send(http::verb::get, "/v1/acquire?policy=demo&key=other%20key");  // %-decoded
+  EXPECT_EQ(other.result_int(), 200u);
+  EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(Serve, CheckTakesTheKeyFromTheConfiguredHeader) {
+  ServeProcess server{demo_config};
+  Client client{server.port()};
+  auto ok = client.send(http::verb::get, "/v1/check/login", "", {{"X-Forwarded-For", "203.0.113.9, 10.0.0.1"}});
+  EXPECT_EQ(ok.result_int(), 204u);
+  EXPECT_EQ(client.send(http::verb::get, "/v1/check/login", "", {{"X-Forwarded-For", "203.0.113.9"}}).result_int(),
+            204u);
+  auto denied = client.send(http::verb::get, "/v1/check/login", "", {{"X-Forwarded-For", " 203.0.113.9 "}});
+  EXPECT_EQ(denied.result_int(), 429u);
+  EXPECT_FALSE(denied[http::field::retry_after].empty());
+  EXPECT_EQ(denied["RateLimit-Policy"], "\"login\";q=2;w=60, \"login\";q=20;w=3600");
+  EXPECT_EQ(client.send(http::verb::get, "/v1/check/login", "", {{"X-Forwarded-For", "198.51.100.1"}}).result_int(),
+            204u);
+  EXPECT_EQ(client.send(http::verb::get, "/v1/check/strict", "", {{"X-Real-IP", "a"}}).result_int(), 204u);
+  EXPECT_EQ(client.send(http::verb::get, "/v1/check/strict", "", {{"X-Real-IP", "a"}}).result_int(), 403u);
+  EXPECT_EQ(client.send(http::verb::get, "/v1/check/strict").result_int(), 400u);  // no key header
+  EXPECT_EQ(client.send(http::verb::get, "/v1/check/nope", "", {{"X-Real-IP", "a"}}).result_int(), 404u);
+}
+
+TEST(Serve, BadInputIsA4xxNamingTheProblemAndCountsNothing) {
+  ServeProcess server{demo_config};
+  Client client{server.port()};
+  auto expect = [&](http::verb method, const std::string& target, const std::string& body, unsigned status,
+                    const std::string& words) {
+    auto response = client.send(method, target, body);
+    EXPECT_EQ(response.result_int(), status) << target << " " << body << " -> " << response.body();
+    EXPECT_NE(response.body().find(words), std::string::npos) << response.body();
+    EXPECT_EQ(response[http::field::content_type], "application/json");
+  };
+  expect(http::verb::post, "/v1/acquire", "{\"policy\":", 400, "malformed JSON");
+  expect(http::verb::post, "/v1/acquire", "[1,2]", 400, "JSON object");
+  expect(http::verb::post, "/v1/acquire", R"({"policy":"nope","key":"k"})", 404, "unknown policy \\\"nope\\\"");
+  expect(http::verb::post, "/v1/acquire", R"({"policy":"demo"})", 400, "missing \\\"key\\\"");
+  expect(http::verb::post, "/v1/acquire", R"({"key":"k"})", 400, "missing \\\"policy\\\"");
+  expect(http::verb::post, "/v1/acquire", R"({"policy":"demo","key":"k","cost":0})", 400, "positive integer");
+  expect(http::verb::post, "/v1/acquire", R"({"policy":"demo","key":"k","cost":-2})", 400, "positive integer");
+  expect(http::verb::post, "/v1/acquire", R"({"policy":"demo","key":"k","cost":1.5})", 400, "positive integer");
+  expect(http::verb::post, "/v1/acquire", R"({"policy":"demo","key":"k","cost":51})", 400, "above the cap of 50");
+  expect(http::verb::post, "/v1/acquire", R"({"policy":"demo","key":""})", 400, "must not be empty");
+  expect(http::verb::post, "/v1/acquire", R"({"policy":"demo","key":")" + std::string(257, 'k') + "\"}", 400,
+         "257 bytes, at most 256");
+  expect(http::verb::post, "/v1/acquire", R"({"policy":"demo","key":"k","extra":1})", 400, "unknown field");
+  expect(http::verb::get, "/v1/acquire?policy=demo&key=k&cost=x", "", 400, "positive integer");
+  expect(http::verb::get, "/v1/acquire?policy=demo", "", 400, "missing");
+  expect(http::verb::delete_, "/v1/acquire", "", 405, "GET or POST");
+  expect(http::verb::get, "/nowhere", "", 404, "no such endpoint");
+  auto metrics = client.send(http::verb::get, "/metrics");
+  EXPECT_NE(metrics.body().find("leaksnek_decisions_total{policy=\"demo\",outcome=\"allowed\"} 0"), std::string::npos)
+      << metrics.body();
+  EXPECT_NE(metrics.body().find("leaksnek_decisions_total{policy=\"demo\",outcome=\"denied\"} 0"), std::string::npos);
+  EXPECT_EQ(client.send(http::verb::post, "/v1/acquire", R"({"policy":"demo","key":"k"})").result_int(), 200u);
+
+  Client large{server.port()};
+  auto too_big = large.send(http::verb::post, "/v1/acquire", std::string(5000, ' '));
+  EXPECT_EQ(too_big.result_int(), 413u);
+  Client headers{server.port()};
+  auto too_many = headers.send(http::verb::get, "/healthz", "", {{"X-Padding", std::string(9000, 'x')}});
+  EXPECT_EQ(too_many.result_int(), 431u);
+  EXPECT_EQ(Client{server.port()}.send(http::verb::get, "/healthz").result_int(), 200u);  // still serving
+}
+
+TEST(Serve, ASlowClientIsClosedAfterTheReadTimeoutAndOthersAreServed) {
+  ServeProcess server{demo_config};
+  Client slow{server.port()};
+  asio::write(slow.socket(), asio::buffer(std::string{"GET /healthz HTTP/1.1\r\nHo"}));
+  Client other{server.port()};
+  EXPECT_EQ(other.send(http::verb::get, "/healthz").result_int(), 200u);
+  std::this_thread::sleep_for(700ms);  // the server's read timeout is 500 ms
+  char byte = 0;
+  boost::system::error_code error;
+  asio::read(slow.socket(), asio::buffer(&byte, 1), error);
+  EXPECT_EQ(error, asio::error::eof);  // closed by the server
+  EXPECT_EQ(Client{server.port()}.send(http::verb::get, "/healthz").result_int(), 200u);
+}
+
+TEST(Serve, MetricsHealthAndReadiness) {
+  ServeProcess server{demo_config};
+  Client client{server.port()};
+  (void)client.send(http::verb::post, "/v1/acquire", R"({"policy":"demo","key":"m"})");
+  (void)client.send(http::verb::post, "/v1/acquire", R"({"policy":"demo","key":"m","cost":2})");
+  auto metrics = client.send(http::verb::get, "/metrics");
+  EXPECT_EQ(metrics.result_int(), 200u);
+  EXPECT_TRUE(std::string{metrics[http::field::content_type]}.starts_with("text/plain"));
+  const std::string& text = metrics.body();
+  EXPECT_NE(text.find("leaksnek_decisions_total{policy=\"demo\",outcome=\"allowed\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("leaksnek_decisions_total{policy=\"demo\",outcome=\"denied\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE leaksnek_request_duration_seconds histogram"), std::string::npos);
+  EXPECT_NE(text.find("leaksnek_request_duration_seconds_bucket{le=\"+Inf\"} 2"), std::string::npos);
+  EXPECT_NE(text.find("leaksnek_store_fallbacks_total{policy=\"local\"} 0"), std::string::npos);
+  EXPECT_EQ(client.send(http::verb::get, "/healthz").result_int(), 200u);
+  EXPECT_EQ(client.send(http::verb::get, "/readyz").result_int(), 200u);
+}
+
+TEST(Serve, SigtermWithAnIdleKeepAliveConnectionExitsZero) {
+  ServeProcess server{demo_config};
+  Client idle{server.port()};
+  EXPECT_EQ(idle.send(http::verb::get, "/healthz").result_int(), 200u);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(server.stop(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+}
+
+TEST(Serve, ABadConfigurationExitsTwoNamingIt) {
+  auto path = std::filesystem::temp_directory_path() / ("leaksnek-bad-" + std::to_string(getpid()) + ".toml");
+  std::ofstream{path} << "[policies.api]\nalgorithm = \"gcra\"\nlimit = \"0/s\"\n";
+  std::string command = std::string{LEAKSNEK_BINARY} + " serve --config " + path.string() + " 2>&1";
+  std::FILE* pipe = popen(command.c_str(), "r");
+  std::string out;
+  char buffer[512];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) out += buffer;
+  int status = pclose(pipe);
+  std::filesystem::remove(path);
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_NE(out.find(path.string() + ": policies.api.limit:"), std::string::npos) << out;
+}
+
+TEST(Serve, TwoServersOnOneRedisEnforceOneLimit) {
+  testing::RedisServer redis;
+  const std::string config = "[policies.shared]\nalgorithm = \"sliding-window\"\nlimit = \"20/h\"\n";
+  ServeProcess a{config, "--store " + redis.url()};
+  ServeProcess b{config, "--store " + redis.url()};
+  Client to_a{a.port()};
+  Client to_b{b.port()};
+  int allowed = 0;
+  for (int i = 0; i < 30; ++i) {
+    Client& client = i % 2 == 0 ? to_a : to_b;
+    allowed += client.send(http::verb::get, "/v1/acquire?policy=shared&key=tenant-7").result_int() == 200u ? 1 : 0;
+  }
+  EXPECT_EQ(allowed, 20);
+  EXPECT_EQ(to_a.send(http::verb::get, "/readyz").result_int(), 200u);
+  redis.kill();
+  EXPECT_EQ(to_a.send(http::verb::get, "/readyz").result_int(), 503u);
+  EXPECT_EQ(a.stop(), 0);
+  EXPECT_EQ(b.stop(), 0);
+}
+
+}  // namespace
+}  // namespace leaksnek

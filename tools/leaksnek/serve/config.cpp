@@ -1,0 +1,185 @@
+#include "serve/config.hpp"
+
+#include <toml++/toml.h>
+#include <algorithm>
+#include <sstream>
+
+#include <leaksnek/algorithms/gcra.hpp>
+#include <leaksnek/redis/options.hpp>
+#include <leaksnek/shortcuts/rate_limit.hpp>
+
+#include "simulate.hpp"
+
+namespace leaksnek::cli {
+
+namespace {
+
+class Checker {
+ public:
+  explicit Checker(std::string_view file) : file_{file} {}
+
+  [[noreturn]] void fail(std::string_view where, std::string_view problem) const {
+    std::string message{file_};
+    message.append(": ");
+    if (!where.empty()) message.append(where).append(": ");
+    message.append(problem);
+    throw ConfigError{message};
+  }
+
+  // Refuses keys other than `known`, so a typo does not pass silently.
+  void only(const toml::table& table, std::string_view where, std::initializer_list<std::string_view> known) const {
+    for (const auto& [key, value] : table) {
+      if (std::find(known.begin(), known.end(), key.str()) == known.end()) {
+        std::string problem{"unknown field \""};
+        problem.append(key.str()).append("\" (expected one of:");
+        for (std::string_view name : known) problem.append(" ").append(name);
+        problem.append(")");
+        fail(where, problem);
+      }
+    }
+  }
+
+  std::string string(const toml::table& table, std::string_view where, std::string_view key) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return {};
+    if (!node->is_string()) fail(field(where, key), "must be a string");
+    return std::string{node->as_string()->get()};
+  }
+
+  std::int64_t integer(const toml::table& table, std::string_view where, std::string_view key, std::int64_t low,
+                       std::int64_t high, std::int64_t fallback) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return fallback;
+    if (!node->is_integer()) fail(field(where, key), "must be an integer");
+    std::int64_t value = node->as_integer()->get();
+    if (value < low || value > high) {
+      fail(field(where, key),
+           "must be from " + std::to_string(low) + " to " + std::to_string(high) + ", got " + std::to_string(value));
+    }
+    return value;
+  }
+
+  static std::string field(std::string_view where, std::string_view key) {
+    std::string path{where};
+    return path.append(".").append(key);
+  }
+
+  RateLimit rate(std::string_view text, std::string_view where) const {
+    try {
+      return rl(text);
+    } catch (const RateError& error) {
+      fail(where, error.what());
+    }
+  }
+
+ private:
+  std::string file_;
+};
+
+ServePolicy parse_policy(const Checker& check, std::string_view name, const toml::table& table) {
+  const std::string where = "policies." + std::string{name};
+  check.only(table, where, {"algorithm", "limit", "limits", "burst", "key_header", "deny_status"});
+  ServePolicy policy;
+  policy.name = std::string{name};
+  policy.algorithm = check.string(table, where, "algorithm");
+  if (policy.algorithm.empty()) check.fail(where, "missing field \"algorithm\"");
+  if (std::find(std::begin(algorithm_names), std::end(algorithm_names), policy.algorithm) ==
+      std::end(algorithm_names)) {
+    check.fail(Checker::field(where, "algorithm"),
+               "unknown algorithm \"" + policy.algorithm +
+                   "\" (expected token-bucket, gcra, leaky-bucket, fixed-window, sliding-window or sliding-log)");
+  }
+  const toml::node* limit = table.get("limit");
+  const toml::node* limits = table.get("limits");
+  if ((limit == nullptr) == (limits == nullptr)) check.fail(where, "give exactly one of \"limit\" and \"limits\"");
+  if (limit != nullptr) {
+    if (!limit->is_string()) check.fail(Checker::field(where, "limit"), "must be a string such as \"100/s\"");
+    policy.limits.push_back(check.rate(limit->as_string()->get(), Checker::field(where, "limit")));
+  } else {
+    const toml::array* list = limits->as_array();
+    if (list == nullptr || list->empty() || list->size() > 8) {
+      check.fail(Checker::field(where, "limits"), "must be a list of 1 to 8 strings such as [\"5/m\", \"20/h\"]");
+    }
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      std::string item = Checker::field(where, "limits") + "[" + std::to_string(i) + "]";
+      const toml::node& element = *list->get(i);
+      if (!element.is_string()) check.fail(item, "must be a string such as \"20/h\"");
+      policy.limits.push_back(check.rate(element.as_string()->get(), item));
+    }
+  }
+  if (table.contains("burst")) {
+    std::int64_t burst = check.integer(table, where, "burst", 1, RateLimit::max_count, 1);
+    for (RateLimit& rate : policy.limits) rate = rate.with_burst(burst);
+    try {
+      for (const RateLimit& rate : policy.limits) (void)Gcra{rate};
+    } catch (const RateError& error) {
+      check.fail(Checker::field(where, "burst"), error.what());
+    }
+  }
+  std::string header = check.string(table, where, "key_header");
+  if (!header.empty()) policy.key_header = header;
+  policy.deny_status = static_cast<unsigned>(check.integer(table, where, "deny_status", 403, 429, 429));
+  if (policy.deny_status != 403 && policy.deny_status != 429) {
+    check.fail(Checker::field(where, "deny_status"), "must be 429 or 403");
+  }
+  return policy;
+}
+
+}  // namespace
+
+ServeConfig parse_serve_config(std::string_view text, std::string_view file) {
+  Checker check{file};
+  toml::table root;
+  try {
+    root = toml::parse(text, file);
+  } catch (const toml::parse_error& error) {
+    std::ostringstream where;
+    where << "line " << error.source().begin.line << ", column " << error.source().begin.column;
+    check.fail(where.str(), error.description());
+  }
+  check.only(root, "", {"server", "policies"});
+  ServeConfig config;
+  if (const toml::node* server = root.get("server")) {
+    const toml::table* table = server->as_table();
+    if (table == nullptr) check.fail("server", "must be a table");
+    check.only(*table, "server", {"listen", "store", "on_store_error", "max_cost", "access_log"});
+    if (std::string listen = check.string(*table, "server", "listen"); !listen.empty()) config.listen = listen;
+    if (std::string store = check.string(*table, "server", "store"); !store.empty()) config.store = store;
+    if (std::string policy = check.string(*table, "server", "on_store_error"); !policy.empty()) {
+      try {
+        config.on_store_error = parse_on_store_error(policy);
+      } catch (const Error& error) {
+        check.fail("server.on_store_error", error.what());
+      }
+    }
+    config.max_cost = check.integer(*table, "server", "max_cost", 1, RateLimit::max_count, config.max_cost);
+    if (const toml::node* log = table->get("access_log")) {
+      if (!log->is_boolean()) check.fail("server.access_log", "must be true or false");
+      config.access_log = log->as_boolean()->get();
+    }
+  }
+  if (config.store != "memory") {
+    try {
+      (void)redis::Endpoint::parse(config.store);
+    } catch (const Error& error) {
+      check.fail("server.store", std::string{error.what()} + " (or \"memory\")");
+    }
+  }
+  const toml::node* policies = root.get("policies");
+  if (policies == nullptr || policies->as_table() == nullptr || policies->as_table()->empty()) {
+    check.fail("", "no policies: add at least one [policies.NAME] table");
+  }
+  for (const auto& [name, value] : *policies->as_table()) {
+    std::string where = "policies." + std::string{name.str()};
+    if (!value.is_table()) check.fail(where, "must be a table");
+    if (name.str().empty() || name.str().size() > 64 || !std::all_of(name.str().begin(), name.str().end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+        })) {
+      check.fail(where, "a policy name is 1 to 64 letters, digits, '-' or '_'");
+    }
+    config.policies.push_back(parse_policy(check, name.str(), *value.as_table()));
+  }
+  return config;
+}
+
+}  // namespace leaksnek::cli

@@ -1,0 +1,51 @@
+// `leaksnek serve`'s configuration: named policies in a TOML file, checked
+// at start with messages that name the file, the policy and the field.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <leaksnek/interfaces/storages/deciding_storage.hpp>
+#include <leaksnek/values/rate_limit.hpp>
+
+namespace leaksnek::cli {
+
+class ConfigError : public Error {
+ public:
+  using Error::Error;
+};
+
+struct ServePolicy {
+  std::string name;
+  std::string algorithm;          // one of the six names of spec/simulate.md
+  std::vector<RateLimit> limits;  // 1 to 8, all-or-nothing
+  // /v1/check/{policy} (nginx auth_request, Envoy ext_authz): the request
+  // header holding the key (its first comma-separated element), and the
+  // status of a denial (429 or 403).
+  std::string key_header = "X-Forwarded-For";
+  unsigned deny_status = 429;
+};
+
+struct ServeConfig {
+  std::string listen = "127.0.0.1:8080";
+  std::string store = "memory";  // or redis://...
+  OnStoreError on_store_error = OnStoreError::local;
+  std::int64_t max_cost = 1'000'000;  // a request's cost above this is refused (400)
+  bool access_log = false;
+  std::vector<ServePolicy> policies;  // at least one, by name
+};
+
+// Parses and checks a configuration; throws ConfigError naming `file`, the
+// policy and the field. Shape:
+//   [server]                  # optional: listen, store, on_store_error, max_cost, access_log
+//   [policies.api]
+//   algorithm = "gcra"
+//   limit = "100/s"           # or limits = ["5/m", "20/h"]
+//   burst = 200               # optional, the bucket family
+//   key_header = "X-Real-IP"  # optional, for /v1/check/api
+//   deny_status = 403         # optional, for /v1/check/api
+ServeConfig parse_serve_config(std::string_view text, std::string_view file);
+
+}  // namespace leaksnek::cli

@@ -1,0 +1,272 @@
+#include "serve/serve.hpp"
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <list>
+#include <memory>
+#include <sstream>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <leaksnek/redis/options.hpp>
+
+#include "arguments.hpp"
+#include "serve/service.hpp"
+
+namespace leaksnek::cli {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr std::string_view serve_usage =
+    "usage: leaksnek serve --config FILE [--listen HOST:PORT] [--store memory|redis://host:port/db]\n"
+    "                      [--on-store-error fail-open|fail-closed|local] [--read-timeout DURATION]\n"
+    "                      [--access-log]\n"
+    "  An HTTP rate limit service over the policies of FILE (TOML; see examples/serve.toml):\n"
+    "  POST /v1/acquire {\"policy\",\"key\",\"cost\"} or GET /v1/acquire?policy=&key=&cost= answer\n"
+    "  200 or 429 with the decision; GET /v1/check/POLICY (nginx auth_request, Envoy ext_authz)\n"
+    "  answers 204 or 429 (or 403) for the key in the policy's key header; /metrics, /healthz,\n"
+    "  /readyz. --listen defaults to 127.0.0.1:8080, --store to memory. SIGTERM or SIGINT\n"
+    "  drains in-flight requests and exits 0.\n";
+
+constexpr std::size_t header_limit = 8 * 1024;
+constexpr std::size_t body_limit = 4 * 1024;
+
+struct Options {
+  ServeConfig config;
+  Duration read_timeout = std::chrono::seconds{10};
+};
+
+Options parse_options(int argc, char** argv, bool& help) {
+  Arguments arguments{argc,
+                      argv,
+                      {"--config", "--listen", "--store", "--on-store-error", "--read-timeout"},
+                      {"--access-log", "--help"}};
+  help = arguments.flag("--help");
+  Options options;
+  if (help) return options;
+  if (!arguments.positional().empty()) throw UsageError{"unexpected argument '" + arguments.positional()[0] + "'"};
+  std::optional<std::string> file = arguments.value("--config");
+  if (!file) throw UsageError{"missing --config FILE"};
+  std::ifstream in{*file, std::ios::binary};
+  if (!in) throw UsageError{"cannot open '" + *file + "'"};
+  std::stringstream text;
+  text << in.rdbuf();
+  options.config = parse_serve_config(text.str(), *file);
+  if (auto listen = arguments.value("--listen")) options.config.listen = *listen;
+  if (auto store = arguments.value("--store")) {
+    options.config.store = *store;
+    if (*store != "memory") {
+      try {
+        (void)redis::Endpoint::parse(*store);
+      } catch (const Error& error) {
+        throw UsageError{std::string{"--store: "} + error.what() + " (or 'memory')"};
+      }
+    }
+  }
+  if (auto policy = arguments.value("--on-store-error")) {
+    try {
+      options.config.on_store_error = parse_on_store_error(*policy);
+    } catch (const Error& error) {
+      throw UsageError{std::string{"--on-store-error: "} + error.what()};
+    }
+  }
+  if (auto timeout = arguments.value("--read-timeout")) {
+    options.read_timeout = parse_duration("--read-timeout", *timeout);
+    if (options.read_timeout <= Duration{0}) throw UsageError{"--read-timeout: must be more than 0"};
+  }
+  if (arguments.flag("--access-log")) options.config.access_log = true;
+  return options;
+}
+
+tcp::endpoint parse_listen(std::string_view listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string_view::npos)
+    throw UsageError{"--listen: expected HOST:PORT, got '" + std::string{listen} + "'"};
+  std::string host{listen.substr(0, colon)};
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost") host = "127.0.0.1";
+  int port = 0;
+  auto port_text = listen.substr(colon + 1);
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || ec != std::errc{} || end != port_text.data() + port_text.size() || port < 0 ||
+      port > 65535) {
+    throw UsageError{"--listen: bad port '" + std::string{port_text} + "'"};
+  }
+  boost::system::error_code error;
+  auto address = asio::ip::make_address(host, error);
+  if (error) throw UsageError{"--listen: '" + host + "' is not an IP address"};
+  return {address, static_cast<unsigned short>(port)};
+}
+
+// The server: an acceptor, its sessions, and the drain on SIGTERM.
+class Server {
+ public:
+  Server(asio::io_context& io, Options options)
+      : io_{io}, options_{std::move(options)}, service_{io.get_executor(), options_.config}, acceptor_{io} {}
+
+  // Binds and prints "listening on HOST:PORT" (the port chosen when 0).
+  void open() {
+    tcp::endpoint endpoint = parse_listen(options_.config.listen);
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+    auto bound = acceptor_.local_endpoint();
+    std::printf("leaksnek serve: listening on %s:%u (store: %s, %zu policies)\n", bound.address().to_string().c_str(),
+                bound.port(), options_.config.store.c_str(), options_.config.policies.size());
+    std::fflush(stdout);
+  }
+
+  asio::awaitable<void> accept() {
+    while (!draining_) {
+      auto [error, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+      if (error) {
+        if (draining_ || error == asio::error::operation_aborted) break;
+        continue;  // e.g. too many open files: keep serving the others
+      }
+      socket.set_option(tcp::no_delay(true));
+      asio::co_spawn(io_, session(beast::tcp_stream{std::move(socket)}), asio::detached);
+    }
+  }
+
+  // Stops accepting, lets each in-flight request finish, closes idle
+  // connections; the process exits when the last one is done (at most 5 s).
+  void drain() {
+    if (draining_) return;
+    draining_ = true;
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);  // NOLINT(bugprone-unused-return-value)
+    for (Connection* connection : connections_) {
+      if (!connection->busy) connection->stream->socket().cancel(ignored);  // NOLINT(bugprone-unused-return-value)
+    }
+    deadline_ = std::make_unique<asio::steady_timer>(io_, std::chrono::seconds{5});
+    deadline_->async_wait([this](boost::system::error_code error) {
+      if (!error) io_.stop();
+    });
+    if (connections_.empty()) deadline_->cancel();
+  }
+
+ private:
+  struct Connection {
+    beast::tcp_stream* stream;
+    bool busy = false;
+  };
+
+  asio::awaitable<void> session(beast::tcp_stream stream) {
+    Connection connection{&stream};
+    connections_.push_back(&connection);
+    auto registered = std::prev(connections_.end());
+    beast::flat_buffer buffer;
+    while (!draining_) {
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(header_limit);
+      parser.body_limit(body_limit);
+      stream.expires_after(options_.read_timeout);
+      auto [read_error, bytes] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      (void)bytes;
+      if (read_error) {
+        std::optional<HttpResponse> refusal;
+        if (read_error == http::error::header_limit) {
+          refusal = Service::error(431, "the request header block is over 8 KiB");
+        } else if (read_error == http::error::body_limit) {
+          refusal = Service::error(413, "the request body is over 4 KiB");
+        } else if (read_error.category() == http::make_error_code(http::error::bad_target).category() &&
+                   read_error != http::error::end_of_stream && read_error != http::error::partial_message) {
+          refusal = Service::error(400, "malformed HTTP request: " + read_error.message());
+        }
+        if (refusal && !draining_) {
+          refusal->keep_alive(false);
+          refusal->prepare_payload();
+          stream.expires_after(std::chrono::seconds{5});
+          (void)co_await http::async_write(stream, *refusal, asio::as_tuple(asio::use_awaitable));
+        }
+        break;  // closed, timed out (a client too slow), or refused
+      }
+      connection.busy = true;
+      const HttpRequest& request = parser.get();
+      const auto start = std::chrono::steady_clock::now();
+      HttpResponse response = co_await service_.handle(request);
+      response.keep_alive(request.keep_alive() && !draining_);
+      stream.expires_after(std::chrono::seconds{10});
+      auto [write_error, written] = co_await http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
+      (void)written;
+      connection.busy = false;
+      if (options_.config.access_log) log(request, response, std::chrono::steady_clock::now() - start);
+      if (write_error || !response.keep_alive()) break;
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);  // NOLINT(bugprone-unused-return-value)
+    connections_.erase(registered);
+    if (draining_ && connections_.empty() && deadline_) deadline_->cancel();
+  }
+
+  static void log(const HttpRequest& request, const HttpResponse& response, std::chrono::nanoseconds took) {
+    std::string target{request.target()};
+    std::string escaped;
+    for (char c : target) {
+      if (c == '"' || c == '\\') escaped.push_back('\\');
+      if (static_cast<unsigned char>(c) >= 0x20) escaped.push_back(c);
+    }
+    std::fprintf(stderr, "{\"method\":\"%s\",\"target\":\"%s\",\"status\":%u,\"us\":%lld}\n",
+                 std::string{request.method_string()}.c_str(), escaped.c_str(), response.result_int(),
+                 static_cast<long long>(took.count() / 1000));
+  }
+
+  asio::io_context& io_;
+  Options options_;
+  Service service_;
+  tcp::acceptor acceptor_;
+  std::list<Connection*> connections_;
+  bool draining_ = false;
+  std::unique_ptr<asio::steady_timer> deadline_;
+};
+
+}  // namespace
+
+int serve_main(int argc, char** argv) {
+  try {
+    bool help = false;
+    Options options = parse_options(argc, argv, help);
+    if (help) {
+      std::fputs(serve_usage.data(), stdout);
+      return 0;
+    }
+    asio::io_context io{1};
+    Server server{io, std::move(options)};
+    server.open();
+    asio::signal_set signals{io, SIGINT, SIGTERM};
+    signals.async_wait([&](boost::system::error_code error, int) {
+      if (!error) server.drain();
+    });
+    asio::co_spawn(io, server.accept(), asio::detached);
+    io.run();
+    return 0;
+  } catch (const UsageError& error) {
+    std::fprintf(stderr, "leaksnek serve: %s\n%s", error.what(), serve_usage.data());
+    return 2;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "leaksnek serve: %s\n", error.what());
+    return 2;
+  }
+}
+
+}  // namespace leaksnek::cli

@@ -1,0 +1,98 @@
+// The rate limit service behind `leaksnek serve`: HTTP requests in, decisions
+// and HTTP responses out, with no sockets (so tests and fuzzers drive it
+// directly). Policies decide on the configured store.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <leaksnek/redis/client.hpp>
+#include <leaksnek/values/decision.hpp>
+
+#include "serve/config.hpp"
+
+namespace leaksnek::cli {
+
+using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
+
+// One policy's decisions, on memory or Redis.
+class PolicyRunner {
+ public:
+  virtual ~PolicyRunner() = default;
+  // Decides `cost` for `key`. Never throws for a store failure: the store's
+  // OnStoreError policy decides then.
+  virtual boost::asio::awaitable<Decision> acquire(std::string key, std::int64_t cost) = 0;
+};
+
+// Counters for /metrics; safe from any thread.
+class Metrics {
+ public:
+  static constexpr std::array<double, 10> bounds{0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+                                                 0.0025,  0.005,  0.01,    0.05,   0.25};  // seconds
+  void observe(std::chrono::nanoseconds latency) noexcept;
+  std::string render_histogram() const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, bounds.size() + 1> buckets_{};
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> sum_ns_{0};
+};
+
+class Service {
+ public:
+  // Builds every policy on the configured store (connecting lazily).
+  Service(boost::asio::any_io_executor executor, ServeConfig config);
+  ~Service();
+
+  // Answers one request. Never throws; bad input gets a 4xx with a JSON
+  // error naming the problem, and nothing is counted for it.
+  boost::asio::awaitable<HttpResponse> handle(const HttpRequest& request);
+
+  // A response for a request that could not be read (too large, malformed).
+  static HttpResponse error(unsigned status, std::string_view message, unsigned version = 11);
+
+  [[nodiscard]] const ServeConfig& config() const noexcept { return config_; }
+  Metrics& metrics() noexcept { return metrics_; }
+
+ private:
+  struct Policy;
+  // The coroutines only await; responses are built by the plain functions
+  // beside them (GCC 12 miscompiles some string temporaries in coroutines).
+  boost::asio::awaitable<HttpResponse> acquire(const HttpRequest& request);
+  std::optional<HttpResponse> acquire_request(const HttpRequest& request, Policy*& policy, std::string& key,
+                                              std::int64_t& cost);
+  HttpResponse decided(Policy& policy, const Decision& decision, unsigned version) const;
+  boost::asio::awaitable<HttpResponse> check(const HttpRequest& request, std::string_view name);
+  std::optional<HttpResponse> check_request(const HttpRequest& request, std::string_view name, Policy*& policy,
+                                            std::string& key);
+  HttpResponse checked(Policy& policy, const Decision& decision, unsigned version) const;
+  boost::asio::awaitable<HttpResponse> ready(const HttpRequest& request);
+  static std::vector<std::string> ping();
+  HttpResponse readiness(unsigned version, boost::system::error_code failure, const redis::Reply& reply) const;
+  HttpResponse route(const HttpRequest& request, std::string_view path) const;
+  static HttpResponse internal_error(const std::exception_ptr& failure, unsigned version);
+  HttpResponse metrics_page(const HttpRequest& request) const;
+  void add_rate_limit_headers(HttpResponse& response, const Policy& policy, const Decision& decision) const;
+
+  ServeConfig config_;
+  Metrics metrics_;
+  struct Store;
+  std::unique_ptr<Store> store_;
+  std::map<std::string, std::unique_ptr<Policy>, std::less<>> policies_;
+};
+
+}  // namespace leaksnek::cli
