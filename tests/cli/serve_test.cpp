@@ -217,6 +217,7 @@ TEST(Serve, CheckTakesTheKeyFromTheConfiguredHeader) {
   Client client{server.port()};
   auto ok = client.send(http::verb::get, "/v1/check/login", "", {{"X-Forwarded-For", "203.0.113.9, 10.0.0.1"}});
   EXPECT_EQ(ok.result_int(), 204u);
+  EXPECT_TRUE(ok[http::field::content_length].empty());  // a 204 has no Content-Length
   EXPECT_EQ(client.send(http::verb::get, "/v1/check/login", "", {{"X-Forwarded-For", "203.0.113.9"}}).result_int(),
             204u);
   auto denied = client.send(http::verb::get, "/v1/check/login", "", {{"X-Forwarded-For", " 203.0.113.9 "}});

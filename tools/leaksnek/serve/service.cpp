@@ -225,6 +225,7 @@ asio::awaitable<HttpResponse> Service::handle(const HttpRequest& request) {
   }
   if (failure) response = internal_error(failure, request.version());
   response.prepare_payload();
+  if (response.result() == http::status::no_content) response.erase(http::field::content_length);  // RFC 9110 15.3.5
   metrics_.observe(std::chrono::steady_clock::now() - start);
   co_return response;
 }
