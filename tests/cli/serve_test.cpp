@@ -79,6 +79,15 @@ TEST(ServeConfig, ErrorsNameTheFileThePolicyAndTheField) {
                 .find("server.store"),
             std::string::npos);
   EXPECT_NE(config_error("").find("no policies"), std::string::npos);
+  EXPECT_NE(config_error("[policies.a]\nalgorithm = \"fixed-window\"\nlimit = \"1/s\"\nburst = 3\n")
+                .find("policies.a.burst: only the bucket family"),
+            std::string::npos);
+  EXPECT_NE(config_error("[policies.a]\nalgorithm = \"gcra\"\nlimit = \"1/s\"\ndeny_status = 404\n")
+                .find("must be 429 or 403"),
+            std::string::npos);
+  EXPECT_NE(config_error("[policies.a]\nalgorithm = \"gcra\"\nlimit = \"1/s\"\nkey_header = \"\"\n")
+                .find("policies.a.key_header: must not be empty"),
+            std::string::npos);
   EXPECT_NE(config_error("[policies.a\n").find("leaksnek.toml: line 1"), std::string::npos);
 }
 
@@ -159,9 +168,10 @@ class Client {
     }
     request.prepare_payload();
     http::write(socket_, request);
-    http::response<http::string_body> response;
-    http::read(socket_, buffer_, response);
-    return response;
+    http::response_parser<http::string_body> parser;
+    parser.skip(method == http::verb::head);  // a HEAD response has no body, whatever its Content-Length
+    http::read(socket_, buffer_, parser);
+    return parser.release();
   }
   tcp::socket& socket() { return socket_; }
 
@@ -175,7 +185,7 @@ constexpr const char* demo_config = R"(
 [server]
 max_cost = 50
 [policies.demo]
-algorithm = "fixed-window"
+algorithm = "gcra"
 limit = "2/m"
 [policies.login]
 algorithm = "sliding-log"
@@ -184,6 +194,7 @@ key_header = "X-Forwarded-For"
 [policies.strict]
 algorithm = "gcra"
 limit = "1/h"
+allow_status = 200
 deny_status = 403
 key_header = "X-Real-IP"
 )";
@@ -215,7 +226,8 @@ TEST(Serve, AllowsThenDeniesWithTheRateLimitHeadersOverKeepAlive) {
 TEST(Serve, CheckTakesTheKeyFromTheConfiguredHeader) {
   ServeProcess server{demo_config};
   Client client{server.port()};
-  auto ok = client.send(http::verb::get, "/v1/check/login", "", {{"X-Forwarded-For", "203.0.113.9, 10.0.0.1"}});
+  // The last element: the address the nearest proxy saw (the first is the client's to forge).
+  auto ok = client.send(http::verb::get, "/v1/check/login", "", {{"X-Forwarded-For", "10.9.9.9, 203.0.113.9"}});
   EXPECT_EQ(ok.result_int(), 204u);
   EXPECT_TRUE(ok[http::field::content_length].empty());  // a 204 has no Content-Length
   EXPECT_EQ(client.send(http::verb::get, "/v1/check/login", "", {{"X-Forwarded-For", "203.0.113.9"}}).result_int(),
@@ -226,8 +238,12 @@ TEST(Serve, CheckTakesTheKeyFromTheConfiguredHeader) {
   EXPECT_EQ(denied["RateLimit-Policy"], "\"login\";q=2;w=60, \"login\";q=20;w=3600");
   EXPECT_EQ(client.send(http::verb::get, "/v1/check/login", "", {{"X-Forwarded-For", "198.51.100.1"}}).result_int(),
             204u);
-  EXPECT_EQ(client.send(http::verb::get, "/v1/check/strict", "", {{"X-Real-IP", "a"}}).result_int(), 204u);
+  // Envoy appends the original path to the check's prefix, and wants a 200.
+  EXPECT_EQ(client.send(http::verb::get, "/v1/check/strict/orders/17", "", {{"X-Real-IP", "a"}}).result_int(), 200u);
   EXPECT_EQ(client.send(http::verb::get, "/v1/check/strict", "", {{"X-Real-IP", "a"}}).result_int(), 403u);
+  auto head = client.send(http::verb::head, "/healthz");  // no body, and the connection stays in step
+  EXPECT_EQ(head.result_int(), 200u);
+  EXPECT_EQ(client.send(http::verb::get, "/healthz").body(), R"({"status":"ok"})");
   EXPECT_EQ(client.send(http::verb::get, "/v1/check/strict").result_int(), 400u);  // no key header
   EXPECT_EQ(client.send(http::verb::get, "/v1/check/nope", "", {{"X-Real-IP", "a"}}).result_int(), 404u);
 }
@@ -301,7 +317,7 @@ TEST(Serve, MetricsHealthAndReadiness) {
   EXPECT_NE(text.find("leaksnek_decisions_total{policy=\"demo\",outcome=\"denied\"} 1"), std::string::npos);
   EXPECT_NE(text.find("# TYPE leaksnek_request_duration_seconds histogram"), std::string::npos);
   EXPECT_NE(text.find("leaksnek_request_duration_seconds_bucket{le=\"+Inf\"} 2"), std::string::npos);
-  EXPECT_NE(text.find("leaksnek_store_fallbacks_total{policy=\"local\"} 0"), std::string::npos);
+  EXPECT_NE(text.find("leaksnek_store_fallbacks_total{mode=\"local\"} 0"), std::string::npos);
   EXPECT_EQ(client.send(http::verb::get, "/healthz").result_int(), 200u);
   EXPECT_EQ(client.send(http::verb::get, "/readyz").result_int(), 200u);
 }

@@ -2,6 +2,8 @@
 
 #include <toml++/toml.h>
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <sstream>
 
 #include <leaksnek/algorithms/gcra.hpp>
@@ -39,11 +41,14 @@ class Checker {
     }
   }
 
+  // The string at `key`; empty when absent. An empty string is refused.
   std::string string(const toml::table& table, std::string_view where, std::string_view key) const {
     const toml::node* node = table.get(key);
     if (node == nullptr) return {};
     if (!node->is_string()) fail(field(where, key), "must be a string");
-    return std::string{node->as_string()->get()};
+    std::string value{node->as_string()->get()};
+    if (value.empty()) fail(field(where, key), "must not be empty");
+    return value;
   }
 
   std::int64_t integer(const toml::table& table, std::string_view where, std::string_view key, std::int64_t low,
@@ -78,7 +83,7 @@ class Checker {
 
 ServePolicy parse_policy(const Checker& check, std::string_view name, const toml::table& table) {
   const std::string where = "policies." + std::string{name};
-  check.only(table, where, {"algorithm", "limit", "limits", "burst", "key_header", "deny_status"});
+  check.only(table, where, {"algorithm", "limit", "limits", "burst", "key_header", "allow_status", "deny_status"});
   ServePolicy policy;
   policy.name = std::string{name};
   policy.algorithm = check.string(table, where, "algorithm");
@@ -107,6 +112,11 @@ ServePolicy parse_policy(const Checker& check, std::string_view name, const toml
       policy.limits.push_back(check.rate(element.as_string()->get(), item));
     }
   }
+  const bool bucket =
+      policy.algorithm == "gcra" || policy.algorithm == "token-bucket" || policy.algorithm == "leaky-bucket";
+  if (table.contains("burst") && !bucket) {
+    check.fail(Checker::field(where, "burst"), "only the bucket family (gcra, token-bucket, leaky-bucket) has a burst");
+  }
   if (table.contains("burst")) {
     std::int64_t burst = check.integer(table, where, "burst", 1, RateLimit::max_count, 1);
     for (RateLimit& rate : policy.limits) rate = rate.with_burst(burst);
@@ -117,8 +127,19 @@ ServePolicy parse_policy(const Checker& check, std::string_view name, const toml
     }
   }
   std::string header = check.string(table, where, "key_header");
-  if (!header.empty()) policy.key_header = header;
-  policy.deny_status = static_cast<unsigned>(check.integer(table, where, "deny_status", 403, 429, 429));
+  if (!header.empty()) {
+    auto token = [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c);
+    };
+    if (!std::all_of(header.begin(), header.end(), token))
+      check.fail(Checker::field(where, "key_header"), "is not a header name");
+    policy.key_header = header;
+  }
+  policy.allow_status = static_cast<unsigned>(check.integer(table, where, "allow_status", 0, 999, 204));
+  if (policy.allow_status != 200 && policy.allow_status != 204) {
+    check.fail(Checker::field(where, "allow_status"), "must be 204 or 200");
+  }
+  policy.deny_status = static_cast<unsigned>(check.integer(table, where, "deny_status", 0, 999, 429));
   if (policy.deny_status != 403 && policy.deny_status != 429) {
     check.fail(Checker::field(where, "deny_status"), "must be 429 or 403");
   }
@@ -142,7 +163,7 @@ ServeConfig parse_serve_config(std::string_view text, std::string_view file) {
   if (const toml::node* server = root.get("server")) {
     const toml::table* table = server->as_table();
     if (table == nullptr) check.fail("server", "must be a table");
-    check.only(*table, "server", {"listen", "store", "on_store_error", "max_cost", "access_log"});
+    check.only(*table, "server", {"listen", "store", "on_store_error", "max_cost", "max_keys", "access_log"});
     if (std::string listen = check.string(*table, "server", "listen"); !listen.empty()) config.listen = listen;
     if (std::string store = check.string(*table, "server", "store"); !store.empty()) config.store = store;
     if (std::string policy = check.string(*table, "server", "on_store_error"); !policy.empty()) {
@@ -153,6 +174,7 @@ ServeConfig parse_serve_config(std::string_view text, std::string_view file) {
       }
     }
     config.max_cost = check.integer(*table, "server", "max_cost", 1, RateLimit::max_count, config.max_cost);
+    config.max_keys = check.integer(*table, "server", "max_keys", 1, std::int64_t{1} << 40, config.max_keys);
     if (const toml::node* log = table->get("access_log")) {
       if (!log->is_boolean()) check.fail("server.access_log", "must be true or false");
       config.access_log = log->as_boolean()->get();

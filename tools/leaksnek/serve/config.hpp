@@ -22,9 +22,12 @@ struct ServePolicy {
   std::string algorithm;          // one of the six names of spec/simulate.md
   std::vector<RateLimit> limits;  // 1 to 8, all-or-nothing
   // /v1/check/{policy} (nginx auth_request, Envoy ext_authz): the request
-  // header holding the key (its first comma-separated element), and the
-  // status of a denial (429 or 403).
+  // header holding the key (its last comma-separated element: the address
+  // the nearest proxy saw, which a client cannot forge through nginx's
+  // $proxy_add_x_forwarded_for), the status of an allowance (204, or 200 for
+  // Envoy) and of a denial (429 or 403).
   std::string key_header = "X-Forwarded-For";
+  unsigned allow_status = 204;
   unsigned deny_status = 429;
 };
 
@@ -33,6 +36,7 @@ struct ServeConfig {
   std::string store = "memory";  // or redis://...
   OnStoreError on_store_error = OnStoreError::local;
   std::int64_t max_cost = 1'000'000;  // a request's cost above this is refused (400)
+  std::int64_t max_keys = 1'000'000;  // memory store: keys kept at most (least recently used go first)
   bool access_log = false;
   std::vector<ServePolicy> policies;  // at least one, by name
 };
@@ -45,6 +49,7 @@ struct ServeConfig {
 //   limit = "100/s"           # or limits = ["5/m", "20/h"]
 //   burst = 200               # optional, the bucket family
 //   key_header = "X-Real-IP"  # optional, for /v1/check/api
+//   allow_status = 200        # optional, for /v1/check/api (204 by default)
 //   deny_status = 403         # optional, for /v1/check/api
 ServeConfig parse_serve_config(std::string_view text, std::string_view file);
 

@@ -1,5 +1,6 @@
 #include "serve/serve.hpp"
 
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -137,13 +138,17 @@ class Server {
   }
 
   asio::awaitable<void> accept() {
+    asio::steady_timer pause{io_};
     while (!draining_) {
       auto [error, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
       if (error) {
         if (draining_ || error == asio::error::operation_aborted) break;
-        continue;  // e.g. too many open files: keep serving the others
+        pause.expires_after(std::chrono::milliseconds{50});  // e.g. out of descriptors: let some close
+        (void)co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
       }
-      socket.set_option(tcp::no_delay(true));
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);  // NOLINT(bugprone-unused-return-value)
       asio::co_spawn(io_, session(beast::tcp_stream{std::move(socket)}), asio::detached);
     }
   }
@@ -156,7 +161,10 @@ class Server {
     boost::system::error_code ignored;
     acceptor_.close(ignored);  // NOLINT(bugprone-unused-return-value)
     for (Connection* connection : connections_) {
-      if (!connection->busy) connection->stream->socket().cancel(ignored);  // NOLINT(bugprone-unused-return-value)
+      // Idle between requests: close. Mid-request (reading or answering): finish it.
+      if (!connection->busy && connection->buffer->size() == 0) {
+        connection->stream->socket().cancel(ignored);  // NOLINT(bugprone-unused-return-value)
+      }
     }
     deadline_ = std::make_unique<asio::steady_timer>(io_, std::chrono::seconds{5});
     deadline_->async_wait([this](boost::system::error_code error) {
@@ -168,14 +176,33 @@ class Server {
  private:
   struct Connection {
     beast::tcp_stream* stream;
+    beast::flat_buffer* buffer;
     bool busy = false;
   };
 
+  // Keeps a session in the registry for exactly its lifetime.
+  class Registered {
+   public:
+    Registered(Server& server, Connection& connection) : server_{server} {
+      server_.connections_.push_back(&connection);
+      entry_ = std::prev(server_.connections_.end());
+    }
+    ~Registered() {
+      server_.connections_.erase(entry_);
+      if (server_.draining_ && server_.connections_.empty() && server_.deadline_) server_.deadline_->cancel();
+    }
+    Registered(const Registered&) = delete;
+    Registered& operator=(const Registered&) = delete;
+
+   private:
+    Server& server_;
+    std::list<Connection*>::iterator entry_;
+  };
+
   asio::awaitable<void> session(beast::tcp_stream stream) {
-    Connection connection{&stream};
-    connections_.push_back(&connection);
-    auto registered = std::prev(connections_.end());
     beast::flat_buffer buffer;
+    Connection connection{&stream, &buffer};
+    Registered registered{*this, connection};
     while (!draining_) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(header_limit);
@@ -198,6 +225,7 @@ class Server {
           refusal->prepare_payload();
           stream.expires_after(std::chrono::seconds{5});
           (void)co_await http::async_write(stream, *refusal, asio::as_tuple(asio::use_awaitable));
+          co_await linger(stream);
         }
         break;  // closed, timed out (a client too slow), or refused
       }
@@ -215,8 +243,21 @@ class Server {
     }
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);  // NOLINT(bugprone-unused-return-value)
-    connections_.erase(registered);
-    if (draining_ && connections_.empty() && deadline_) deadline_->cancel();
+  }
+
+  // After refusing a request that was not read to its end: stop sending and
+  // read what the client still sends (at most 64 KiB, for at most 1 s), so
+  // that closing does not reset the connection before it reads the refusal.
+  static asio::awaitable<void> linger(beast::tcp_stream& stream) {
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);  // NOLINT(bugprone-unused-return-value)
+    stream.expires_after(std::chrono::seconds{1});
+    std::array<char, 4096> sink{};
+    for (std::size_t read = 0; read < 64 * 1024;) {
+      auto [error, n] = co_await stream.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
+      if (error) break;
+      read += n;
+    }
   }
 
   static void log(const HttpRequest& request, const HttpResponse& response, std::chrono::nanoseconds took) {
@@ -252,8 +293,8 @@ int serve_main(int argc, char** argv) {
     }
     asio::io_context io{1};
     Server server{io, std::move(options)};
+    asio::signal_set signals{io, SIGINT, SIGTERM};  // before "listening" is printed: a SIGTERM right after drains
     server.open();
-    asio::signal_set signals{io, SIGINT, SIGTERM};
     signals.async_wait([&](boost::system::error_code error, int) {
       if (!error) server.drain();
     });

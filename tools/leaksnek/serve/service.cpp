@@ -156,7 +156,9 @@ struct Service::Store {
 Service::Service(asio::any_io_executor executor, ServeConfig config)
     : config_{std::move(config)}, store_{std::make_unique<Store>()} {
   if (config_.store == "memory") {
-    store_->memory = std::make_shared<MemoryStorage<std::string>>();
+    MemoryStorage<std::string>::Options options;
+    options.max_keys = static_cast<std::size_t>(config_.max_keys);
+    store_->memory = std::make_shared<MemoryStorage<std::string>>(options);
   } else {
     redis::Options options;
     options.endpoint = redis::Endpoint::parse(config_.store);
@@ -214,7 +216,8 @@ asio::awaitable<HttpResponse> Service::handle(const HttpRequest& request) {
     if (path == "/v1/acquire" && (request.method() == http::verb::get || request.method() == http::verb::post)) {
       response = co_await acquire(request);
     } else if (path.starts_with("/v1/check/")) {
-      response = co_await check(request, path.substr(10));
+      std::string_view name = path.substr(10);
+      response = co_await check(request, name.substr(0, name.find('/')));  // Envoy appends the original path
     } else if (path == "/readyz") {
       response = co_await ready(request);
     } else {
@@ -226,6 +229,7 @@ asio::awaitable<HttpResponse> Service::handle(const HttpRequest& request) {
   if (failure) response = internal_error(failure, request.version());
   response.prepare_payload();
   if (response.result() == http::status::no_content) response.erase(http::field::content_length);  // RFC 9110 15.3.5
+  if (request.method() == http::verb::head) response.body().clear();  // keeps the Content-Length of a GET
   metrics_.observe(std::chrono::steady_clock::now() - start);
   co_return response;
 }
@@ -328,7 +332,7 @@ std::optional<HttpResponse> Service::check_request(const HttpRequest& request, s
   }
   policy = found->second.get();
   std::string_view header{request[policy->config.key_header].data(), request[policy->config.key_header].size()};
-  std::string_view first = header.substr(0, header.find(','));
+  std::string_view first = header.find(',') == std::string_view::npos ? header : header.substr(header.rfind(',') + 1);
   while (!first.empty() && (first.front() == ' ' || first.front() == '\t')) first.remove_prefix(1);
   while (!first.empty() && (first.back() == ' ' || first.back() == '\t')) first.remove_suffix(1);
   try {
@@ -344,7 +348,7 @@ std::optional<HttpResponse> Service::check_request(const HttpRequest& request, s
 HttpResponse Service::checked(Policy& policy, const Decision& decision, unsigned version) const {
   (decision.allowed ? policy.allowed : policy.denied).fetch_add(1, std::memory_order_relaxed);
   HttpResponse response{
-      decision.allowed ? http::status::no_content : static_cast<http::status>(policy.config.deny_status), version};
+      static_cast<http::status>(decision.allowed ? policy.config.allow_status : policy.config.deny_status), version};
   if (!decision.allowed) {
     response.set(http::field::content_type, "application/json");
     response.body() = json_text(json::object{{"error", "rate limited"}, {"policy", policy.config.name}});
@@ -389,13 +393,13 @@ HttpResponse Service::metrics_page(const HttpRequest& request) const {
   text.append("leaksnek_store_errors_total ").append(std::to_string(stats.failures)).append("\n");
   text.append("# HELP leaksnek_store_fallbacks_total Decisions made by the store error policy.\n");
   text.append("# TYPE leaksnek_store_fallbacks_total counter\n");
-  text.append("leaksnek_store_fallbacks_total{policy=\"fail-open\"} ")
+  text.append("leaksnek_store_fallbacks_total{mode=\"fail-open\"} ")
       .append(std::to_string(stats.failed_open))
       .append("\n");
-  text.append("leaksnek_store_fallbacks_total{policy=\"fail-closed\"} ")
+  text.append("leaksnek_store_fallbacks_total{mode=\"fail-closed\"} ")
       .append(std::to_string(stats.failed_closed))
       .append("\n");
-  text.append("leaksnek_store_fallbacks_total{policy=\"local\"} ").append(std::to_string(stats.fell_back)).append("\n");
+  text.append("leaksnek_store_fallbacks_total{mode=\"local\"} ").append(std::to_string(stats.fell_back)).append("\n");
   text.append(metrics_.render_histogram());
   HttpResponse response{http::status::ok, request.version()};
   response.set(http::field::content_type, "text/plain; version=0.0.4");
