@@ -12,7 +12,7 @@ done
 seconds=${1:-60}
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz
-for target in config_fuzz request_fuzz; do
-  mkdir -p "build/fuzz/corpus/$target"
-  "build/fuzz/fuzz/$target" -max_total_time="$seconds" "build/fuzz/corpus/$target"
+for target in config request; do
+  mkdir -p "build/fuzz/corpus/$target"  # grows here; fuzz/corpus/$target holds the seeds
+  "build/fuzz/fuzz/${target}_fuzz" -max_total_time="$seconds" "build/fuzz/corpus/$target" "fuzz/corpus/$target"
 done
