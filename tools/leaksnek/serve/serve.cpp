@@ -232,7 +232,13 @@ class Server {
       connection.busy = true;
       const HttpRequest& request = parser.get();
       const auto start = std::chrono::steady_clock::now();
-      HttpResponse response = co_await service_.handle(request);
+      std::optional<HttpResponse> now = service_.handle_now(request);  // the memory store: no coroutine
+      HttpResponse response;
+      if (now) {
+        response = std::move(*now);
+      } else {
+        response = co_await service_.handle(request);
+      }
       response.keep_alive(request.keep_alive() && !draining_);
       stream.expires_after(std::chrono::seconds{10});
       auto [write_error, written] = co_await http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));

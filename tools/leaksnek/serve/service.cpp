@@ -34,6 +34,9 @@ class MemoryRunner final : public PolicyRunner {
   asio::awaitable<Decision> acquire(std::string key, std::int64_t cost) override {
     co_return limiter_.try_acquire(key, cost);
   }
+  std::optional<Decision> acquire_now(const std::string& key, std::int64_t cost) override {
+    return limiter_.try_acquire(key, cost);
+  }
 
  private:
   Limiter<A, std::string> limiter_;
@@ -48,6 +51,9 @@ class RedisRunner final : public PolicyRunner {
   asio::awaitable<Decision> acquire(std::string key, std::int64_t cost) override {
     auto [error, decision] = co_await limiter_.try_acquire(std::move(key), cost, asio::as_tuple(asio::use_awaitable));
     co_return decision;  // a failure outside the store's policy reads as denied
+  }
+  std::optional<Decision> acquire_now(const std::string& /*key*/, std::int64_t /*cost*/) override {
+    return std::nullopt;
   }
 
  private:
@@ -227,11 +233,54 @@ asio::awaitable<HttpResponse> Service::handle(const HttpRequest& request) {
     failure = std::current_exception();
   }
   if (failure) response = internal_error(failure, request.version());
+  finish(request, response, start);
+  co_return response;
+}
+
+std::optional<HttpResponse> Service::handle_now(const HttpRequest& request) {
+  const auto start = std::chrono::steady_clock::now();
+  std::string_view target{request.target().data(), request.target().size()};
+  std::string_view path = target.substr(0, target.find('?'));
+  std::optional<HttpResponse> response;
+  try {
+    if (path == "/v1/acquire" && (request.method() == http::verb::get || request.method() == http::verb::post)) {
+      Policy* policy = nullptr;
+      std::string key;
+      std::int64_t cost = 1;
+      response = acquire_request(request, policy, key, cost);
+      if (!response) {
+        std::optional<Decision> decision = policy->runner->acquire_now(key, cost);
+        if (!decision) return std::nullopt;
+        response = decided(*policy, *decision, request.version());
+      }
+    } else if (path.starts_with("/v1/check/")) {
+      std::string_view name = path.substr(10);
+      Policy* policy = nullptr;
+      std::string key;
+      response = check_request(request, name.substr(0, name.find('/')), policy, key);
+      if (!response) {
+        std::optional<Decision> decision = policy->runner->acquire_now(key, 1);
+        if (!decision) return std::nullopt;
+        response = checked(*policy, *decision, request.version());
+      }
+    } else if (path == "/readyz") {
+      if (store_->redis) return std::nullopt;
+      response = readiness(request.version(), {}, {});
+    } else {
+      response = route(request, path);
+    }
+  } catch (...) {
+    response = internal_error(std::current_exception(), request.version());
+  }
+  finish(request, *response, start);
+  return response;
+}
+
+void Service::finish(const HttpRequest& request, HttpResponse& response, std::chrono::steady_clock::time_point start) {
   response.prepare_payload();
   if (response.result() == http::status::no_content) response.erase(http::field::content_length);  // RFC 9110 15.3.5
   if (request.method() == http::verb::head) response.body().clear();  // keeps the Content-Length of a GET
   metrics_.observe(std::chrono::steady_clock::now() - start);
-  co_return response;
 }
 
 HttpResponse Service::route(const HttpRequest& request, std::string_view path) const {
@@ -303,14 +352,15 @@ HttpResponse Service::decided(Policy& policy, const Decision& decision, unsigned
   (decision.allowed ? policy.allowed : policy.denied).fetch_add(1, std::memory_order_relaxed);
   HttpResponse response{decision.allowed ? http::status::ok : http::status::too_many_requests, version};
   response.set(http::field::content_type, "application/json");
-  response.body() = json_text(json::object{
-      {"allowed", decision.allowed},
-      {"policy", policy.config.name},
-      {"limit", decision.limit},
-      {"remaining", std::max<std::int64_t>(0, decision.remaining)},
-      {"retry_after_ms", decision.never_allowed() ? -1 : ceil_ms(decision.retry_after)},
-      {"reset_after_ms", ceil_ms(decision.reset_after)},
-  });
+  // Formatted by hand (the hot path); policy names are letters, digits, '-' and '_'.
+  std::string& body = response.body();
+  body.reserve(128);
+  body.append(decision.allowed ? R"({"allowed":true,"policy":")" : R"({"allowed":false,"policy":")");
+  body.append(policy.config.name).append(R"(","limit":)").append(std::to_string(decision.limit));
+  body.append(R"(,"remaining":)").append(std::to_string(std::max<std::int64_t>(0, decision.remaining)));
+  body.append(R"(,"retry_after_ms":)")
+      .append(std::to_string(decision.never_allowed() ? -1 : ceil_ms(decision.retry_after)));
+  body.append(R"(,"reset_after_ms":)").append(std::to_string(ceil_ms(decision.reset_after))).append("}");
   add_rate_limit_headers(response, policy, decision);
   return response;
 }

@@ -36,6 +36,9 @@ class PolicyRunner {
   // Decides `cost` for `key`. Never throws for a store failure: the store's
   // OnStoreError policy decides then.
   virtual boost::asio::awaitable<Decision> acquire(std::string key, std::int64_t cost) = 0;
+  // The decision at once when the store answers without waiting (memory);
+  // nullopt (and nothing decided) otherwise.
+  virtual std::optional<Decision> acquire_now(const std::string& key, std::int64_t cost) = 0;
 };
 
 // Counters for /metrics; safe from any thread.
@@ -61,6 +64,9 @@ class Service {
   // Answers one request. Never throws; bad input gets a 4xx with a JSON
   // error naming the problem, and nothing is counted for it.
   boost::asio::awaitable<HttpResponse> handle(const HttpRequest& request);
+  // The same without a coroutine when nothing needs to wait (the memory
+  // store: every request); nullopt (nothing decided) when handle() must run.
+  std::optional<HttpResponse> handle_now(const HttpRequest& request);
 
   // A response for a request that could not be read (too large, malformed).
   static HttpResponse error(unsigned status, std::string_view message, unsigned version = 11);
@@ -84,6 +90,7 @@ class Service {
   static std::vector<std::string> ping();
   HttpResponse readiness(unsigned version, boost::system::error_code failure, const redis::Reply& reply) const;
   HttpResponse route(const HttpRequest& request, std::string_view path) const;
+  void finish(const HttpRequest& request, HttpResponse& response, std::chrono::steady_clock::time_point start);
   static HttpResponse internal_error(const std::exception_ptr& failure, unsigned version);
   HttpResponse metrics_page(const HttpRequest& request) const;
   void add_rate_limit_headers(HttpResponse& response, const Policy& policy, const Decision& decision) const;
