@@ -331,6 +331,25 @@ TEST(Serve, SigtermWithAnIdleKeepAliveConnectionExitsZero) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
 }
 
+TEST(Serve, SigtermFinishesARequestInFlightThenExitsZero) {
+  testing::RedisServer redis;
+  ServeProcess server{"[policies.p]\nalgorithm = \"gcra\"\nlimit = \"5/h\"\n", "--store " + redis.url()};
+  Client client{server.port()};
+  EXPECT_EQ(client.send(http::verb::get, "/v1/acquire?policy=p&key=k").result_int(), 200u);
+  redis.pause();  // the next decision waits for Redis (then its timeout and the local policy)
+  int status = -3;
+  std::thread stopper{[&] {
+    std::this_thread::sleep_for(50ms);
+    status = server.stop();
+  }};
+  auto response = client.send(http::verb::get, "/v1/acquire?policy=p&key=k");
+  stopper.join();
+  redis.resume();
+  EXPECT_EQ(response.result_int(), 200u);  // answered by the local policy after the store's timeout
+  EXPECT_FALSE(response.keep_alive());     // and the connection closed: draining
+  EXPECT_EQ(status, 0);
+}
+
 TEST(Serve, ABadConfigurationExitsTwoNamingIt) {
   auto path = std::filesystem::temp_directory_path() / ("leaksnek-bad-" + std::to_string(getpid()) + ".toml");
   std::ofstream{path} << "[policies.api]\nalgorithm = \"gcra\"\nlimit = \"0/s\"\n";
