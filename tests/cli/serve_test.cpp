@@ -304,6 +304,25 @@ TEST(Serve, ASlowClientIsClosedAfterTheReadTimeoutAndOthersAreServed) {
   EXPECT_EQ(Client{server.port()}.send(http::verb::get, "/healthz").result_int(), 200u);
 }
 
+TEST(Serve, AnswersExpectContinueBeforeTheBody) {
+  ServeProcess server{demo_config};
+  Client client{server.port()};
+  const std::string body = R"({"policy":"demo","key":"expecting"})";
+  const std::string head =
+      "POST /v1/acquire HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n";
+  asio::write(client.socket(), asio::buffer(head));
+  std::string interim(25, '\0');  // "HTTP/1.1 100 Continue\r\n\r\n"
+  asio::read(client.socket(), asio::buffer(interim));
+  EXPECT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+  asio::write(client.socket(), asio::buffer(body));
+  boost::beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(client.socket(), buffer, response);
+  EXPECT_EQ(response.result_int(), 200u);
+  EXPECT_NE(response.body().find("\"allowed\":true"), std::string::npos);
+}
+
 TEST(Serve, MetricsHealthAndReadiness) {
   ServeProcess server{demo_config};
   Client client{server.port()};

@@ -8,6 +8,7 @@
 #include <list>
 #include <memory>
 #include <sstream>
+#include <tuple>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -17,7 +18,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -208,8 +211,18 @@ class Server {
       parser.header_limit(header_limit);
       parser.body_limit(body_limit);
       stream.expires_after(options_.read_timeout);
-      auto [read_error, bytes] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      auto [read_error, bytes] =
+          co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
       (void)bytes;
+      if (!read_error && !parser.is_done()) {
+        // A client that asks first (Expect: 100-continue, as curl does for
+        // larger bodies) is told to go on, unless its body is already too big.
+        if (expects_continue(parser.get()) && (!parser.content_length() || *parser.content_length() <= body_limit)) {
+          (void)co_await asio::async_write(stream, asio::buffer(continue_line()), asio::as_tuple(asio::use_awaitable));
+        }
+        std::tie(read_error, bytes) =
+            co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      }
       if (read_error) {
         std::optional<HttpResponse> refusal;
         if (read_error == http::error::header_limit) {
@@ -250,6 +263,11 @@ class Server {
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);  // NOLINT(bugprone-unused-return-value)
   }
+
+  static bool expects_continue(const HttpRequest& request) {
+    return beast::iequals(request[http::field::expect], "100-continue");
+  }
+  static std::string_view continue_line() { return "HTTP/1.1 100 Continue\r\n\r\n"; }
 
   // After refusing a request that was not read to its end: stop sending and
   // read what the client still sends (at most 64 KiB, for at most 1 s), so
