@@ -369,6 +369,29 @@ TEST(Serve, SigtermFinishesARequestInFlightThenExitsZero) {
   EXPECT_EQ(status, 0);
 }
 
+TEST(Serve, TheAccessLogIsOneJsonLinePerRequestAndOffByDefault) {
+  auto log = std::filesystem::temp_directory_path() / ("leaksnek-access-" + std::to_string(getpid()) + ".log");
+  {
+    ServeProcess server{demo_config, "--access-log 2>" + log.string()};
+    Client client{server.port()};
+    (void)client.send(http::verb::get, "/v1/acquire?policy=demo&key=logged");
+    EXPECT_EQ(server.stop(), 0);
+  }
+  std::ifstream in{log};
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line.rfind(R"({"method":"GET","target":"/v1/acquire?policy=demo&key=logged","status":200,"us":)", 0), 0u)
+      << line;
+  {
+    ServeProcess quiet{demo_config, "2>" + log.string()};
+    Client client{quiet.port()};
+    (void)client.send(http::verb::get, "/healthz");
+    EXPECT_EQ(quiet.stop(), 0);
+  }
+  EXPECT_EQ(std::filesystem::file_size(log), 0u);
+  std::filesystem::remove(log);
+}
+
 TEST(Serve, ABadConfigurationExitsTwoNamingIt) {
   auto path = std::filesystem::temp_directory_path() / ("leaksnek-bad-" + std::to_string(getpid()) + ".toml");
   std::ofstream{path} << "[policies.api]\nalgorithm = \"gcra\"\nlimit = \"0/s\"\n";
