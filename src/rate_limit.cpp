@@ -32,6 +32,10 @@ std::string describe(detail::RateSyntax syntax, std::string_view token) {
       return "unexpected text " + quoted + " after the period";
     case RateSyntax::period_too_long:
       return "period " + quoted + " is too long (at most 100 years)";
+    case RateSyntax::bad_multiplier:
+      return "period multiplier " + quoted + " is not a number";
+    case RateSyntax::period_not_whole_nanoseconds:
+      return "period multiplier " + quoted + " does not give a whole number of nanoseconds";
   }
   return "malformed";
 }

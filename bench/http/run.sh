@@ -74,7 +74,7 @@ redis-server --port 18379 --save "" --appendonly no --daemonize no --logfile "$w
 redis_pid=$!
 sleep 0.5
 ./build/release/leaksnek serve --config "$work/serve.toml" --listen 127.0.0.1:18082 \
-  --store redis://127.0.0.1:18379 >"$work/serve-redis.out" &
+  --storage redis://127.0.0.1:18379 >"$work/serve-redis.out" &
 serve_redis_pid=$!
 nginx -c "$work/nginx.conf"
 sleep 0.5

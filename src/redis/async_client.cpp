@@ -107,6 +107,15 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
   std::size_t waiting = 0;  // unfinished entries of in_flight
   asio::steady_timer watchdog;
   bool watchdog_armed = false;
+  // Commands sent while the handshake (AUTH, SELECT) runs; its deadline,
+  // never later than theirs, bounds their wait.
+  struct Held {
+    std::vector<std::string> args;
+    Callback done;
+    Clock::time_point deadline;
+  };
+  std::deque<Held> held;
+  bool handshaking = false;
   std::string failure;  // why this client is dropping its connection (timeout, closing)
   bool closed = false;
   bool destroying = false;
@@ -196,28 +205,60 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
     redisAsyncSetDisconnectCallback(c, &State::on_disconnect);
     context = c;
     detail::Counters::bump(counters.connects);
-    auto refused = [self = shared_from_this(), c](std::string what) {
-      return [self, c, what = std::move(what)](error_code error, const Reply& reply) {
-        if (!error && reply.type == Reply::Type::error) {
-          asio::post(self->strand, [self, c, why = what + reply.text] {
-            if (self->context == c) self->fail_connection(why);  // not a newer connection
-          });
+    // The handshake: commands sent meanwhile are held until it succeeds, so
+    // none can run as another user or on another database than the URL names.
+    auto step = [self = shared_from_this(), c](std::string what, bool last) {
+      return [self, c, what = std::move(what), last](error_code error, const Reply& reply) {
+        if (self->context != c) return;  // a newer connection
+        if (!error && reply.type != Reply::Type::error) {
+          if (last) self->release_held();
+          return;
         }
+        std::string why = error ? what + "connection lost" : what + reply.text;
+        self->fail_held();
+        // Not from inside hiredis's reply callback: it still uses the context.
+        asio::post(self->strand, [self, c, why = std::move(why)] {
+          if (self->context == c) self->fail_connection(why);
+        });
       };
     };
+    const bool select = e.db != 0;
     if (!e.password.empty()) {
       std::vector<std::string> auth{"AUTH"};
       if (!e.user.empty()) auth.push_back(e.user);
       auth.push_back(e.password);
-      append(std::move(auth), refused("Redis refused AUTH: "), deadline);
+      handshaking = true;
+      append(std::move(auth), step("Redis refused AUTH: ", !select), deadline);
     }
-    if (e.db != 0) append({"SELECT", std::to_string(e.db)}, refused("Redis refused SELECT: "), deadline);
+    if (select) {
+      handshaking = true;
+      append({"SELECT", std::to_string(e.db)}, step("Redis refused SELECT: ", true), deadline);
+    }
+  }
+
+  // The handshake succeeded: send what it held, in order.
+  void release_held() {
+    handshaking = false;
+    while (!held.empty() && context != nullptr && !handshaking) {
+      Held next = std::move(held.front());
+      held.pop_front();
+      append(std::move(next.args), std::move(next.done), next.deadline);
+    }
+  }
+
+  // The handshake failed: what it held fails with it, never sent.
+  void fail_held() {
+    handshaking = false;
+    std::deque<Held> failed;
+    failed.swap(held);
+    for (Held& command : failed) command.done(make_error_code(errc::storage_failed), Reply{});
   }
 
   // Drops the connection: every command in flight completes with an error.
   // `down`: Redis failed (calls fail fast for the retry interval).
   void fail_connection(const std::string& reason, bool down = true) {
     if (context == nullptr) return;
+    fail_held();
     failure = reason;
     if (!closed && down) mark_down(reason);
     redisAsyncContext* c = context;
@@ -279,6 +320,10 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
     }
     if (context == nullptr) connect(deadline);
     if (context == nullptr) return done(make_error_code(errc::storage_failed), Reply{});
+    if (handshaking) {
+      held.push_back({std::move(args), std::move(done), deadline});
+      return;
+    }
     append(std::move(args), std::move(done), deadline);
   }
 
@@ -341,7 +386,7 @@ const Options& AsyncClient::options() const noexcept { return state_->options; }
 
 Statistics AsyncClient::statistics() const { return state_->counters.snapshot(); }
 
-void AsyncClient::count(OnStoreError policy) noexcept { state_->counters.count(policy); }
+void AsyncClient::count(OnStorageError policy) noexcept { state_->counters.count(policy); }
 
 Duration AsyncClient::retry_in() const noexcept {
   return Duration{std::max<std::int64_t>(0, state_->down_until.load(std::memory_order_relaxed) - State::now_ns())};

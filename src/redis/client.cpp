@@ -166,13 +166,13 @@ struct Client::Impl {
       if (!e.user.empty()) auth.emplace_back(e.user);
       auth.emplace_back(e.password);
       Reply reply = run(*context, auth, deadline);
-      if (reply.type == Reply::Type::error) throw StoreError{"Redis at " + where + " refused AUTH: " + reply.text};
+      if (reply.type == Reply::Type::error) throw StorageError{"Redis at " + where + " refused AUTH: " + reply.text};
     }
     if (e.db != 0) {
       std::string db = std::to_string(e.db);
       std::vector<std::string_view> select{"SELECT", db};
       Reply reply = run(*context, select, deadline);
-      if (reply.type == Reply::Type::error) throw StoreError{"Redis at " + where + " refused SELECT: " + reply.text};
+      if (reply.type == Reply::Type::error) throw StorageError{"Redis at " + where + " refused SELECT: " + reply.text};
     }
     return context;
   }
@@ -216,7 +216,7 @@ struct Client::Impl {
       std::lock_guard lock{mutex};
       reason = last_failure;
     }
-    throw StoreError{"Redis at " + where + " is unreachable (" + reason + "); retrying shortly"};
+    throw StorageError{"Redis at " + where + " is unreachable (" + reason + "); retrying shortly"};
   }
 
   template <class Use>
@@ -230,7 +230,7 @@ struct Client::Impl {
       return reply;
     } catch (const Unreachable& failure) {
       fail(failure.reason);
-      throw StoreError{"Redis at " + where + ": " + failure.reason};
+      throw StorageError{"Redis at " + where + ": " + failure.reason};
     }
   }
 };
@@ -263,7 +263,7 @@ Reply Client::eval(const Script& script, std::span<const std::string_view> keys,
   if (reply.type == Reply::Type::error) {
     std::lock_guard lock{impl_->mutex};
     impl_->last_failure = "failed the script: " + reply.text;
-    throw StoreError{"Redis at " + impl_->where + " " + impl_->last_failure};
+    throw StorageError{"Redis at " + impl_->where + " " + impl_->last_failure};
   }
   return reply;
 }
@@ -272,7 +272,7 @@ const Options& Client::options() const noexcept { return impl_->options; }
 
 Statistics Client::statistics() const { return impl_->counters.snapshot(); }
 
-void Client::count(OnStoreError policy) noexcept { impl_->counters.count(policy); }
+void Client::count(OnStorageError policy) noexcept { impl_->counters.count(policy); }
 
 std::string Client::last_failure() const {
   std::lock_guard lock{impl_->mutex};

@@ -37,9 +37,9 @@ void lock(Client& client, const std::string& name, const std::string& token, con
   while (true) {
     Reply reply = client.command({"SET", name, token, "NX", "PX", lease});
     if (reply.type == Reply::Type::status) return;  // OK: ours
-    if (reply.type == Reply::Type::error) throw StoreError{"Redis refused the lock " + name + ": " + reply.text};
+    if (reply.type == Reply::Type::error) throw StorageError{"Redis refused the lock " + name + ": " + reply.text};
     if (std::chrono::steady_clock::now() + pause > deadline) {
-      throw StoreError{"timed out waiting for the lock " + name};
+      throw StorageError{"timed out waiting for the lock " + name};
     }
     std::this_thread::sleep_for(pause);
     pause = std::min<Duration>(pause * 2, std::chrono::milliseconds{10});

@@ -49,13 +49,13 @@ struct Counters {
 
   static void bump(std::atomic<std::uint64_t>& counter) noexcept { counter.fetch_add(1, std::memory_order_relaxed); }
 
-  void count(OnStoreError policy) noexcept {
+  void count(OnStorageError policy) noexcept {
     switch (policy) {
-      case OnStoreError::fail_open:
+      case OnStorageError::fail_open:
         return bump(failed_open);
-      case OnStoreError::fail_closed:
+      case OnStorageError::fail_closed:
         return bump(failed_closed);
-      case OnStoreError::local:
+      case OnStorageError::local:
         return bump(fell_back);
     }
   }

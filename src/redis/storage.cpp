@@ -30,10 +30,42 @@ void check_key(const Options& options, std::string_view bytes) {
   }
 }
 
-std::string decision_key(const Options& options, const StoreRequest& request, std::string_view bytes) {
+namespace {
+
+// Appends `text` with '%', '{' and '}' %-escaped, and ':' too when `colon`:
+// an escaped name never ends a hash tag early nor runs into the key after it.
+void append_escaped(std::string& out, std::string_view text, bool colon) {
+  for (char c : text) {
+    switch (c) {
+      case '%':
+        out.append("%25");
+        break;
+      case '{':
+        out.append("%7B");
+        break;
+      case '}':
+        out.append("%7D");
+        break;
+      case ':':
+        out.append(colon ? "%3A" : ":");
+        break;
+      default:
+        out.push_back(c);
+    }
+  }
+}
+
+}  // namespace
+
+std::string decision_key(const Options& options, const StorageRequest& request, std::string_view bytes) {
   check_key(options, bytes);
   std::string name = options.prefix;
-  name.append(policy_tag(request.algorithm, request.limits)).append(":").append(bytes);
+  name.reserve(name.size() + request.policy.size() + bytes.size() + 48);
+  name.push_back('{');
+  append_escaped(name, request.policy, true);
+  name.push_back(':');
+  append_escaped(name, bytes, false);
+  name.append("}:").append(policy_tag(request.algorithm, request.limits));
   return name;
 }
 
@@ -54,7 +86,7 @@ namespace {
 [[noreturn]] void malformed(std::string_view what) {
   std::string message{"Redis returned a malformed decision: "};
   message.append(what);
-  throw StoreError{message};
+  throw StorageError{message};
 }
 
 // An integer field of the script's reply; durations beyond int64 saturate.
@@ -77,7 +109,7 @@ std::int64_t field(const Reply& reply, std::size_t i) {
 
 namespace {
 
-std::vector<std::string> script_args(std::string_view mode, const StoreRequest& request, std::int64_t extra) {
+std::vector<std::string> script_args(std::string_view mode, const StorageRequest& request, std::int64_t extra) {
   std::vector<std::string> args;
   args.reserve(6 + request.limits.size() * 3);
   args.emplace_back(mode);
@@ -100,25 +132,25 @@ std::vector<std::string> script_args(std::string_view mode, const StoreRequest& 
 
 }  // namespace
 
-std::vector<std::string> decide_args(const StoreRequest& request) {
+std::vector<std::string> decide_args(const StorageRequest& request) {
   if (request.max_wait > Duration{0}) return script_args("reserve", request, request.max_wait.count() / 1000);
   return script_args("decide", request, 0);
 }
 
-std::vector<std::string> give_back_args(const StoreRequest& request, std::int64_t booked_at) {
+std::vector<std::string> give_back_args(const StorageRequest& request, std::int64_t booked_at) {
   return script_args("give", request, booked_at);
 }
 
-StoreOutcome run_script(Client& client, std::string_view redis_key, const std::vector<std::string>& args) {
+StorageOutcome run_script(Client& client, std::string_view redis_key, const std::vector<std::string>& args) {
   std::vector<std::string_view> views{args.begin(), args.end()};
   std::string_view keys[] = {redis_key};
   return parse_decision(client.eval(decide_script(), keys, views));
 }
 
-StoreOutcome parse_decision(const Reply& reply) {
+StorageOutcome parse_decision(const Reply& reply) {
   if (reply.type != Reply::Type::array || reply.elements.size() != 7) malformed("expected an array of 7");
 
-  StoreOutcome outcome;
+  StorageOutcome outcome;
   Decision& d = outcome.grant.decision;
   d.allowed = field(reply, 0) == 1;
   d.limit = field(reply, 1);
@@ -158,7 +190,7 @@ Rate decode_rate(std::string_view text) {
     std::int64_t value = 0;
     auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
     if (item.empty() || ec != std::errc{} || end != item.data() + item.size()) {
-      throw StoreError{"stored rate \"" + std::string{text.substr(0, 64)} + "\" is not a list of integers"};
+      throw StorageError{"stored rate \"" + std::string{text.substr(0, 64)} + "\" is not a list of integers"};
     }
     rate.fields.push_back(value);
     text = space == std::string_view::npos ? std::string_view{} : text.substr(space + 1);

@@ -37,7 +37,11 @@ using boost::system::error_code;
 
 template <class A>
 class EveryAsyncLimiter : public ::testing::Test {};
-using AllAlgorithms = ::testing::Types<Gcra, TokenBucket, LeakyBucket, FixedWindow, SlidingWindow, SlidingLog>;
+// The async face adds no algorithm: one algorithm of each kind of state (a
+// trivially copyable word, a log that is not) covers its paths; every
+// algorithm's decisions are tested on the sync face. (Each instantiation of
+// the async face costs minutes of compilation under the sanitizers.)
+using AllAlgorithms = ::testing::Types<Gcra, SlidingLog>;
 TYPED_TEST_SUITE(EveryAsyncLimiter, AllAlgorithms);
 
 // Many coroutines hammer one key on a frozen clock: exactly the limit passes.
@@ -216,9 +220,8 @@ TYPED_TEST(EveryAsyncLimiter, CancelledWaitGivesItsCapacityBack) {
 TEST(AsyncLimiter, CancelledWaitOverTheSeedsInterfacesGivesItsCapacityBack) {
   net::io_context io;
   ManualClock clock;
-  AsyncTokenBucketLimiter<std::string> limiter{io.get_executor(), rl("1/s"),
-                                               std::make_shared<testing::AsyncMapStorage>(),
-                                               std::make_shared<testing::AsyncMapMutex>(), clock};
+  AsyncGcraLimiter<std::string> limiter{io.get_executor(), rl("1/s"), std::make_shared<testing::AsyncMapStorage>(),
+                                        std::make_shared<testing::AsyncMapMutex>(), clock};
   limiter.try_acquire("k", 1, net::detached);
   io.run();
   io.restart();

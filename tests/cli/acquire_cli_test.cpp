@@ -52,7 +52,7 @@ TEST_P(AcquireAcrossProcesses, FourProcessesOnOneKeyGetExactlyTheLimit) {
   testing::RedisServer server;
   std::vector<Process> processes;
   for (int p = 0; p < 4; ++p) {
-    processes.emplace_back("acquire --store " + server.url() + " --algorithm " + GetParam() +
+    processes.emplace_back("acquire --storage " + server.url() + " --algorithm " + GetParam() +
                            " --limit 1000/h --count 2000 shared-key");
   }
   int allowed = 0;
@@ -81,10 +81,10 @@ INSTANTIATE_TEST_SUITE_P(Algorithms, AcquireAcrossProcesses,
 TEST(AcquireCli, PrintsTheDecisionColumnsAndExitsOneOnADenial) {
   testing::RedisServer server;
   Outcome first =
-      run("acquire --store " + server.url() + " --algorithm token-bucket --limit 5/m --burst 3 --cost 2 'a key'");
+      run("acquire --storage " + server.url() + " --algorithm token-bucket --limit 5/m --burst 3 --cost 2 'a key'");
   EXPECT_EQ(first.status, 0);
   EXPECT_EQ(first.out, "a key,2,1,1,0\n");
-  Outcome second = run("acquire --store " + server.url() +
+  Outcome second = run("acquire --storage " + server.url() +
                        " --algorithm token-bucket --limit 5/m --burst 3 --cost 2 --count 2 'a key'");
   EXPECT_EQ(second.status, 1);
   auto lines = lines_of(second.out);
@@ -92,7 +92,7 @@ TEST(AcquireCli, PrintsTheDecisionColumnsAndExitsOneOnADenial) {
   // 1 token left, 1 more in 12 s (5 per minute), less the little time since.
   EXPECT_TRUE(lines[0].starts_with("a key,2,0,1,1")) << lines[0];
   EXPECT_TRUE(lines[1].starts_with("a key,2,0,1,1")) << lines[1];
-  Outcome never = run("acquire --store " + server.url() + " --algorithm sliding-log --limit 5/m --cost 6 k");
+  Outcome never = run("acquire --storage " + server.url() + " --algorithm sliding-log --limit 5/m --cost 6 k");
   EXPECT_EQ(never.out, "k,6,0,5,-1\n");
   EXPECT_EQ(never.status, 1);
 }
@@ -101,13 +101,13 @@ TEST(AcquireCli, WaitsUntilTheRequestFits) {
   testing::RedisServer server;
   auto start = std::chrono::steady_clock::now();
   Outcome waited =
-      run("acquire --store " + server.url() + " --algorithm gcra --limit 20/s --burst 1 --count 3 --wait 1s k");
+      run("acquire --storage " + server.url() + " --algorithm gcra --limit 20/s --burst 1 --count 3 --wait 1s k");
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(waited.status, 0);
   EXPECT_EQ(lines_of(waited.out).size(), 3u);
   EXPECT_GE(took, std::chrono::milliseconds{95});  // two waits of 50 ms
   Outcome short_wait =
-      run("acquire --store " + server.url() + " --algorithm fixed-window --limit 1/h --count 2 --wait 10ms j");
+      run("acquire --storage " + server.url() + " --algorithm fixed-window --limit 1/h --count 2 --wait 10ms j");
   EXPECT_EQ(short_wait.status, 1);
 }
 
@@ -122,13 +122,14 @@ TEST(AcquireCli, AnUnreachableStoreFollowsThePolicy) {
   testing::RedisServer server;
   std::string url = server.url();
   server.kill();
-  Outcome closed = run("acquire --store " + url + " --algorithm gcra --limit 1/h --on-store-error fail-closed k");
+  Outcome closed = run("acquire --storage " + url + " --algorithm gcra --limit 1/h --on-storage-error fail-closed k");
   EXPECT_EQ(closed.status, 2);
   EXPECT_NE(closed.out.find("cannot connect"), std::string::npos) << closed.out;
-  Outcome open = run("acquire --store " + url + " --algorithm gcra --limit 1/h --count 2 --on-store-error fail-open k");
+  Outcome open =
+      run("acquire --storage " + url + " --algorithm gcra --limit 1/h --count 2 --on-store-error fail-open k");
   EXPECT_EQ(open.status, 0);
   EXPECT_EQ(open.out, "k,1,1,0,0\nk,1,1,0,0\n");
-  Outcome local = run("acquire --store " + url + " --algorithm gcra --limit 1/h --count 2 k");  // the default
+  Outcome local = run("acquire --storage " + url + " --algorithm gcra --limit 1/h --count 2 k");  // the default
   EXPECT_EQ(local.status, 1);
   EXPECT_EQ(lines_of(local.out).size(), 2u);
   EXPECT_EQ(lines_of(local.out)[0], "k,1,1,0,0");
@@ -147,19 +148,21 @@ TEST_P(AcquireBadArguments, ExitTwoNamingTheProblem) {
   EXPECT_NE(outcome.out.find(GetParam().message), std::string::npos) << outcome.out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, AcquireBadArguments,
-                         ::testing::Values(BadArguments{"--algorithm gcra --limit 1/s", "expected one KEY"},
-                                           BadArguments{"--algorithm gcra --limit 1/x k", "--limit"},
-                                           BadArguments{"--algorithm nope --limit 1/s k", "unknown algorithm"},
-                                           BadArguments{"--algorithm gcra --limit 1/s --cost 0 k", "--cost"},
-                                           BadArguments{"--algorithm gcra --limit 1/s --cost -3 k", "--cost"},
-                                           BadArguments{"--algorithm gcra --limit 1/s --count x k", "--count"},
-                                           BadArguments{"--algorithm gcra --limit 1/s --wait 5 k", "--wait"},
-                                           BadArguments{"--algorithm gcra --limit 1/s --timeout 0 k", "--timeout"},
-                                           BadArguments{"--algorithm gcra --limit 1/s --on-store-error maybe k",
-                                                        "--on-store-error"},
-                                           BadArguments{"--algorithm gcra --limit 1/s --store http://x k", "--store"},
-                                           BadArguments{"--algorithm gcra --limit 1/s --frobnicate k", "frobnicate"}));
+INSTANTIATE_TEST_SUITE_P(
+    Cases, AcquireBadArguments,
+    ::testing::Values(BadArguments{"--algorithm gcra --limit 1/s", "expected one KEY"},
+                      BadArguments{"--algorithm gcra --limit 1/x k", "--limit"},
+                      BadArguments{"--algorithm nope --limit 1/s k", "unknown algorithm"},
+                      BadArguments{"--algorithm gcra --limit 1/s --cost 0 k", "--cost"},
+                      BadArguments{"--algorithm gcra --limit 1/s --cost -3 k", "--cost"},
+                      BadArguments{"--algorithm gcra --limit 1/s --count x k", "--count"},
+                      BadArguments{"--algorithm gcra --limit 1/s --wait 5 k", "--wait"},
+                      BadArguments{"--algorithm gcra --limit 1/s --timeout 0 k", "--timeout"},
+                      BadArguments{"--algorithm gcra --limit 1/s --on-store-error maybe k", "--on-store-error"},
+                      BadArguments{"--algorithm gcra --limit 1/s --storage http://x k", "--storage"},
+                      BadArguments{"--algorithm gcra --limit 1/s --storage memory --store memory k",
+                                   "--store is its old spelling"},
+                      BadArguments{"--algorithm gcra --limit 1/s --frobnicate k", "frobnicate"}));
 
 }  // namespace
 }  // namespace leaksnek

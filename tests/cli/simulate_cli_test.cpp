@@ -97,6 +97,18 @@ TEST_F(SimulateCli, BucketFamilyPrintsTheSpecFormatByteForByte) {
   }
 }
 
+TEST_F(SimulateCli, ADecimalMultiplierIsTheSamePeriodByteForByte) {
+  fs::path trace = write("decimal.csv", "0,a\n0,a\n0,a\n0,a\n100,a\n250,a,2\n499.999999,a\n500,a\n90000,b\n");
+  for (const char* algorithm : {"gcra", "fixed-window", "sliding-window", "sliding-log"}) {
+    std::string base = std::string{"simulate --algorithm "} + algorithm + " --limit ";
+    Outcome decimal = run(base + "3/0.5s " + trace.string());
+    Outcome whole = run(base + "3/500ms " + trace.string());
+    EXPECT_EQ(decimal.status, 0) << decimal.err;
+    EXPECT_EQ(decimal.out, whole.out) << algorithm;
+    EXPECT_EQ(run(base + "1/1.5m " + trace.string()).out, run(base + "1/90s " + trace.string()).out) << algorithm;
+  }
+}
+
 TEST_F(SimulateCli, TheReadmeExample) {
   Outcome result = run("simulate --algorithm gcra --limit 7/s --burst 3", "0,a\n0,a\n0,a\n0,a\n100,a\n500,a,4\n");
   EXPECT_EQ(result.out, "0,a,1,1,2,0\n0,a,1,1,1,0\n0,a,1,1,0,0\n0,a,1,0,0,143\n100,a,1,0,0,43\n500,a,4,0,3,-1\n");
@@ -152,6 +164,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BadArguments{"simulate --algorithm leaky --limit 10/s", "unknown algorithm 'leaky'"},
                       BadArguments{"simulate --algorithm gcra --limit 10/x", "unknown unit \"x\""},
                       BadArguments{"simulate --algorithm gcra --limit 0/s", "--limit"},
+                      BadArguments{"simulate --algorithm gcra --limit 1/0.0000001ms", "whole number of nanoseconds"},
                       BadArguments{"simulate --algorithm gcra --limit '10/m junk'", "unexpected text"},
                       BadArguments{"simulate --algorithm gcra --limit 10/s --burst 0", "--burst: '0'"},
                       BadArguments{"simulate --algorithm gcra --limit 10/s --burst -3", "--burst: '-3'"},

@@ -7,6 +7,7 @@ using namespace leaksnek::literals;
 #if defined(LEAKSNEK_RL_CASE_VALID)
 constexpr leaksnek::RateLimit limit = "20/500ms"_rl;
 static_assert(limit.count() == 20 && limit.period() == std::chrono::milliseconds{500});
+static_assert("1/1.5m"_rl.period() == std::chrono::seconds{90});
 #elif defined(LEAKSNEK_RL_CASE_UNKNOWN_UNIT)
 constexpr leaksnek::RateLimit limit = "10/x"_rl;
 #elif defined(LEAKSNEK_RL_CASE_ZERO_COUNT)
@@ -17,6 +18,8 @@ constexpr leaksnek::RateLimit limit = "10"_rl;
 constexpr leaksnek::RateLimit limit = "10/m junk"_rl;
 #elif defined(LEAKSNEK_RL_CASE_ZERO_PERIOD)
 constexpr leaksnek::RateLimit limit = "10/0s"_rl;
+#elif defined(LEAKSNEK_RL_CASE_NOT_WHOLE_NANOSECONDS)
+constexpr leaksnek::RateLimit limit = "1/0.0000001ms"_rl;
 #endif
 
 int main() { return 0; }

@@ -97,7 +97,7 @@ TYPED_TEST(ScriptEquivalence, RandomTracesDecideAsTheAlgorithm) {
       Instant now{Duration{now_us * 1000}};
 
       Decision expected = reference.decide(key, now, cost);
-      StoreRequest request{A::name, c.limits, cost, now, Duration{0}};
+      StorageRequest request{"p", A::name, c.limits, cost, now, Duration{0}};
       Decision actual = storage.decide(key, request).grant.decision;
       ASSERT_EQ(actual.allowed, expected.allowed) << "case " << case_number << " event " << event;
       ASSERT_EQ(actual.limit, expected.limit) << "case " << case_number << " event " << event;
@@ -140,7 +140,7 @@ TYPED_TEST(ScriptEquivalence, ReservationsAndGiveBacksDecideAsTheAlgorithm) {
       if (gives && roll < 15 && !booked.empty()) {
         Booked b = booked[static_cast<std::size_t>(percent(random)) % booked.size()];
         reference.give_back(b.key, Instant{Duration{b.at_us * 1000}}, b.cost);
-        StoreRequest request{A::name, c.limits, b.cost, std::nullopt, Duration{0}};
+        StorageRequest request{"p", A::name, c.limits, b.cost, std::nullopt, Duration{0}};
         storage.give_back(b.key, request, b.at_us);
         continue;
       }
@@ -154,8 +154,8 @@ TYPED_TEST(ScriptEquivalence, ReservationsAndGiveBacksDecideAsTheAlgorithm) {
         expected = reference.decide(key, now + std::chrono::microseconds{wait_us}, cost);
         if (expected.allowed) booked.push_back({key, now_us + wait_us, cost});
       }
-      StoreRequest request{A::name, c.limits, cost, now, max_wait};
-      StoreOutcome actual = storage.decide(key, request);
+      StorageRequest request{"p", A::name, c.limits, cost, now, max_wait};
+      StorageOutcome actual = storage.decide(key, request);
       const Decision& d = actual.grant.decision;
       ASSERT_EQ(d.allowed, expected.allowed) << "event " << event;
       ASSERT_EQ(d.remaining, expected.remaining) << "event " << event;

@@ -275,6 +275,27 @@ TEST(MemoryStorage, SharesStateBetweenLimitersOfOnePolicyOnly) {
   EXPECT_TRUE(other.try_acquire("k", 2).allowed) << "another policy keeps its own state";
 }
 
+// Regression: state was keyed by (algorithm, limits), so two named policies
+// with equal limits shared every key's state.
+TEST(MemoryStorage, PoliciesWithDifferentNamesNeverShareState) {
+  ManualClock clock;
+  auto storage = std::make_shared<MemoryStorage<std::string>>();
+  FixedWindowLimiter<std::string> search{"search", rl("2/h"), storage, nullptr, clock};
+  FixedWindowLimiter<std::string> payments{"payments", rl("2/h"), storage, nullptr, clock};
+  FixedWindowLimiter<std::string> search_again{"search", rl("2/h"), storage, nullptr, clock};
+  EXPECT_EQ(search.name(), "search");
+  EXPECT_TRUE(search.try_acquire("alice", 2).allowed);
+  EXPECT_FALSE(search_again.try_acquire("alice").allowed) << "one name, one policy";
+  EXPECT_TRUE(payments.try_acquire("alice", 2).allowed) << "another name keeps its own state";
+  // The same name with other limits never reads the state the first wrote.
+  FixedWindowLimiter<std::string> search_wider{"search", rl("3/h"), storage, nullptr, clock};
+  EXPECT_TRUE(search_wider.try_acquire("alice", 3).allowed);
+  // Unnamed limiters are named after their algorithm and limits.
+  GcraLimiter<std::string> unnamed{rl("2/s"), storage, nullptr, clock};
+  EXPECT_EQ(unnamed.name(), "gcra:2/1000000000ns/2");
+  EXPECT_THROW((GcraLimiter<std::string>{"", rl("2/s"), storage}), Error);
+}
+
 TEST(MemoryStorage, DropsFreshKeysWithoutChangingAnyDecision) {
   // Replays random traffic over many keys through a MemoryStorage and through
   // plain per-key states that are never dropped: decisions must be identical,

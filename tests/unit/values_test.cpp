@@ -41,7 +41,12 @@ INSTANTIATE_TEST_SUITE_P(
                       GoodRate{"10/minutes", 10, 1min}, GoodRate{"7/sec", 7, 1s}, GoodRate{"7/second", 7, 1s},
                       GoodRate{"7/seconds", 7, 1s}, GoodRate{"2/hour", 2, 1h}, GoodRate{"2/hours", 2, 1h},
                       GoodRate{"1/day", 1, 24h}, GoodRate{"1/days", 1, 24h}, GoodRate{"1/365d", 1, 24h * 365},
-                      GoodRate{"1000000000/h", 1'000'000'000, 1h}, GoodRate{"1/1ms", 1, 1ms}),
+                      GoodRate{"1000000000/h", 1'000'000'000, 1h}, GoodRate{"1/1ms", 1, 1ms},
+                      // The seed's decimal multiplier, exact.
+                      GoodRate{"1/1.5m", 1, 90s}, GoodRate{"3/0.5s", 3, 500ms}, GoodRate{"2/.25h", 2, 15min},
+                      GoodRate{"1/1.m", 1, 1min}, GoodRate{"1/0.000001ms", 1, 1ns},
+                      GoodRate{"1/1.500000000000000000000000s", 1, 1500ms}, GoodRate{"1/0.1d", 1, 144min},
+                      GoodRate{"1/36500.0d", 1, RateLimit::max_period}),
     leaksnek::testing::ParamName<&GoodRate::text>{});
 
 struct BadRate {
@@ -75,7 +80,12 @@ INSTANTIATE_TEST_SUITE_P(
                       BadRate{"10/s/s", "unexpected text \"/s\""}, BadRate{" 10/s", "not a positive integer"},
                       BadRate{"10/M", "unknown unit \"M\""}, BadRate{"1.5/s", "not a positive integer"},
                       BadRate{"99999999999999999999/s", "too large"}, BadRate{"1000000000000001/s", "too large"},
-                      BadRate{"1/99999999999999999999d", "too long"}, BadRate{"1/36501d", "too long"}),
+                      BadRate{"1/99999999999999999999d", "too long"}, BadRate{"1/36501d", "too long"},
+                      BadRate{"1/0.0s", "multiplier must be positive, got \"0.0\""},
+                      BadRate{"1/0.0000001ms", "\"0.0000001\" does not give a whole number of nanoseconds"},
+                      BadRate{"1/1.0000000000000000001s", "not give a whole number of nanoseconds"},
+                      BadRate{"1/.s", "multiplier \".\" is not a number"}, BadRate{"1/1.5.5s", "unknown unit"},
+                      BadRate{"1/36500.5d", "too long"}, BadRate{"1/1,5m", "unknown unit"}),
     leaksnek::testing::ParamName<&BadRate::text>{});
 
 TEST(RateLimit, BurstDefaultsToCountAndCanBeSet) {

@@ -16,34 +16,35 @@ namespace leaksnek::cli {
 namespace {
 
 constexpr std::string_view acquire_usage =
-    "usage: leaksnek acquire [--store memory|redis://[user:password@]host:port/db] --algorithm ALGO\n"
+    "usage: leaksnek acquire [--storage memory|redis://[user:password@]host:port/db] --algorithm ALGO\n"
     "                        --limit N/PERIOD [--burst B] [--cost C] [--count K] [--wait DURATION]\n"
-    "                        [--timeout DURATION] [--on-store-error fail-open|fail-closed|local] KEY\n"
+    "                        [--timeout DURATION] [--on-storage-error fail-open|fail-closed|local] KEY\n"
     "  Makes K decisions (default 1) of cost C (default 1) for KEY and prints one line per\n"
     "  decision: KEY,COST,ALLOWED,REMAINING,RETRY_AFTER_MS. Exit status 0 when every decision\n"
-    "  allowed, 1 when any was denied, 2 on bad arguments or a failed store under fail-closed.\n"
-    "  --store: memory (this process only; the default) or a Redis shared by every caller\n"
+    "  allowed, 1 when any was denied, 2 on bad arguments or a failed storage under fail-closed.\n"
+    "  --storage: memory (this process only; the default) or a Redis shared by every caller\n"
     "  --wait DURATION: block until the request fits, for at most DURATION (e.g. 250ms, 2s, 1m)\n"
     "  --timeout DURATION: the longest a Redis call may take (default 250ms)\n"
-    "  --on-store-error: when Redis fails, allow (fail-open), deny and exit 2 (fail-closed),\n"
-    "    or decide in this process's memory (local, the default)\n";
+    "  --on-storage-error: when Redis fails, allow (fail-open), deny and exit 2 (fail-closed),\n"
+    "    or decide in this process's memory (local, the default)\n"
+    "  (--store and --on-store-error: the old spellings of --storage and --on-storage-error)\n";
 
 struct AcquireOptions {
   PolicyOptions policy;
-  std::string store = "memory";
+  std::string storage = "memory";
   std::string key;
   std::string cost_text = "1";
   std::int64_t cost = 1;
   std::int64_t count = 1;
   Duration wait{0};
   Duration timeout = std::chrono::milliseconds{250};
-  OnStoreError on_error = OnStoreError::local;
+  OnStorageError on_error = OnStorageError::local;
 };
 
 AcquireOptions parse_acquire_options(const Arguments& arguments) {
   AcquireOptions options;
   options.policy = parse_policy(arguments);
-  if (auto store = arguments.value("--store")) options.store = *store;
+  if (auto storage = arguments.value("--storage", "--store")) options.storage = *storage;
   if (auto cost = arguments.value("--cost")) {
     options.cost = parse_positive("--cost", *cost, RateLimit::max_count);
     options.cost_text = *cost;
@@ -54,11 +55,11 @@ AcquireOptions parse_acquire_options(const Arguments& arguments) {
     options.timeout = parse_duration("--timeout", *timeout);
     if (options.timeout <= Duration{0}) throw UsageError{"--timeout: must be more than 0"};
   }
-  if (auto policy = arguments.value("--on-store-error")) {
+  if (auto policy = arguments.value("--on-storage-error", "--on-store-error")) {
     try {
-      options.on_error = parse_on_store_error(*policy);
+      options.on_error = parse_on_storage_error(*policy);
     } catch (const Error& error) {
-      throw UsageError{std::string{"--on-store-error: "} + error.what()};
+      throw UsageError{std::string{"--on-storage-error: "} + error.what()};
     }
   }
   if (arguments.positional().size() != 1) {
@@ -68,13 +69,13 @@ AcquireOptions parse_acquire_options(const Arguments& arguments) {
   return options;
 }
 
-std::shared_ptr<RateStorage<std::string>> open_store(const AcquireOptions& options) {
-  if (options.store == "memory") return std::make_shared<MemoryStorage<std::string>>();
+std::shared_ptr<RateStorage<std::string>> open_storage(const AcquireOptions& options) {
+  if (options.storage == "memory") return std::make_shared<MemoryStorage<std::string>>();
   redis::Options redis_options;
   try {
-    redis_options.endpoint = redis::Endpoint::parse(options.store);
+    redis_options.endpoint = redis::Endpoint::parse(options.storage);
   } catch (const Error& error) {
-    throw UsageError{std::string{"--store: "} + error.what() + " (or 'memory')"};
+    throw UsageError{std::string{"--storage: "} + error.what() + " (or 'memory')"};
   }
   redis_options.timeout = options.timeout;
   redis_options.on_error = options.on_error;
@@ -83,9 +84,9 @@ std::shared_ptr<RateStorage<std::string>> open_store(const AcquireOptions& optio
 
 // Makes the decisions; returns the exit status.
 template <Algorithm A>
-int run(const AcquireOptions& options, std::shared_ptr<RateStorage<std::string>> store, Output& output) {
-  auto* redis = dynamic_cast<RedisStorage<std::string>*>(store.get());
-  Limiter<A, std::string> limiter{options.policy.limit, store};
+int run(const AcquireOptions& options, std::shared_ptr<RateStorage<std::string>> storage, Output& output) {
+  auto* redis = dynamic_cast<RedisStorage<std::string>*>(storage.get());
+  Limiter<A, std::string> limiter{options.policy.limit, storage};
   int status = 0;
   for (std::int64_t i = 0; i < options.count; ++i) {
     const std::uint64_t closed_before = redis ? redis->statistics().failed_closed : 0;
@@ -116,19 +117,19 @@ int acquire_main(int argc, char** argv) {
   try {
     Arguments arguments{argc,
                         argv,
-                        {"--store", "--algorithm", "--limit", "--burst", "--cost", "--count", "--wait", "--timeout",
-                         "--on-store-error"},
+                        {"--storage", "--algorithm", "--limit", "--burst", "--cost", "--count", "--wait", "--timeout",
+                         "--on-storage-error", "--store", "--on-store-error"},
                         {"--help"}};
     if (arguments.flag("--help")) {
       std::fputs(acquire_usage.data(), stdout);
       return 0;
     }
     AcquireOptions options = parse_acquire_options(arguments);
-    auto store = open_store(options);
+    auto storage = open_storage(options);
     Output output{stdout};
     return with_algorithm(options.policy.algorithm, [&]<Algorithm A>() {
       try {
-        return run<A>(options, store, output);
+        return run<A>(options, storage, output);
       } catch (const RateError& error) {
         throw UsageError{std::string{"--limit: "} + error.what()};
       }

@@ -47,6 +47,15 @@ std::optional<std::string> Arguments::value(std::string_view option) const {
   return found;
 }
 
+std::optional<std::string> Arguments::value(std::string_view option, std::string_view old_spelling) const {
+  std::optional<std::string> given = value(option);
+  std::optional<std::string> old = value(old_spelling);
+  if (given && old) {
+    throw UsageError{"give " + std::string{option} + " only (" + std::string{old_spelling} + " is its old spelling)"};
+  }
+  return given ? given : old;
+}
+
 bool Arguments::flag(std::string_view option) const {
   return std::find(flags_.begin(), flags_.end(), option) != flags_.end();
 }

@@ -24,6 +24,9 @@ class Arguments {
   Arguments(int argc, char** argv, std::vector<std::string_view> valued, std::vector<std::string_view> flags);
 
   [[nodiscard]] std::optional<std::string> value(std::string_view option) const;
+  // The value of `option` or of its `old_spelling` (an alias kept for
+  // scripts); throws UsageError when both are given.
+  [[nodiscard]] std::optional<std::string> value(std::string_view option, std::string_view old_spelling) const;
   [[nodiscard]] bool flag(std::string_view option) const;
   [[nodiscard]] const std::vector<std::string>& positional() const noexcept { return positional_; }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -144,6 +145,22 @@ template <class P>
   RateWriter writer{rate};
   policy.encode(state, writer);
   return rate;
+}
+
+// The name of a policy built without one: its algorithm and limits, e.g.
+// "gcra:10/60000000000ns/10". Unnamed limiters with equal algorithm and
+// limits on one storage therefore share state, as the seed's limiters on one
+// storage do; give a name to keep a policy's state apart.
+[[nodiscard]] inline std::string default_policy_name(std::string_view algorithm, std::span<const RateLimit> limits) {
+  std::string name{algorithm};
+  char separator = ':';
+  for (const RateLimit& limit : limits) {
+    name.push_back(separator);
+    name.append(std::to_string(limit.count())).append("/").append(std::to_string(limit.period().count()));
+    name.append("ns/").append(std::to_string(limit.burst()));
+    separator = ',';
+  }
+  return name;
 }
 
 // The outcome of reserve(): the decision, and how long the caller must wait

@@ -18,21 +18,21 @@ template <class Key>
 class AsyncDecidingStorage : public AsyncRateStorage<Key> {
  public:
   // Decides `request` on `key` atomically (reserve() when max_wait > 0).
-  // Throws StoreError when the store failed, KeyError for a key it refuses.
+  // Throws StorageError when the storage failed, KeyError for a key it refuses.
   // `request` must stay valid until the decision completes.
-  virtual boost::asio::awaitable<StoreOutcome> decide(const Key& key, const StoreRequest& request) = 0;
+  virtual boost::asio::awaitable<StorageOutcome> decide(const Key& key, const StorageRequest& request) = 0;
 
-  // Gives back a booking made by decide(). Throws StoreError.
-  virtual boost::asio::awaitable<void> give_back(const Key& key, const StoreRequest& request,
+  // Gives back a booking made by decide(). Throws StorageError.
+  virtual boost::asio::awaitable<void> give_back(const Key& key, const StorageRequest& request,
                                                  std::int64_t booked_at) = 0;
 
-  // Throws RateError for limits this store cannot keep exactly.
+  // Throws RateError for limits this storage cannot keep exactly.
   virtual void validate(std::string_view algorithm, std::span<const RateLimit> limits) const = 0;
 
-  [[nodiscard]] virtual OnStoreError on_store_error() const noexcept = 0;
-  // Counts a decision made by the OnStoreError policy.
-  virtual void count(OnStoreError policy) noexcept = 0;
-  // Time until the store is tried again after a failure (zero when up).
+  [[nodiscard]] virtual OnStorageError on_storage_error() const noexcept = 0;
+  // Counts a decision made by the OnStorageError policy.
+  virtual void count(OnStorageError policy) noexcept = 0;
+  // Time until the storage is tried again after a failure (zero when up).
   [[nodiscard]] virtual Duration retry_in() const noexcept = 0;
 };
 

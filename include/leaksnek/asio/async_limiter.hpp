@@ -4,8 +4,8 @@
 //
 // Over a MemoryStorage a decision is one step inside the storage, completed
 // through the executor. Over an AsyncDecidingStorage (AsyncRedisStorage) it is
-// one call that decides in the store (one round trip), and the store's
-// OnStoreError policy decides when the store fails. Over the seed's
+// one call that decides in the storage (one round trip), and the storage's
+// OnStorageError policy decides when the storage fails. Over the seed's
 // AsyncRateStorage + AsyncKeyMutex the limiter locks the key, reads, decides
 // and writes with coroutines, as the seed does.
 //
@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -75,25 +76,39 @@ class AsyncLimiter {
   using error_code = boost::system::error_code;
 
   // Over a MemoryStorage (no mutex needed). `clock` is read for every
-  // decision; waits run on steady timers. Throws as Limiter does.
+  // decision; waits run on steady timers. The policy is named
+  // default_policy_name(algorithm, limits), as Limiter's. Throws as Limiter does.
   AsyncLimiter(executor_type executor, Limits limits, std::shared_ptr<MemoryStorage<Key>> storage, ClockRef clock = {})
-      : impl_{std::make_shared<Impl>(std::move(executor), clock)} {
-    impl_->memory.emplace(limits.list, std::move(storage), nullptr, clock);
-  }
+      : AsyncLimiter{std::move(executor), std::string{}, std::move(limits), std::move(storage), clock} {}
 
   // Over an AsyncDecidingStorage (AsyncRedisStorage): no mutex needed (one
   // given is not used). Over the seed's asynchronous interfaces, your
   // storage and mutex. Throws Error when a needed mutex is missing,
-  // RateError for a limit the algorithm (or the store) refuses.
+  // RateError for a limit the algorithm (or the storage) refuses.
   AsyncLimiter(executor_type executor, Limits limits, std::shared_ptr<AsyncRateStorage<Key>> storage,
+               std::shared_ptr<AsyncKeyMutex<Key>> mutex = nullptr, ClockRef clock = {})
+      : AsyncLimiter{std::move(executor), std::string{},    std::move(limits),
+                     std::move(storage),  std::move(mutex), clock} {}
+
+  // The same for a named policy: its state lives under `name`, as Limiter's
+  // (an empty name: default_policy_name()).
+  AsyncLimiter(executor_type executor, std::string name, Limits limits, std::shared_ptr<MemoryStorage<Key>> storage,
+               ClockRef clock = {})
+      : impl_{std::make_shared<Impl>(std::move(executor), clock)} {
+    if (name.empty()) name = default_policy_name(A::name, limits.list);
+    impl_->memory.emplace(std::move(name), limits.list, std::move(storage), nullptr, clock);
+  }
+
+  AsyncLimiter(executor_type executor, std::string name, Limits limits, std::shared_ptr<AsyncRateStorage<Key>> storage,
                std::shared_ptr<AsyncKeyMutex<Key>> mutex = nullptr, ClockRef clock = {})
       : impl_{std::make_shared<Impl>(std::move(executor), clock)} {
     if (!storage) throw Error{"an async limiter needs a storage"};
     impl_->limits = limits.list;
+    impl_->name = name.empty() ? default_policy_name(A::name, impl_->limits) : std::move(name);
     if (auto* deciding = dynamic_cast<AsyncDecidingStorage<Key>*>(storage.get())) {
       deciding->validate(A::name, impl_->limits);
       impl_->deciding = deciding;
-      impl_->fallback.emplace(impl_->limits, std::make_shared<MemoryStorage<Key>>(), nullptr, clock);
+      impl_->fallback.emplace(impl_->name, impl_->limits, std::make_shared<MemoryStorage<Key>>(), nullptr, clock);
     } else if (!mutex) {
       throw Error{"an async limiter over an AsyncRateStorage that cannot decide by itself needs an AsyncKeyMutex"};
     }
@@ -165,12 +180,13 @@ class AsyncLimiter {
     std::shared_ptr<AsyncRateStorage<Key>> storage;
     std::shared_ptr<AsyncKeyMutex<Key>> mutex;
     std::vector<RateLimit> limits;
+    std::string name;
     AsyncDecidingStorage<Key>* deciding = nullptr;  // storage, when it decides by itself
     std::optional<Limiter<A, Key>> fallback;        // decides when the deciding storage fails
     std::optional<SinglePolicy<A>> single;
     std::optional<MultiPolicy<A>> multi;
     // The last timer expiry armed: each new one is at least 1 ns later, so
-    // waiters booked for the same instant still complete in booking order
+    // waiters booked for the same instant still complete in reservation order
     // (Asio's timer queue does not keep equal expiries in order).
     std::mutex expiry_mutex;
     std::chrono::steady_clock::time_point last_expiry{};
@@ -206,7 +222,7 @@ class AsyncLimiter {
     Key key;
     std::int64_t cost;
     Duration max_wait;
-    typename Limiter<A, Key>::Booking booking{};
+    typename Limiter<A, Key>::Reservation reservation{};
     std::unique_ptr<boost::asio::steady_timer> timer{};
     enum class Stage { start, completing, waiting } stage = Stage::start;
 
@@ -215,10 +231,10 @@ class AsyncLimiter {
       switch (stage) {
         case Stage::start:
           self.reset_cancellation_state(boost::asio::enable_total_cancellation());
-          booking = impl->memory->book(key, cost, max_wait);
-          if (booking.wait > Duration{0}) {
+          reservation = impl->memory->reserve(key, cost, max_wait);
+          if (reservation.wait > Duration{0}) {
             stage = Stage::waiting;
-            timer = std::make_unique<boost::asio::steady_timer>(impl->executor, impl->expiry_for(booking.until));
+            timer = std::make_unique<boost::asio::steady_timer>(impl->executor, impl->expiry_for(reservation.until));
             timer->async_wait(std::move(self));
             return;
           }
@@ -226,19 +242,19 @@ class AsyncLimiter {
           boost::asio::post(impl->executor, std::move(self));  // never complete inline
           return;
         case Stage::completing:
-          self.complete(error_code{}, result_as(booking.decision, static_cast<T*>(nullptr)));
+          self.complete(error_code{}, result_as(reservation.decision, static_cast<T*>(nullptr)));
           return;
         case Stage::waiting:
           // A cancellation that came as the timer fired still cancels: the
           // caller will not use the slot, so it is given back.
           if (!error && self.cancelled() == boost::asio::cancellation_type::none) {
-            self.complete(error_code{}, result_as(booking.decision, static_cast<T*>(nullptr)));
+            self.complete(error_code{}, result_as(reservation.decision, static_cast<T*>(nullptr)));
             return;
           }
-          impl->memory->cancel(key, booking);
-          self.complete(
-              boost::asio::error::operation_aborted,
-              result_as(cancelled(booking.decision, booking.until - impl->clock.now()), static_cast<T*>(nullptr)));
+          impl->memory->cancel(key, reservation);
+          self.complete(boost::asio::error::operation_aborted,
+                        result_as(cancelled(reservation.decision, reservation.until - impl->clock.now()),
+                                  static_cast<T*>(nullptr)));
           return;
       }
     }
@@ -299,15 +315,15 @@ class AsyncLimiter {
 
   static boost::asio::awaitable<Outcome<Decision>> decide(std::shared_ptr<Impl> impl, Key key, std::int64_t cost,
                                                           Duration max_wait) {
-    if (impl->deciding) co_return co_await decide_in_store(std::move(impl), std::move(key), cost, max_wait);
+    if (impl->deciding) co_return co_await decide_one_step(std::move(impl), std::move(key), cost, max_wait);
     if (impl->single) co_return co_await decide_in_storage(impl, *impl->single, std::move(key), cost, max_wait);
     co_return co_await decide_in_storage(impl, *impl->multi, std::move(key), cost, max_wait);
   }
 
   // The seed's path: lock, read, decide, write, then wait if booked. A
-  // cancellation during the booking is recorded but not passed on to the
-  // storage (so a half-done write cannot leak a booking); it is acted on
-  // before and during the wait, and a cancelled booking is given back under
+  // cancellation during the reservation is recorded but not passed on to the
+  // storage (so a half-done write cannot leak a reservation); it is acted on
+  // before and during the wait, and a cancelled reservation is given back under
   // the lock again.
   template <class Policy>
   static boost::asio::awaitable<Outcome<Decision>> decide_in_storage(std::shared_ptr<Impl> impl, const Policy& policy,
@@ -335,7 +351,7 @@ class AsyncLimiter {
       AsyncKeyLock<Key> lock = co_await AsyncKeyMutex<Key>::guard(impl->mutex, key);
       typename Policy::State state = co_await load(*impl, policy, key);
       policy.give_back(state, until, cost);
-      co_await store(*impl, policy, key, state, Duration::max());  // never shortens what later bookings need
+      co_await store(*impl, policy, key, state, Duration::max());  // never shortens what later reservations need
     }
     co_return Outcome<Decision>{boost::asio::error::operation_aborted,
                                 cancelled(grant.decision, until - impl->clock.now())};
@@ -361,48 +377,48 @@ class AsyncLimiter {
     co_return waited;
   }
 
-  // The one-step path: one call to the store (or, when it fails, the store's
-  // OnStoreError policy), then wait if booked. Cancellation as the seed's
-  // path: a cancelled booking is given back in the store.
-  static boost::asio::awaitable<Outcome<Decision>> decide_in_store(std::shared_ptr<Impl> impl, Key key,
+  // The one-step path: one call to the storage (or, when it fails, the storage's
+  // OnStorageError policy), then wait if booked. Cancellation as the seed's
+  // path: a cancelled reservation is given back in the storage.
+  static boost::asio::awaitable<Outcome<Decision>> decide_one_step(std::shared_ptr<Impl> impl, Key key,
                                                                    std::int64_t cost, Duration max_wait) {
     namespace this_coro = boost::asio::this_coro;
     co_await this_coro::throw_if_cancelled(false);
     co_await this_coro::reset_cancellation_state(
         boost::asio::enable_total_cancellation(),
         [](boost::asio::cancellation_type) { return boost::asio::cancellation_type::none; });
-    const StoreRequest request{A::name, impl->limits, cost, std::nullopt, max_wait};
-    typename Limiter<A, Key>::Booking booking;
+    const StorageRequest request{impl->name, A::name, impl->limits, cost, std::nullopt, max_wait};
+    typename Limiter<A, Key>::Reservation reservation;
     bool failed = false;
     try {
-      StoreOutcome outcome = co_await impl->deciding->decide(key, request);
-      booking.decision = outcome.grant.decision;
-      booking.wait = outcome.grant.wait;
-      booking.until = impl->clock.now() + booking.wait;
-      booking.cost = cost;
-      booking.remote = true;
-      booking.store_time = outcome.booked_at;
-    } catch (const StoreError&) {
+      StorageOutcome outcome = co_await impl->deciding->decide(key, request);
+      reservation.decision = outcome.grant.decision;
+      reservation.wait = outcome.grant.wait;
+      reservation.until = impl->clock.now() + reservation.wait;
+      reservation.cost = cost;
+      reservation.remote = true;
+      reservation.storage_time = outcome.booked_at;
+    } catch (const StorageError&) {
       failed = true;
     }
     if (failed) {
-      const OnStoreError policy = impl->deciding->on_store_error();
+      const OnStorageError policy = impl->deciding->on_storage_error();
       impl->deciding->count(policy);
-      booking =
-          impl->fallback->decide_without_store(policy, key, cost, std::nullopt, max_wait, impl->deciding->retry_in());
+      reservation =
+          impl->fallback->decide_without_storage(policy, key, cost, std::nullopt, max_wait, impl->deciding->retry_in());
     }
-    if (booking.wait <= Duration{0}) co_return Outcome<Decision>{error_code{}, booking.decision};
-    if (co_await wait_until(*impl, booking.until)) co_return Outcome<Decision>{error_code{}, booking.decision};
-    if (booking.remote) {
+    if (reservation.wait <= Duration{0}) co_return Outcome<Decision>{error_code{}, reservation.decision};
+    if (co_await wait_until(*impl, reservation.until)) co_return Outcome<Decision>{error_code{}, reservation.decision};
+    if (reservation.remote) {
       try {
-        co_await impl->deciding->give_back(key, request, booking.store_time);
-      } catch (const StoreError&) {  // NOLINT(bugprone-empty-catch): the capacity stays taken, never oversubscribed
+        co_await impl->deciding->give_back(key, request, reservation.storage_time);
+      } catch (const StorageError&) {  // NOLINT(bugprone-empty-catch): the capacity stays taken, never oversubscribed
       }
     } else {
-      impl->fallback->cancel(key, booking);
+      impl->fallback->cancel(key, reservation);
     }
     co_return Outcome<Decision>{boost::asio::error::operation_aborted,
-                                cancelled(booking.decision, booking.until - impl->clock.now())};
+                                cancelled(reservation.decision, reservation.until - impl->clock.now())};
   }
 
   template <class Policy>

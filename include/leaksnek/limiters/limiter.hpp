@@ -3,8 +3,8 @@
 //
 // Over a MemoryStorage a decision is one atomic step inside the storage: no
 // mutex. Over a DecidingStorage (RedisStorage) it is one call that decides in
-// the store (one round trip), and the store's OnStoreError policy decides when
-// the store fails. Over any other RateStorage the limiter locks the key with
+// the storage (one round trip), and the storage's OnStorageError policy decides when
+// the storage fails. Over any other RateStorage the limiter locks the key with
 // the KeyMutex, reads the state, decides and writes it back, as the seed does.
 #pragma once
 
@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -28,11 +29,14 @@ namespace leaksnek {
 template <Algorithm A, class Key>
 class Limiter final : public RateLimiter<Key> {
  public:
-  // `limit` for every key of `storage`. `mutex` is required unless `storage`
-  // decides atomically by itself (MemoryStorage, RedisStorage); `clock` is
-  // read for every decision (except by a store with its own clock) and waited
-  // on by acquire(). Throws Error when a needed mutex is missing, RateError
-  // for a limit the algorithm (or the store) refuses.
+  // `limit` for every key of `storage`, under the policy name
+  // default_policy_name(algorithm, limits): unnamed limiters with equal
+  // algorithm and limits on one storage share state, as the seed's do.
+  // `mutex` is required unless `storage` decides atomically by itself
+  // (MemoryStorage, RedisStorage); `clock` is read for every decision
+  // (except by a storage with its own clock) and waited on by acquire().
+  // Throws Error when a needed mutex is missing, RateError for a limit the
+  // algorithm (or the storage) refuses.
   Limiter(const RateLimit& limit, std::shared_ptr<RateStorage<Key>> storage,
           std::shared_ptr<KeyMutex<Key>> mutex = nullptr, ClockRef clock = {})
       : Limiter{std::vector<RateLimit>{limit}, std::move(storage), std::move(mutex), clock} {}
@@ -41,20 +45,37 @@ class Limiter final : public RateLimiter<Key> {
   // any denies, none is consumed. 1 to MultiPolicy<A>::max_limits limits.
   Limiter(std::vector<RateLimit> limits, std::shared_ptr<RateStorage<Key>> storage,
           std::shared_ptr<KeyMutex<Key>> mutex = nullptr, ClockRef clock = {})
-      : limits_{std::move(limits)}, storage_{std::move(storage)}, mutex_{std::move(mutex)}, clock_{clock} {
+      : Limiter{default_policy_name(A::name, limits), std::move(limits), std::move(storage), std::move(mutex), clock} {}
+
+  // A named policy: its state lives under `name` in MemoryStorage and
+  // RedisStorage, so limiters with different names never share state,
+  // whatever their limits. (A storage of your own sees your keys as they are:
+  // the seed's RateStorage has no place for a name.)
+  Limiter(std::string name, const RateLimit& limit, std::shared_ptr<RateStorage<Key>> storage,
+          std::shared_ptr<KeyMutex<Key>> mutex = nullptr, ClockRef clock = {})
+      : Limiter{std::move(name), std::vector<RateLimit>{limit}, std::move(storage), std::move(mutex), clock} {}
+
+  Limiter(std::string name, std::vector<RateLimit> limits, std::shared_ptr<RateStorage<Key>> storage,
+          std::shared_ptr<KeyMutex<Key>> mutex = nullptr, ClockRef clock = {})
+      : name_{std::move(name)},
+        limits_{std::move(limits)},
+        storage_{std::move(storage)},
+        mutex_{std::move(mutex)},
+        clock_{clock} {
     if (!storage_) throw Error{"a limiter needs a storage"};
+    if (name_.empty()) throw Error{"a policy's name must not be empty"};
     if (limits_.size() == 1) {
       single_.emplace(limits_.front());
     } else {
       multi_.emplace(limits_);
     }
     if (auto* memory = dynamic_cast<MemoryStorage<Key>*>(storage_.get())) {  // decides by itself
-      if (single_) single_table_ = &memory->table(*single_, limits_);
-      if (multi_) multi_table_ = &memory->table(*multi_, limits_);
+      if (single_) single_table_ = &memory->table(name_, *single_, limits_);
+      if (multi_) multi_table_ = &memory->table(name_, *multi_, limits_);
     } else if (auto* deciding = dynamic_cast<DecidingStorage<Key>*>(storage_.get())) {
       deciding->validate(A::name, limits_);
       deciding_ = deciding;
-      local_ = std::make_unique<Limiter>(limits_, std::make_shared<MemoryStorage<Key>>(), nullptr, clock_);
+      local_ = std::make_unique<Limiter>(name_, limits_, std::make_shared<MemoryStorage<Key>>(), nullptr, clock_);
     } else if (!mutex_) {
       throw Error{"a limiter over a storage that cannot decide by itself needs a KeyMutex"};
     }
@@ -78,121 +99,125 @@ class Limiter final : public RateLimiter<Key> {
     return step(key, now, [&](const auto& policy, auto& state, Instant at) { return policy.decide(state, at, cost); });
   }
 
-  // A request booked by book(): allowed (at `until` if `wait` is not zero), or
-  // denied at once.
-  struct Booking {
+  // A request reserved by reserve(): allowed (at `until` if `wait` is not
+  // zero), or denied at once.
+  struct Reservation {
     Decision decision;
     Instant until{};   // when the caller may proceed
-    Duration wait{0};  // until - the time of booking
+    Duration wait{0};  // until - the time of reservation
     std::int64_t cost = 0;
-    bool remote = false;          // booked in a DecidingStorage (else in this process)
-    std::int64_t store_time = 0;  // when remote: the booking's time on the store's clock
+    bool remote = false;            // reserved in a DecidingStorage (else in this process)
+    std::int64_t storage_time = 0;  // when remote: the reservation's time on the storage's clock
   };
 
   // Decides now, and when denied but the request fits within `max_wait`,
-  // books it for the time it fits and returns at once, without blocking: the
-  // caller proceeds at booking.until, or calls cancel(). Later requests queue
-  // behind the booking. acquire() is book() and a sleep. Thread-safe.
-  Booking book(const Key& key, std::int64_t cost, Duration max_wait) {
+  // reserves it for the time it fits and returns at once, without blocking:
+  // the caller proceeds at reservation.until, or calls cancel(). Later
+  // requests queue behind the reservation. acquire() is reserve() and a
+  // sleep. Thread-safe.
+  Reservation reserve(const Key& key, std::int64_t cost, Duration max_wait) {
     detail::check_cost(cost);
     if (deciding_) return remote(key, cost, std::nullopt, max_wait);
-    Booking booking;
-    booking.cost = cost;
+    Reservation reservation;
+    reservation.cost = cost;
     Grant grant = step(key, std::nullopt, [&](const auto& policy, auto& state, Instant now) {
-      Grant booked = reserve(policy, state, now, cost, max_wait);
-      booking.until = now + booked.wait;
+      Grant booked = leaksnek::reserve(policy, state, now, cost, max_wait);
+      reservation.until = now + booked.wait;
       return booked;
     });
-    booking.decision = grant.decision;
-    booking.wait = grant.wait;
-    return booking;
+    reservation.decision = grant.decision;
+    reservation.wait = grant.wait;
+    return reservation;
   }
 
-  // Gives a booking's capacity back, for a caller that will not proceed (a
-  // cancelled wait). Call it before booking.until; see Algorithm::give_back.
-  // Thread-safe.
-  void cancel(const Key& key, const Booking& booking) {
-    if (!booking.decision.allowed || booking.wait <= Duration{0}) return;
+  // Gives a reservation's capacity back, for a caller that will not proceed
+  // (a cancelled wait). Call it before reservation.until; see
+  // Algorithm::give_back. Thread-safe.
+  void cancel(const Key& key, const Reservation& reservation) {
+    if (!reservation.decision.allowed || reservation.wait <= Duration{0}) return;
     if (deciding_) {
-      if (!booking.remote) {
-        if (local_) local_->cancel(key, booking);
+      if (!reservation.remote) {
+        if (local_) local_->cancel(key, reservation);
         return;
       }
       try {
-        deciding_->give_back(key, request(booking.cost, std::nullopt, Duration{0}), booking.store_time);
-      } catch (const StoreError&) {  // NOLINT(bugprone-empty-catch): the capacity stays taken, never oversubscribed
+        deciding_->give_back(key, request(reservation.cost, std::nullopt, Duration{0}), reservation.storage_time);
+      } catch (const StorageError&) {  // NOLINT(bugprone-empty-catch): the capacity stays taken, never oversubscribed
       }
       return;
     }
     step(key, std::nullopt, [&](const auto& policy, auto& state, Instant /*now*/) {
-      policy.give_back(state, booking.until, booking.cost);
-      return GivenBack{Duration::max()};  // never shortens what later bookings need
+      policy.give_back(state, reservation.until, reservation.cost);
+      return GivenBack{Duration::max()};  // never shortens what later reservations need
     });
   }
 
   // Decides now, and when denied but the request fits within `max_wait`,
-  // books it and blocks on the clock until then; see RateLimiter::acquire.
+  // reserves it and blocks on the clock until then; see RateLimiter::acquire.
   // Thread-safe.
   Decision acquire(const Key& key, std::int64_t cost, Duration max_wait) override {
-    Booking booking = book(key, cost, max_wait);
-    if (booking.wait > Duration{0}) clock_.sleep_until(booking.until);
-    return booking.decision;
+    Reservation reservation = reserve(key, cost, max_wait);
+    if (reservation.wait > Duration{0}) clock_.sleep_until(reservation.until);
+    return reservation.decision;
   }
 
   bool limit_exceeded(const Key& key) override { return !try_acquire(key, 1).allowed; }
 
-  // The decision for a store that failed, by `policy`, made by this limiter
+  // The decision for a storage that failed, by `policy`, made by this limiter
   // in memory: local decides here (and books when max_wait > 0); fail_open
   // allows as for a key never seen; fail_closed denies for `retry_in` (the
-  // time until the store is tried again). Used by limiters over a
+  // time until the storage is tried again). Used by limiters over a
   // DecidingStorage (sync and async). Thread-safe.
-  Booking decide_without_store(OnStoreError policy, const Key& key, std::int64_t cost, std::optional<Instant> at,
-                               Duration max_wait, Duration retry_in) {
-    if (policy == OnStoreError::local) {
-      if (max_wait > Duration{0} && !at) return book(key, cost, max_wait);
-      Booking booking;
-      booking.cost = cost;
-      booking.until = at ? *at : clock_.now();
-      booking.decision = try_acquire_at(key, cost, booking.until);
-      return booking;
+  Reservation decide_without_storage(OnStorageError policy, const Key& key, std::int64_t cost,
+                                     std::optional<Instant> at, Duration max_wait, Duration retry_in) {
+    if (policy == OnStorageError::local) {
+      if (max_wait > Duration{0} && !at) return reserve(key, cost, max_wait);
+      Reservation reservation;
+      reservation.cost = cost;
+      reservation.until = at ? *at : clock_.now();
+      reservation.decision = try_acquire_at(key, cost, reservation.until);
+      return reservation;
     }
-    Booking booking;
-    booking.cost = cost;
-    booking.until = at ? *at : clock_.now();
-    booking.decision = single_ ? fresh(*single_, booking.until, cost) : fresh(*multi_, booking.until, cost);
-    if (policy == OnStoreError::fail_closed && booking.decision.allowed) {
-      booking.decision.allowed = false;
-      booking.decision.remaining = 0;
-      booking.decision.retry_after = std::max(Duration{1}, retry_in);
-      booking.decision.reset_after = Duration{0};
+    Reservation reservation;
+    reservation.cost = cost;
+    reservation.until = at ? *at : clock_.now();
+    reservation.decision = single_ ? fresh(*single_, reservation.until, cost) : fresh(*multi_, reservation.until, cost);
+    if (policy == OnStorageError::fail_closed && reservation.decision.allowed) {
+      reservation.decision.allowed = false;
+      reservation.decision.remaining = 0;
+      reservation.decision.retry_after = std::max(Duration{1}, retry_in);
+      reservation.decision.reset_after = Duration{0};
     }
-    return booking;
+    return reservation;
   }
 
   [[nodiscard]] const std::vector<RateLimit>& limits() const noexcept { return limits_; }
+  // The policy's name (given, or default_policy_name()).
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
 
  private:
   typename DecidingStorage<Key>::Request request(std::int64_t cost, std::optional<Instant> at,
                                                  Duration max_wait) const {
-    return {A::name, limits_, cost, at, max_wait};
+    return {name_, A::name, limits_, cost, at, max_wait};
   }
 
-  // One decision in the DecidingStorage; when the store fails, its
-  // OnStoreError policy decides (and the store counts it).
-  Booking remote(const Key& key, std::int64_t cost, std::optional<Instant> at, Duration max_wait) {
-    Booking booking;
-    booking.cost = cost;
+  // One decision in the DecidingStorage; when the storage fails, its
+  // OnStorageError policy decides (and the storage counts it).
+  Reservation remote(const Key& key, std::int64_t cost, std::optional<Instant> at, Duration max_wait) {
+    Reservation reservation;
+    reservation.cost = cost;
     try {
       auto outcome = deciding_->decide(key, request(cost, at, max_wait));
-      booking.decision = outcome.grant.decision;
-      booking.wait = outcome.grant.wait;
-      booking.until = (at ? *at : clock_.now()) + booking.wait;
-      booking.remote = true;
-      booking.store_time = outcome.booked_at;
-      return booking;
-    } catch (const StoreError&) {
-      deciding_->count(deciding_->on_store_error());
-      return local_->decide_without_store(deciding_->on_store_error(), key, cost, at, max_wait, deciding_->retry_in());
+      reservation.decision = outcome.grant.decision;
+      reservation.wait = outcome.grant.wait;
+      reservation.until = (at ? *at : clock_.now()) + reservation.wait;
+      reservation.remote = true;
+      reservation.storage_time = outcome.booked_at;
+      return reservation;
+    } catch (const StorageError&) {
+      deciding_->count(deciding_->on_storage_error());
+      return local_->decide_without_storage(deciding_->on_storage_error(), key, cost, at, max_wait,
+                                            deciding_->retry_in());
     }
   }
 
@@ -241,12 +266,13 @@ class Limiter final : public RateLimiter<Key> {
     return result;
   }
 
+  std::string name_;
   std::vector<RateLimit> limits_;
   std::shared_ptr<RateStorage<Key>> storage_;
   std::shared_ptr<KeyMutex<Key>> mutex_;
   ClockRef clock_;
   DecidingStorage<Key>* deciding_ = nullptr;
-  std::unique_ptr<Limiter> local_;  // decides when the store fails (see decide_without_store)
+  std::unique_ptr<Limiter> local_;  // decides when the store fails (see decide_without_storage)
   std::optional<SinglePolicy<A>> single_;
   std::optional<MultiPolicy<A>> multi_;
   typename MemoryStorage<Key>::template Table<SinglePolicy<A>>* single_table_ = nullptr;

@@ -31,12 +31,12 @@ std::string random_token();
 struct MutexOptions {
   // The longest a lock is held if its holder never releases it (crashed).
   Duration lease = std::chrono::seconds{5};
-  // The longest lock() waits for a key held by someone else; then StoreError.
+  // The longest lock() waits for a key held by someone else; then StorageError.
   Duration wait = std::chrono::seconds{5};
 };
 
 // Takes the lock `name` with `token`, polling (100us doubling to 10ms) until
-// it is free or `options.wait` runs out. Throws StoreError.
+// it is free or `options.wait` runs out. Throws StorageError.
 void lock(Client& client, const std::string& name, const std::string& token, const MutexOptions& options);
 // Releases `name` if it holds `token`; never throws (the lease frees it otherwise).
 void unlock(Client& client, const std::string& name, const std::string& token) noexcept;
@@ -53,7 +53,7 @@ class RedisMutex final : public KeyMutex<Key> {
       : RedisMutex{RedisStorage<Key>{url}.client(), options} {}
 
   // Blocks until this process holds `key`'s lock (polling Redis). Throws
-  // StoreError when Redis fails or the wait runs out; KeyError for a key
+  // StorageError when Redis fails or the wait runs out; KeyError for a key
   // over the maximum size.
   void lock(const Key& key) override {
     std::string name = lock_name(key);

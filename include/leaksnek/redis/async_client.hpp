@@ -69,7 +69,7 @@ class AsyncClient {
   [[nodiscard]] boost::asio::any_io_executor get_executor() const noexcept { return executor_; }
   [[nodiscard]] const Options& options() const noexcept;
   [[nodiscard]] Statistics statistics() const;
-  void count(OnStoreError policy) noexcept;
+  void count(OnStorageError policy) noexcept;
   [[nodiscard]] Duration retry_in() const noexcept;
   [[nodiscard]] std::string last_failure() const;
 

@@ -47,13 +47,13 @@ struct Statistics {
   std::uint64_t connects = 0;       // connections opened
   std::uint64_t failures = 0;       // calls failed for want of Redis (unreachable, timeout, broken connection)
   std::uint64_t script_loads = 0;   // NOSCRIPT recoveries
-  std::uint64_t failed_open = 0;    // decisions allowed because the store failed (OnStoreError::fail_open)
-  std::uint64_t failed_closed = 0;  // decisions denied because the store failed (OnStoreError::fail_closed)
+  std::uint64_t failed_open = 0;    // decisions allowed because the store failed (OnStorageError::fail_open)
+  std::uint64_t failed_closed = 0;  // decisions denied because the store failed (OnStorageError::fail_closed)
   std::uint64_t fell_back = 0;      // decisions made in local memory because the store failed
 };
 
 // Thread-safe. Each call takes an idle connection (or opens one), sends one
-// command and reads its reply: one round trip. Throws StoreError on failure,
+// command and reads its reply: one round trip. Throws StorageError on failure,
 // never waiting past Options::timeout.
 class Client {
  public:
@@ -70,13 +70,13 @@ class Client {
 
   // EVALSHA of `script` with `keys` then `args`; loads the script and retries
   // once on NOSCRIPT (a restarted or flushed server). An error reply from the
-  // script becomes StoreError.
+  // script becomes StorageError.
   Reply eval(const Script& script, std::span<const std::string_view> keys, std::span<const std::string_view> args);
 
   [[nodiscard]] const Options& options() const noexcept;
   [[nodiscard]] Statistics statistics() const;
-  // Counts a decision made by an OnStoreError policy.
-  void count(OnStoreError policy) noexcept;
+  // Counts a decision made by an OnStorageError policy.
+  void count(OnStorageError policy) noexcept;
   // True while calls fail fast after a failure to reach Redis.
   [[nodiscard]] bool down() const noexcept;
   // The reason of the last failure to reach Redis (empty if none).

@@ -33,7 +33,7 @@ struct Options {
   // several applications (and FLUSHDB is not the only way to clean up).
   std::string prefix = "leaksnek:";
   // The longest call: connecting (when needed) and the command together.
-  // A call that would take longer fails with StoreError.
+  // A call that would take longer fails with StorageError.
   Duration timeout = std::chrono::milliseconds{250};
   // After a failure to reach Redis, calls fail at once for this long instead
   // of each waiting for its own timeout; the next call after it reconnects.
@@ -44,7 +44,7 @@ struct Options {
   // The longest key accepted (bytes), so that a key from a client cannot
   // grow Redis without bound.
   std::size_t max_key_size = 512;
-  OnStoreError on_error = OnStoreError::local;
+  OnStorageError on_error = OnStorageError::local;
 };
 
 }  // namespace redis

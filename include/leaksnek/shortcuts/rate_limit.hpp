@@ -1,14 +1,17 @@
 // The rate shortcut: rl("10/m") at run time, "10/m"_rl checked at compile time.
 //
-// Grammar: COUNT "/" [MULTIPLIER] UNIT, nothing else (no spaces). COUNT and
-// MULTIPLIER are positive integers; UNIT is one of ms, s, sec, second, seconds,
-// m, minute, minutes, h, hour, hours, d, day, days. Examples: "10/m", "100/s",
-// "5/10s", "20/500ms", "3/d", "10/minute".
+// Grammar: COUNT "/" [MULTIPLIER] UNIT, nothing else (no spaces). COUNT is a
+// positive integer; MULTIPLIER is a positive integer or decimal, as in the
+// seed ("1/1.5m" is one per 90 seconds), taken exactly: the period must be a
+// whole number of nanoseconds. UNIT is one of ms, s, sec, second, seconds, m,
+// minute, minutes, h, hour, hours, d, day, days. Examples: "10/m", "100/s",
+// "5/10s", "20/500ms", "3/d", "10/minute", "3/0.5s".
 #pragma once
 
 #include <cstdint>
 #include <string_view>
 
+#include <leaksnek/detail/arithmetic.hpp>
 #include <leaksnek/values/rate_limit.hpp>
 
 namespace leaksnek {
@@ -27,6 +30,8 @@ enum class RateSyntax {
   unknown_unit,
   trailing_text,
   period_too_long,
+  bad_multiplier,
+  period_not_whole_nanoseconds,
 };
 
 // Where parsing stopped and why; `token` is the offending part of the input.
@@ -70,18 +75,30 @@ constexpr RateParse parse_rate(std::string_view text) {
 
   std::string_view period_text = text.substr(slash + 1);
   std::size_t pos = 0;
-  std::int64_t multiplier = 1;
-  if (pos < period_text.size() && is_digit(period_text[pos])) {
-    multiplier = 0;
-    constexpr std::int64_t max_multiplier = RateLimit::max_period.count();
+  // The multiplier: whole part, then an optional fraction (digits after a point).
+  std::int64_t whole = 1;
+  std::string_view fraction;
+  bool has_multiplier = false;
+  if (pos < period_text.size() && (is_digit(period_text[pos]) || period_text[pos] == '.')) {
+    has_multiplier = true;
+    whole = 0;
+    constexpr std::int64_t max_whole = RateLimit::max_period.count();
     while (pos < period_text.size() && is_digit(period_text[pos])) {
       int digit = period_text[pos] - '0';
-      if (multiplier > (max_multiplier - digit) / 10) return {RateSyntax::period_too_long, period_text};
-      multiplier = multiplier * 10 + digit;
+      if (whole > (max_whole - digit) / 10) return {RateSyntax::period_too_long, period_text};
+      whole = whole * 10 + digit;
       ++pos;
     }
-    if (multiplier == 0) return {RateSyntax::zero_multiplier, period_text.substr(0, pos)};
+    bool digits_before_point = pos > 0;
+    if (pos < period_text.size() && period_text[pos] == '.') {
+      std::size_t begin = ++pos;
+      while (pos < period_text.size() && is_digit(period_text[pos])) ++pos;
+      fraction = period_text.substr(begin, pos - begin);
+      if (!digits_before_point && fraction.empty()) return {RateSyntax::bad_multiplier, period_text.substr(0, pos)};
+    }
+    while (!fraction.empty() && fraction.back() == '0') fraction.remove_suffix(1);
   }
+  std::string_view multiplier_text = period_text.substr(0, pos);
   std::size_t unit_begin = pos;
   while (pos < period_text.size() && is_letter(period_text[pos])) ++pos;
   std::string_view unit = period_text.substr(unit_begin, pos - unit_begin);
@@ -92,8 +109,27 @@ constexpr RateParse parse_rate(std::string_view text) {
   std::int64_t unit_ns = unit_nanoseconds(unit);
   if (unit_ns == 0) return {RateSyntax::unknown_unit, unit};
   if (pos != period_text.size()) return {RateSyntax::trailing_text, period_text.substr(pos)};
-  if (multiplier > RateLimit::max_period.count() / unit_ns) return {RateSyntax::period_too_long, period_text};
-  return {RateSyntax::ok, {}, count, Duration{multiplier * unit_ns}};
+  if (whole > RateLimit::max_period.count() / unit_ns) return {RateSyntax::period_too_long, period_text};
+  // The fraction's nanoseconds, exactly: digits * unit / 10^digits must be
+  // whole. No unit is divisible by 10^12, so more than 18 significant fraction
+  // digits can never give whole nanoseconds.
+  std::int64_t fraction_ns = 0;
+  if (!fraction.empty()) {
+    if (fraction.size() > 18) return {RateSyntax::period_not_whole_nanoseconds, multiplier_text};
+    detail::int128 digits = 0;
+    detail::int128 scale = 1;
+    for (char c : fraction) {
+      digits = digits * 10 + (c - '0');
+      scale *= 10;
+    }
+    detail::int128 scaled = digits * unit_ns;
+    if (scaled % scale != 0) return {RateSyntax::period_not_whole_nanoseconds, multiplier_text};
+    fraction_ns = static_cast<std::int64_t>(scaled / scale);
+  }
+  if (has_multiplier && whole == 0 && fraction_ns == 0) return {RateSyntax::zero_multiplier, multiplier_text};
+  std::int64_t period = whole * unit_ns;
+  if (fraction_ns > RateLimit::max_period.count() - period) return {RateSyntax::period_too_long, period_text};
+  return {RateSyntax::ok, {}, count, Duration{period + fraction_ns}};
 }
 
 // Each function names one way a rate literal can be malformed. They are not
@@ -108,6 +144,8 @@ void rate_literal_period_multiplier_is_zero();
 void rate_literal_has_unknown_unit();
 void rate_literal_has_trailing_text();
 void rate_literal_period_is_too_long();
+void rate_literal_multiplier_is_not_a_number();
+void rate_literal_period_is_not_whole_nanoseconds();
 
 }  // namespace detail
 
@@ -152,6 +190,12 @@ consteval RateLimit operator""_rl(const char* text, std::size_t size) {
       break;
     case detail::RateSyntax::period_too_long:
       detail::rate_literal_period_is_too_long();
+      break;
+    case detail::RateSyntax::bad_multiplier:
+      detail::rate_literal_multiplier_is_not_a_number();
+      break;
+    case detail::RateSyntax::period_not_whole_nanoseconds:
+      detail::rate_literal_period_is_not_whole_nanoseconds();
       break;
   }
   return RateLimit{parsed.count, parsed.period};

@@ -2,7 +2,7 @@
 // RateStorage and also decides atomically by itself, so a limiter over it
 // takes one step per decision and needs no KeyMutex.
 //
-// Layout: per policy, a table of S shards (64 by default), each a
+// Layout: per named policy, a table of S shards (64 by default), each a
 // boost::unordered_flat_map behind a spin lock. A decision hashes the key once,
 // locks one shard, finds the key's slot and runs the algorithm's pure step on
 // it in place: one hash lookup, one lock, no allocation for a key already
@@ -26,6 +26,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <type_traits>
 #include <typeindex>
 #include <utility>
@@ -104,20 +106,22 @@ class MemoryStorage final : public RateStorage<Key> {
   template <class Policy>
   class Table;
 
-  // The table for `policy` with `limits`, created on first use; limiters call
-  // this once, at construction. Two limiters with the same algorithm and limits
-  // share one table, as they would share keys in the seed. Thread-safe.
+  // The table of the policy named `name` (algorithm `Policy`, `limits`),
+  // created on first use; limiters call this once, at construction. Limiters
+  // with one name share its table; different names never share state. A name
+  // bound again with another algorithm or other limits gets a table of its
+  // own, so no state is read by a policy that did not write it. Thread-safe.
   template <class Policy>
-  Table<Policy>& table(const Policy& policy, const std::vector<RateLimit>& limits) {
+  Table<Policy>& table(std::string_view name, const Policy& policy, const std::vector<RateLimit>& limits) {
     std::lock_guard lock{tables_mutex_};
     for (auto& entry : tables_) {
-      if (entry.type == std::type_index{typeid(Policy)} && entry.limits == limits) {
+      if (entry.name == name && entry.type == std::type_index{typeid(Policy)} && entry.limits == limits) {
         return static_cast<Table<Policy>&>(*entry.table);
       }
     }
     auto table = std::make_unique<Table<Policy>>(policy, options_);
     Table<Policy>& result = *table;
-    tables_.push_back({std::type_index{typeid(Policy)}, limits, std::move(table)});
+    tables_.push_back({std::string{name}, std::type_index{typeid(Policy)}, limits, std::move(table)});
     return result;
   }
 
@@ -129,6 +133,7 @@ class MemoryStorage final : public RateStorage<Key> {
   };
 
   struct TableEntry {
+    std::string name;
     std::type_index type;
     std::vector<RateLimit> limits;
     std::unique_ptr<TableBase> table;

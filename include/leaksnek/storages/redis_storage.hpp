@@ -45,12 +45,15 @@ std::string_view key_bytes(const Key& key, std::string& scratch) {
 // (Redis's clock resolution).
 std::string policy_tag(std::string_view algorithm, std::span<const RateLimit> limits);
 
-// Redis key names, each under options.prefix: a policy's state for a key
-// (prefix + policy_tag + ":" + key), a seed-style Rate (prefix + "rate:" +
-// key), a RedisMutex lock (prefix + "lock:" + key). Throw KeyError for a key
-// over options.max_key_size bytes.
+// Redis key names, each under options.prefix. A policy's state for a key:
+// prefix + "{" + policy name + ":" + key + "}:" + policy_tag, with '%', '{'
+// and '}' (and ':' in the name) %-escaped, so every key of one decision has
+// one hash tag (one Redis Cluster slot), names never collide, and a state is
+// read only by the algorithm and limits that wrote it. A seed-style Rate:
+// prefix + "rate:" + key; a RedisMutex lock: prefix + "lock:" + key. Throw
+// KeyError for a key over options.max_key_size bytes.
 void check_key(const Options& options, std::string_view bytes);
-std::string decision_key(const Options& options, const StoreRequest& request, std::string_view bytes);
+std::string decision_key(const Options& options, const StorageRequest& request, std::string_view bytes);
 std::string rate_key(const Options& options, std::string_view bytes);
 std::string lock_key(const Options& options, std::string_view bytes);
 
@@ -60,14 +63,14 @@ std::vector<std::string> write_args(const std::string& name, const Rate& rate, D
 
 // The decision script's arguments (after its key): decide, or reserve when
 // request.max_wait > 0; give back a booking made at `booked_at` (us).
-std::vector<std::string> decide_args(const StoreRequest& request);
-std::vector<std::string> give_back_args(const StoreRequest& request, std::int64_t booked_at);
-// The script's reply as a decision; throws StoreError on a malformed one.
-StoreOutcome parse_decision(const Reply& reply);
-// EVALSHA of the decision script on `redis_key` with `args`. Throws StoreError.
-StoreOutcome run_script(Client& client, std::string_view redis_key, const std::vector<std::string>& args);
+std::vector<std::string> decide_args(const StorageRequest& request);
+std::vector<std::string> give_back_args(const StorageRequest& request, std::int64_t booked_at);
+// The script's reply as a decision; throws StorageError on a malformed one.
+StorageOutcome parse_decision(const Reply& reply);
+// EVALSHA of the decision script on `redis_key` with `args`. Throws StorageError.
+StorageOutcome run_script(Client& client, std::string_view redis_key, const std::vector<std::string>& args);
 
-// Rate fields as Redis stores them ("1 2 3") and back; throws StoreError on text no Rate was written as.
+// Rate fields as Redis storages them ("1 2 3") and back; throws StorageError on text no Rate was written as.
 std::string encode_rate(const Rate& rate);
 Rate decode_rate(std::string_view text);
 
@@ -85,7 +88,7 @@ class RedisStorage final : public DecidingStorage<Key> {
   explicit RedisStorage(std::string_view url) : RedisStorage{options_for(url)} {}
 
   // One EVALSHA: decides atomically on the server's clock (or request.at),
-  // writes the state and its TTL. Throws StoreError, KeyError.
+  // writes the state and its TTL. Throws StorageError, KeyError.
   Outcome decide(const Key& key, const Request& request) override {
     std::string scratch;
     std::string name = redis_key(request, redis::key_bytes(key, scratch));
@@ -103,28 +106,29 @@ class RedisStorage final : public DecidingStorage<Key> {
   }
 
   // The seed's interface (a limiter over it locks with a KeyMutex such as
-  // RedisMutex): GET of the key's fields. One round trip. Throws StoreError.
+  // RedisMutex): GET of the key's fields. One round trip. Throws StorageError.
   [[nodiscard]] Rate read(const Key& key) override {
     std::string scratch;
     std::string name = rate_key(redis::key_bytes(key, scratch));
     redis::Reply reply = client_->command({"GET", name});
     if (reply.type == redis::Reply::Type::nil) return {};
-    if (reply.type != redis::Reply::Type::string) throw StoreError{"Redis GET " + name + " failed: " + reply.text};
+    if (reply.type != redis::Reply::Type::string) throw StorageError{"Redis GET " + name + " failed: " + reply.text};
     return redis::decode_rate(reply.text);
   }
 
   // SET with a PX of `expires_after` (none for Duration::max(); DEL for zero
-  // or an empty rate). One round trip. Throws StoreError.
+  // or an empty rate). One round trip. Throws StorageError.
   void write(const Key& key, const Rate& rate, Duration expires_after) override {
     std::string scratch;
     std::string name = rate_key(redis::key_bytes(key, scratch));
     std::vector<std::string> args = redis::write_args(name, rate, expires_after);
     redis::Reply reply = client_->command(std::vector<std::string_view>{args.begin(), args.end()});
-    if (reply.type == redis::Reply::Type::error) throw StoreError{"Redis write of " + name + " failed: " + reply.text};
+    if (reply.type == redis::Reply::Type::error)
+      throw StorageError{"Redis write of " + name + " failed: " + reply.text};
   }
 
-  [[nodiscard]] OnStoreError on_store_error() const noexcept override { return client_->options().on_error; }
-  void count(OnStoreError policy) noexcept override { client_->count(policy); }
+  [[nodiscard]] OnStorageError on_storage_error() const noexcept override { return client_->options().on_error; }
+  void count(OnStorageError policy) noexcept override { client_->count(policy); }
   [[nodiscard]] Duration retry_in() const noexcept override { return client_->retry_in(); }
 
   // Counters: calls, connections, failures, NOSCRIPT reloads, policy decisions.
@@ -136,7 +140,7 @@ class RedisStorage final : public DecidingStorage<Key> {
   [[nodiscard]] bool ping() {
     try {
       return client_->command({"PING"}).type == redis::Reply::Type::status;
-    } catch (const StoreError&) {
+    } catch (const StorageError&) {
       return false;
     }
   }

@@ -163,14 +163,31 @@ ServeConfig parse_serve_config(std::string_view text, std::string_view file) {
   if (const toml::node* server = root.get("server")) {
     const toml::table* table = server->as_table();
     if (table == nullptr) check.fail("server", "must be a table");
-    check.only(*table, "server", {"listen", "store", "on_store_error", "max_cost", "max_keys", "access_log"});
+    check.only(
+        *table, "server",
+        {"listen", "storage", "on_storage_error", "max_cost", "max_keys", "access_log", "store", "on_store_error"});
     if (std::string listen = check.string(*table, "server", "listen"); !listen.empty()) config.listen = listen;
-    if (std::string store = check.string(*table, "server", "store"); !store.empty()) config.store = store;
-    if (std::string policy = check.string(*table, "server", "on_store_error"); !policy.empty()) {
-      try {
-        config.on_store_error = parse_on_store_error(policy);
-      } catch (const Error& error) {
-        check.fail("server.on_store_error", error.what());
+    // "store" and "on_store_error": the first wave's spellings, still read.
+    for (const char* key : {"storage", "store"}) {
+      if (std::string storage = check.string(*table, "server", key); !storage.empty()) {
+        if (table->contains("storage") && table->contains("store")) {
+          check.fail("server.store", "give \"storage\" only (\"store\" is its old spelling)");
+        }
+        config.storage = storage;
+        config.storage_key = std::string{"server."} + key;
+      }
+    }
+    for (const char* key : {"on_storage_error", "on_store_error"}) {
+      if (std::string policy = check.string(*table, "server", key); !policy.empty()) {
+        if (table->contains("on_storage_error") && table->contains("on_store_error")) {
+          check.fail("server.on_store_error",
+                     "give \"on_storage_error\" only (\"on_store_error\" is its old spelling)");
+        }
+        try {
+          config.on_storage_error = parse_on_storage_error(policy);
+        } catch (const Error& error) {
+          check.fail(std::string{"server."} + key, error.what());
+        }
       }
     }
     config.max_cost = check.integer(*table, "server", "max_cost", 1, RateLimit::max_count, config.max_cost);
@@ -180,11 +197,11 @@ ServeConfig parse_serve_config(std::string_view text, std::string_view file) {
       config.access_log = log->as_boolean()->get();
     }
   }
-  if (config.store != "memory") {
+  if (config.storage != "memory") {
     try {
-      (void)redis::Endpoint::parse(config.store);
+      (void)redis::Endpoint::parse(config.storage);
     } catch (const Error& error) {
-      check.fail("server.store", std::string{error.what()} + " (or \"memory\")");
+      check.fail(config.storage_key, std::string{error.what()} + " (or \"memory\")");
     }
   }
   const toml::node* policies = root.get("policies");

@@ -33,17 +33,19 @@ struct ServePolicy {
 
 struct ServeConfig {
   std::string listen = "127.0.0.1:8080";
-  std::string store = "memory";  // or redis://...
-  OnStoreError on_store_error = OnStoreError::local;
+  std::string storage = "memory";              // or redis://...
+  std::string storage_key = "server.storage";  // where it was read, for messages
+  OnStorageError on_storage_error = OnStorageError::local;
   std::int64_t max_cost = 1'000'000;  // a request's cost above this is refused (400)
-  std::int64_t max_keys = 1'000'000;  // memory store: keys kept at most (least recently used go first)
+  std::int64_t max_keys = 1'000'000;  // memory storage: keys kept at most (least recently used go first)
   bool access_log = false;
   std::vector<ServePolicy> policies;  // at least one, by name
 };
 
 // Parses and checks a configuration; throws ConfigError naming `file`, the
 // policy and the field. Shape:
-//   [server]                  # optional: listen, store, on_store_error, max_cost, access_log
+//   [server]                  # optional: listen, storage, on_storage_error, max_cost, max_keys, access_log
+//                             # ("store" and "on_store_error" are read as old spellings)
 //   [policies.api]
 //   algorithm = "gcra"
 //   limit = "100/s"           # or limits = ["5/m", "20/h"]

@@ -41,15 +41,15 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr std::string_view serve_usage =
-    "usage: leaksnek serve --config FILE [--listen HOST:PORT] [--store memory|redis://host:port/db]\n"
-    "                      [--on-store-error fail-open|fail-closed|local] [--read-timeout DURATION]\n"
+    "usage: leaksnek serve --config FILE [--listen HOST:PORT] [--storage memory|redis://host:port/db]\n"
+    "                      [--on-storage-error fail-open|fail-closed|local] [--read-timeout DURATION]\n"
     "                      [--access-log]\n"
     "  An HTTP rate limit service over the policies of FILE (TOML; see examples/serve.toml):\n"
     "  POST /v1/acquire {\"policy\",\"key\",\"cost\"} or GET /v1/acquire?policy=&key=&cost= answer\n"
     "  200 or 429 with the decision; GET /v1/check/POLICY (nginx auth_request, Envoy ext_authz)\n"
     "  answers 204 or 429 (or 403) for the key in the policy's key header; /metrics, /healthz,\n"
-    "  /readyz. --listen defaults to 127.0.0.1:8080, --store to memory. SIGTERM or SIGINT\n"
-    "  drains in-flight requests and exits 0.\n";
+    "  /readyz. --listen defaults to 127.0.0.1:8080, --storage to memory. SIGTERM or SIGINT\n"
+    "  drains in-flight requests and exits 0. (--store and --on-store-error: old spellings.)\n";
 
 constexpr std::size_t header_limit = 8 * 1024;
 constexpr std::size_t body_limit = 4 * 1024;
@@ -60,10 +60,11 @@ struct Options {
 };
 
 Options parse_options(int argc, char** argv, bool& help) {
-  Arguments arguments{argc,
-                      argv,
-                      {"--config", "--listen", "--store", "--on-store-error", "--read-timeout"},
-                      {"--access-log", "--help"}};
+  Arguments arguments{
+      argc,
+      argv,
+      {"--config", "--listen", "--storage", "--on-storage-error", "--read-timeout", "--store", "--on-store-error"},
+      {"--access-log", "--help"}};
   help = arguments.flag("--help");
   Options options;
   if (help) return options;
@@ -76,21 +77,21 @@ Options parse_options(int argc, char** argv, bool& help) {
   text << in.rdbuf();
   options.config = parse_serve_config(text.str(), *file);
   if (auto listen = arguments.value("--listen")) options.config.listen = *listen;
-  if (auto store = arguments.value("--store")) {
-    options.config.store = *store;
-    if (*store != "memory") {
+  if (auto storage = arguments.value("--storage", "--store")) {
+    options.config.storage = *storage;
+    if (*storage != "memory") {
       try {
-        (void)redis::Endpoint::parse(*store);
+        (void)redis::Endpoint::parse(*storage);
       } catch (const Error& error) {
-        throw UsageError{std::string{"--store: "} + error.what() + " (or 'memory')"};
+        throw UsageError{std::string{"--storage: "} + error.what() + " (or 'memory')"};
       }
     }
   }
-  if (auto policy = arguments.value("--on-store-error")) {
+  if (auto policy = arguments.value("--on-storage-error", "--on-store-error")) {
     try {
-      options.config.on_store_error = parse_on_store_error(*policy);
+      options.config.on_storage_error = parse_on_storage_error(*policy);
     } catch (const Error& error) {
-      throw UsageError{std::string{"--on-store-error: "} + error.what()};
+      throw UsageError{std::string{"--on-storage-error: "} + error.what()};
     }
   }
   if (auto timeout = arguments.value("--read-timeout")) {
@@ -135,8 +136,8 @@ class Server {
     acceptor_.bind(endpoint);
     acceptor_.listen(asio::socket_base::max_listen_connections);
     auto bound = acceptor_.local_endpoint();
-    std::printf("leaksnek serve: listening on %s:%u (store: %s, %zu policies)\n", bound.address().to_string().c_str(),
-                bound.port(), options_.config.store.c_str(), options_.config.policies.size());
+    std::printf("leaksnek serve: listening on %s:%u (storage: %s, %zu policies)\n", bound.address().to_string().c_str(),
+                bound.port(), options_.config.storage.c_str(), options_.config.policies.size());
     std::fflush(stdout);
   }
 

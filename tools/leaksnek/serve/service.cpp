@@ -29,8 +29,8 @@ constexpr std::size_t max_key_bytes = 256;
 template <Algorithm A>
 class MemoryRunner final : public PolicyRunner {
  public:
-  MemoryRunner(const std::vector<RateLimit>& limits, std::shared_ptr<MemoryStorage<std::string>> storage)
-      : limiter_{limits, std::move(storage)} {}
+  MemoryRunner(const ServePolicy& policy, std::shared_ptr<MemoryStorage<std::string>> storage)
+      : limiter_{policy.name, policy.limits, std::move(storage)} {}
   asio::awaitable<Decision> acquire(std::string key, std::int64_t cost) override {
     co_return limiter_.try_acquire(key, cost);
   }
@@ -45,12 +45,12 @@ class MemoryRunner final : public PolicyRunner {
 template <Algorithm A>
 class RedisRunner final : public PolicyRunner {
  public:
-  RedisRunner(asio::any_io_executor executor, const std::vector<RateLimit>& limits,
+  RedisRunner(asio::any_io_executor executor, const ServePolicy& policy,
               std::shared_ptr<AsyncRedisStorage<std::string>> storage)
-      : limiter_{std::move(executor), Limits{limits}, std::move(storage)} {}
+      : limiter_{std::move(executor), policy.name, Limits{policy.limits}, std::move(storage)} {}
   asio::awaitable<Decision> acquire(std::string key, std::int64_t cost) override {
     auto [error, decision] = co_await limiter_.try_acquire(std::move(key), cost, asio::as_tuple(asio::use_awaitable));
-    co_return decision;  // a failure outside the store's policy reads as denied
+    co_return decision;  // a failure outside the storage's policy reads as denied
   }
   std::optional<Decision> acquire_now(const std::string& /*key*/, std::int64_t /*cost*/) override {
     return std::nullopt;
@@ -154,29 +154,29 @@ struct Service::Policy {
   std::atomic<std::uint64_t> denied{0};
 };
 
-struct Service::Store {
+struct Service::Storage {
   std::shared_ptr<MemoryStorage<std::string>> memory;
   std::shared_ptr<AsyncRedisStorage<std::string>> redis;
 };
 
 Service::Service(asio::any_io_executor executor, ServeConfig config)
-    : config_{std::move(config)}, store_{std::make_unique<Store>()} {
-  if (config_.store == "memory") {
+    : config_{std::move(config)}, storage_{std::make_unique<Storage>()} {
+  if (config_.storage == "memory") {
     MemoryStorage<std::string>::Options options;
     options.max_keys = static_cast<std::size_t>(config_.max_keys);
-    store_->memory = std::make_shared<MemoryStorage<std::string>>(options);
+    storage_->memory = std::make_shared<MemoryStorage<std::string>>(options);
   } else {
     redis::Options options;
-    options.endpoint = redis::Endpoint::parse(config_.store);
-    options.on_error = config_.on_store_error;
-    store_->redis = std::make_shared<AsyncRedisStorage<std::string>>(executor, options);
+    options.endpoint = redis::Endpoint::parse(config_.storage);
+    options.on_error = config_.on_storage_error;
+    storage_->redis = std::make_shared<AsyncRedisStorage<std::string>>(executor, options);
   }
   for (const ServePolicy& policy : config_.policies) {
     auto entry = std::make_unique<Policy>();
     entry->config = policy;
     entry->runner = with_algorithm(policy.algorithm, [&]<Algorithm A>() -> std::unique_ptr<PolicyRunner> {
-      if (store_->memory) return std::make_unique<MemoryRunner<A>>(policy.limits, store_->memory);
-      return std::make_unique<RedisRunner<A>>(executor, policy.limits, store_->redis);
+      if (storage_->memory) return std::make_unique<MemoryRunner<A>>(policy, storage_->memory);
+      return std::make_unique<RedisRunner<A>>(executor, policy, storage_->redis);
     });
     policies_.emplace(policy.name, std::move(entry));
   }
@@ -264,7 +264,7 @@ std::optional<HttpResponse> Service::handle_now(const HttpRequest& request) {
         response = checked(*policy, *decision, request.version());
       }
     } else if (path == "/readyz") {
-      if (store_->redis) return std::nullopt;
+      if (storage_->redis) return std::nullopt;
       response = readiness(request.version(), {}, {});
     } else {
       response = route(request, path);
@@ -316,8 +316,15 @@ asio::awaitable<HttpResponse> Service::acquire(const HttpRequest& request) {
   std::int64_t cost = 1;
   std::optional<HttpResponse> refused = acquire_request(request, policy, key, cost);
   if (refused) co_return std::move(*refused);
-  Decision decision = co_await policy->runner->acquire(std::move(key), cost);
+  Decision decision = co_await decide(*policy, std::move(key), cost);
   co_return decided(*policy, decision, request.version());
+}
+
+asio::awaitable<Decision> Service::decide(Policy& policy, std::string key, std::int64_t cost) {
+  pending_.fetch_add(1, std::memory_order_relaxed);
+  Decision decision = co_await policy.runner->acquire(std::move(key), cost);
+  pending_.fetch_sub(1, std::memory_order_relaxed);
+  co_return decision;
 }
 
 std::optional<HttpResponse> Service::acquire_request(const HttpRequest& request, Policy*& policy, std::string& key,
@@ -370,7 +377,7 @@ asio::awaitable<HttpResponse> Service::check(const HttpRequest& request, std::st
   std::string key;
   std::optional<HttpResponse> refused = check_request(request, name, policy, key);
   if (refused) co_return std::move(*refused);
-  Decision decision = co_await policy->runner->acquire(std::move(key), 1);
+  Decision decision = co_await decide(*policy, std::move(key), 1);
   co_return checked(*policy, decision, request.version());
 }
 
@@ -408,17 +415,17 @@ HttpResponse Service::checked(Policy& policy, const Decision& decision, unsigned
 }
 
 asio::awaitable<HttpResponse> Service::ready(const HttpRequest& request) {
-  if (!store_->redis) co_return readiness(request.version(), {}, {});
-  auto [error, reply] = co_await store_->redis->client()->async_command(ping(), asio::as_tuple(asio::use_awaitable));
+  if (!storage_->redis) co_return readiness(request.version(), {}, {});
+  auto [error, reply] = co_await storage_->redis->client()->async_command(ping(), asio::as_tuple(asio::use_awaitable));
   co_return readiness(request.version(), error, reply);
 }
 
 std::vector<std::string> Service::ping() { return {"PING"}; }
 
 HttpResponse Service::readiness(unsigned version, boost::system::error_code failure, const redis::Reply& reply) const {
-  if (store_->redis && (failure || reply.type != redis::Reply::Type::status)) {
-    std::string why = store_->redis->client()->last_failure();
-    return error(503, "store unreachable: " + (why.empty() ? failure.message() : why), version);
+  if (storage_->redis && (failure || reply.type != redis::Reply::Type::status)) {
+    std::string why = storage_->redis->client()->last_failure();
+    return error(503, "storage unreachable: " + (why.empty() ? failure.message() : why), version);
   }
   HttpResponse response{http::status::ok, version};
   response.set(http::field::content_type, "application/json");
@@ -436,20 +443,24 @@ HttpResponse Service::metrics_page(const HttpRequest& request) const {
     text.append("leaksnek_decisions_total{policy=\"").append(label(name)).append("\",outcome=\"denied\"} ");
     text.append(std::to_string(policy->denied.load())).append("\n");
   }
+  text.append("# HELP leaksnek_decisions_pending Decisions waiting on the storage now.\n");
+  text.append("# TYPE leaksnek_decisions_pending gauge\n");
+  text.append("leaksnek_decisions_pending ").append(std::to_string(pending_.load())).append("\n");
   redis::Statistics stats;
-  if (store_->redis) stats = store_->redis->statistics();
-  text.append("# HELP leaksnek_store_errors_total Store calls that failed (Redis unreachable or too slow).\n");
-  text.append("# TYPE leaksnek_store_errors_total counter\n");
-  text.append("leaksnek_store_errors_total ").append(std::to_string(stats.failures)).append("\n");
-  text.append("# HELP leaksnek_store_fallbacks_total Decisions made by the store error policy.\n");
-  text.append("# TYPE leaksnek_store_fallbacks_total counter\n");
-  text.append("leaksnek_store_fallbacks_total{mode=\"fail-open\"} ")
-      .append(std::to_string(stats.failed_open))
-      .append("\n");
-  text.append("leaksnek_store_fallbacks_total{mode=\"fail-closed\"} ")
-      .append(std::to_string(stats.failed_closed))
-      .append("\n");
-  text.append("leaksnek_store_fallbacks_total{mode=\"local\"} ").append(std::to_string(stats.fell_back)).append("\n");
+  if (storage_->redis) stats = storage_->redis->statistics();
+  // leaksnek_storage_*; the first wave's leaksnek_store_* beside them, for charts that use them.
+  for (const char* prefix : {"leaksnek_storage", "leaksnek_store"}) {
+    const std::string errors = std::string{prefix} + "_errors_total";
+    const std::string fallbacks = std::string{prefix} + "_fallbacks_total";
+    text.append("# HELP ").append(errors).append(" Storage calls that failed (Redis unreachable or too slow).\n");
+    text.append("# TYPE ").append(errors).append(" counter\n");
+    text.append(errors).append(" ").append(std::to_string(stats.failures)).append("\n");
+    text.append("# HELP ").append(fallbacks).append(" Decisions made by the storage error policy.\n");
+    text.append("# TYPE ").append(fallbacks).append(" counter\n");
+    text.append(fallbacks).append("{mode=\"fail-open\"} ").append(std::to_string(stats.failed_open)).append("\n");
+    text.append(fallbacks).append("{mode=\"fail-closed\"} ").append(std::to_string(stats.failed_closed)).append("\n");
+    text.append(fallbacks).append("{mode=\"local\"} ").append(std::to_string(stats.fell_back)).append("\n");
+  }
   text.append(metrics_.render_histogram());
   HttpResponse response{http::status::ok, request.version()};
   response.set(http::field::content_type, "text/plain; version=0.0.4");

@@ -34,7 +34,7 @@ class PolicyRunner {
  public:
   virtual ~PolicyRunner() = default;
   // Decides `cost` for `key`. Never throws for a store failure: the store's
-  // OnStoreError policy decides then.
+  // OnStorageError policy decides then.
   virtual boost::asio::awaitable<Decision> acquire(std::string key, std::int64_t cost) = 0;
   // The decision at once when the store answers without waiting (memory);
   // nullopt (and nothing decided) otherwise.
@@ -82,6 +82,8 @@ class Service {
   std::optional<HttpResponse> acquire_request(const HttpRequest& request, Policy*& policy, std::string& key,
                                               std::int64_t& cost);
   HttpResponse decided(Policy& policy, const Decision& decision, unsigned version) const;
+  // A decision that may wait on the storage, counted as pending meanwhile.
+  boost::asio::awaitable<Decision> decide(Policy& policy, std::string key, std::int64_t cost);
   boost::asio::awaitable<HttpResponse> check(const HttpRequest& request, std::string_view name);
   std::optional<HttpResponse> check_request(const HttpRequest& request, std::string_view name, Policy*& policy,
                                             std::string& key);
@@ -97,8 +99,9 @@ class Service {
 
   ServeConfig config_;
   Metrics metrics_;
-  struct Store;
-  std::unique_ptr<Store> store_;
+  std::atomic<std::int64_t> pending_{0};
+  struct Storage;
+  std::unique_ptr<Storage> storage_;
   std::map<std::string, std::unique_ptr<Policy>, std::less<>> policies_;
 };
 

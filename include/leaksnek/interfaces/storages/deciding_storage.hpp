@@ -18,33 +18,38 @@
 
 namespace leaksnek {
 
-// A store failed a call: unreachable, slower than its timeout, a malformed
+// A storage failed a call: unreachable, slower than its timeout, a malformed
 // reply, a key of the wrong type. The message names it. Limiters turn it into
-// a decision by the store's OnStoreError policy.
-class StoreError : public Error {
+// a decision by the storage's OnStorageError policy.
+class StorageError : public Error {
  public:
   using Error::Error;
 };
 
-// A key the store refuses (longer than its maximum). Nothing is stored.
+// A key the storage refuses (longer than its maximum). Nothing is stored.
 class KeyError : public Error {
  public:
   using Error::Error;
 };
 
-// What a limiter decides when its store fails. Every use is counted by the store.
-enum class OnStoreError {
+// What a limiter decides when its storage fails. Every use is counted by the storage.
+enum class OnStorageError {
   fail_open,    // allow, reporting the key as if never seen
   fail_closed,  // deny, retry_after: until the store is tried again
   local,        // decide on a limiter in this process's memory (the default)
 };
 
+// The first wave's spellings, kept so that code written against them builds.
+using StoreError = StorageError;
+using OnStoreError = OnStorageError;
+
 // Parses "fail-open", "fail-closed" or "local"; throws Error naming the text otherwise.
-OnStoreError parse_on_store_error(std::string_view text);
-std::string_view to_string(OnStoreError policy);
+OnStorageError parse_on_storage_error(std::string_view text);
+std::string_view to_string(OnStorageError policy);
 
 // One decision asked of a DecidingStorage.
-struct StoreRequest {
+struct StorageRequest {
+  std::string_view policy;     // the policy's name: its state lives under it
   std::string_view algorithm;  // an Algorithm's name, e.g. "gcra"
   std::span<const RateLimit> limits;
   std::int64_t cost = 1;
@@ -53,7 +58,7 @@ struct StoreRequest {
 };
 
 // What a DecidingStorage decided.
-struct StoreOutcome {
+struct StorageOutcome {
   Grant grant;
   std::int64_t booked_at = 0;  // a booking's time on the store's clock, for give_back()
 };
@@ -61,23 +66,23 @@ struct StoreOutcome {
 template <class Key>
 class DecidingStorage : public RateStorage<Key> {
  public:
-  using Request = StoreRequest;
-  using Outcome = StoreOutcome;
+  using Request = StorageRequest;
+  using Outcome = StorageOutcome;
 
   // Decides `request` on `key` atomically (reserve() when max_wait > 0).
-  // Throws StoreError when the store failed, KeyError for a key it refuses.
+  // Throws StorageError when the storage failed, KeyError for a key it refuses.
   virtual Outcome decide(const Key& key, const Request& request) = 0;
 
-  // Gives back a booking made by decide() (see Algorithm::give_back). Throws StoreError.
+  // Gives back a booking made by decide() (see Algorithm::give_back). Throws StorageError.
   virtual void give_back(const Key& key, const Request& request, std::int64_t booked_at) = 0;
 
-  // Throws RateError for limits this store cannot keep exactly.
+  // Throws RateError for limits this storage cannot keep exactly.
   virtual void validate(std::string_view algorithm, std::span<const RateLimit> limits) const = 0;
 
-  [[nodiscard]] virtual OnStoreError on_store_error() const noexcept = 0;
-  // Counts a decision made by the OnStoreError policy.
-  virtual void count(OnStoreError policy) noexcept = 0;
-  // Time until the store is tried again after a failure (zero when up).
+  [[nodiscard]] virtual OnStorageError on_storage_error() const noexcept = 0;
+  // Counts a decision made by the OnStorageError policy.
+  virtual void count(OnStorageError policy) noexcept = 0;
+  // Time until the storage is tried again after a failure (zero when up).
   [[nodiscard]] virtual Duration retry_in() const noexcept = 0;
 };
 

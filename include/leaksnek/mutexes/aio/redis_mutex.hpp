@@ -32,7 +32,7 @@ class AsyncRedisMutex final : public AsyncKeyMutex<Key> {
       : AsyncRedisMutex{std::make_shared<redis::AsyncClient>(std::move(executor), options_for(url)), options} {}
 
   // Completes once this process holds `key`'s lock: one SET NX per try,
-  // retried on a timer (100us doubling to 10ms). Throws StoreError when Redis
+  // retried on a timer (100us doubling to 10ms). Throws StorageError when Redis
   // fails or options.wait runs out; KeyError for a key over the maximum size.
   boost::asio::awaitable<void> lock(const Key& key) override {
     std::string scratch;
@@ -77,7 +77,7 @@ class AsyncRedisMutex final : public AsyncKeyMutex<Key> {
   }
 
  private:
-  // Throws StoreError (out of the coroutine: GCC 12 miscompiles some string
+  // Throws StorageError (out of the coroutine: GCC 12 miscompiles some string
   // temporaries inside coroutines).
   static std::vector<std::string> set_args(const std::string& name, const std::string& token,
                                            const std::string& lease) {
@@ -88,7 +88,7 @@ class AsyncRedisMutex final : public AsyncKeyMutex<Key> {
     std::string message{what};
     message.append(name);
     if (!why.empty()) message.append(": ").append(why);
-    throw StoreError{message};
+    throw StorageError{message};
   }
 
   static redis::Options options_for(std::string_view url) {

@@ -29,15 +29,16 @@ class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
   AsyncRedisStorage(boost::asio::any_io_executor executor, std::string_view url)
       : AsyncRedisStorage{std::move(executor), options_for(url)} {}
 
-  // One EVALSHA; see RedisStorage::decide. Throws StoreError, KeyError.
-  boost::asio::awaitable<StoreOutcome> decide(const Key& key, const StoreRequest& request) override {
+  // One EVALSHA; see RedisStorage::decide. Throws StorageError, KeyError.
+  boost::asio::awaitable<StorageOutcome> decide(const Key& key, const StorageRequest& request) override {
     std::string scratch;
     std::string name = redis::decision_key(client_->options(), request, redis::key_bytes(key, scratch));
     std::vector<std::string> keys{std::move(name)};
     co_return redis::parse_decision(co_await run(std::move(keys), redis::decide_args(request)));
   }
 
-  boost::asio::awaitable<void> give_back(const Key& key, const StoreRequest& request, std::int64_t booked_at) override {
+  boost::asio::awaitable<void> give_back(const Key& key, const StorageRequest& request,
+                                         std::int64_t booked_at) override {
     std::string scratch;
     std::string name = redis::decision_key(client_->options(), request, redis::key_bytes(key, scratch));
     std::vector<std::string> keys{std::move(name)};
@@ -65,8 +66,8 @@ class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
     if (reply.type == redis::Reply::Type::error) failed("write", name, reply);
   }
 
-  [[nodiscard]] OnStoreError on_store_error() const noexcept override { return client_->options().on_error; }
-  void count(OnStoreError policy) noexcept override { client_->count(policy); }
+  [[nodiscard]] OnStorageError on_storage_error() const noexcept override { return client_->options().on_error; }
+  void count(OnStorageError policy) noexcept override { client_->count(policy); }
   [[nodiscard]] Duration retry_in() const noexcept override { return client_->retry_in(); }
   [[nodiscard]] redis::Statistics statistics() const { return client_->statistics(); }
   [[nodiscard]] const std::shared_ptr<redis::AsyncClient>& client() const noexcept { return client_; }
@@ -83,12 +84,12 @@ class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
   [[noreturn]] static void failed(std::string_view what, std::string_view name, const redis::Reply& reply) {
     std::string message{"Redis "};
     message.append(what).append(" of ").append(name).append(" failed: ").append(reply.text);
-    throw StoreError{message};
+    throw StorageError{message};
   }
 
   [[noreturn]] void fail(const boost::system::error_code& error) const {
     std::string why = client_->last_failure();
-    throw StoreError{why.empty() ? "Redis failed: " + error.message() : why};
+    throw StorageError{why.empty() ? "Redis failed: " + error.message() : why};
   }
 
   boost::asio::awaitable<redis::Reply> command(std::vector<std::string> args) {
