@@ -166,13 +166,13 @@ struct Client::Impl {
       if (!e.user.empty()) auth.emplace_back(e.user);
       auth.emplace_back(e.password);
       Reply reply = run(*context, auth, deadline);
-      if (reply.type == Reply::Type::error) throw StorageError{"Redis at " + where + " refused AUTH: " + reply.text};
+      if (reply.type == Reply::Type::error) throw Unreachable{"refused AUTH: " + reply.text};
     }
     if (e.db != 0) {
       std::string db = std::to_string(e.db);
       std::vector<std::string_view> select{"SELECT", db};
       Reply reply = run(*context, select, deadline);
-      if (reply.type == Reply::Type::error) throw StorageError{"Redis at " + where + " refused SELECT: " + reply.text};
+      if (reply.type == Reply::Type::error) throw Unreachable{"refused SELECT: " + reply.text};
     }
     return context;
   }

@@ -90,6 +90,40 @@ TYPED_TEST(EveryAsyncLimiter, ExactlyTheLimitWithTheContextOnTwoThreads) {
   EXPECT_EQ(hammer(io, limiter, 400, 3, 2), 300);
 }
 
+// The explicit-time twin, on both paths, decides as the sync face does.
+TYPED_TEST(EveryAsyncLimiter, TryAcquireAtDecidesAtTheGivenTimeLikeTheSyncFace) {
+  net::io_context io;
+  ManualClock clock;  // never moved: every time below is explicit
+  auto memory = std::make_shared<MemoryStorage<std::string>>();
+  AsyncLimiter<TypeParam, std::string> on_memory{io.get_executor(), rl("2/s"), memory, clock};
+  AsyncLimiter<TypeParam, std::string> on_seed{io.get_executor(), rl("2/s"),
+                                               std::make_shared<testing::AsyncMapStorage>(),
+                                               std::make_shared<testing::AsyncMapMutex>(), clock};
+  Limiter<TypeParam, std::string> sync{"reference", rl("2/s"), memory, nullptr, clock};
+  const std::vector<std::pair<Instant, std::int64_t>> events{
+      {Instant{10s}, 1}, {Instant{10s}, 1},       {Instant{10s + 100ms}, 1}, {Instant{10s + 600ms}, 1},
+      {Instant{11s}, 2}, {Instant{12s + 1ms}, 2}, {Instant{12s + 2ms}, 1}};
+  std::vector<Decision> got_memory;
+  std::vector<Decision> got_seed;
+  net::co_spawn(
+      io,
+      [&]() -> net::awaitable<void> {
+        for (const auto& [at, cost] : events) {
+          got_memory.push_back(co_await on_memory.try_acquire_at("k", cost, at));
+          got_seed.push_back(co_await on_seed.try_acquire_at("k", cost, at));
+        }
+      },
+      net::detached);
+  io.run();
+  ASSERT_EQ(got_memory.size(), events.size());
+  ASSERT_EQ(got_seed.size(), events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    Decision expected = sync.try_acquire_at("k", events[i].second, events[i].first);
+    EXPECT_EQ(got_memory[i], expected) << i;
+    EXPECT_EQ(got_seed[i], expected) << i;
+  }
+}
+
 TEST(AsyncLimiter, CompletesWithEveryKindOfToken) {
   net::io_context io;
   ManualClock clock;
@@ -279,9 +313,12 @@ TEST(AsyncLimiter, CancellingOneWaiterKeepsTheOthersInOrder) {
 TEST(AsyncLimiter, WaitersBookedForTheSameInstantCompleteInArrivalOrder) {
   // Fixed windows of 5 ms for 10: twenty waiters share the next two windows'
   // starts; Asio's timer queue alone would not keep equal expiries in order.
+  // The clock is frozen while they book: on the steady clock a slow machine
+  // crosses a window's start mid-booking, and the late ones fit at once.
   net::io_context io;
+  ManualClock clock;
   AsyncFixedWindowLimiter<std::string> limiter{io.get_executor(), rl("10/5ms"),
-                                               std::make_shared<MemoryStorage<std::string>>()};
+                                               std::make_shared<MemoryStorage<std::string>>(), clock};
   limiter.try_acquire("k", 10, net::detached);
   io.run();
   io.restart();

@@ -11,8 +11,10 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -147,8 +149,13 @@ class ServeProcess {
   }
 
   // SIGTERM; the exit status, or -1 if it took over `limit`.
-  int stop(std::chrono::milliseconds limit = 5500ms) {
-    kill(pid_, SIGTERM);
+  int stop(std::chrono::milliseconds limit = 15s) {
+    terminate();
+    return wait(limit);
+  }
+  void terminate() { kill(pid_, SIGTERM); }
+  // The exit status, or -1 if it took over `limit` (-2: killed by a signal).
+  int wait(std::chrono::milliseconds limit) {
     auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
       int status = 0;
@@ -180,7 +187,7 @@ class Client {
                                          const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     http::request<http::string_body> request{method, target, 11};
     request.set(http::field::host, "localhost");
-    for (const auto& [name, value] : headers) request.set(name, value);
+    for (const auto& [name, value] : headers) request.insert(name, value);  // a name given twice: two lines
     if (!body.empty()) {
       request.set(http::field::content_type, "application/json");
       request.body() = body;
@@ -290,6 +297,19 @@ TEST(Serve, CheckTakesTheKeyFromTheConfiguredHeader) {
   EXPECT_EQ(client.send(http::verb::get, "/v1/check/nope", "", {{"X-Real-IP", "a"}}).result_int(), 404u);
 }
 
+// Regression: with two X-Forwarded-For lines the first, which the client
+// wrote, decided the key, so a client got a fresh limit on every request.
+TEST(Serve, CheckTakesTheLastLineOfTheKeyHeader) {
+  ServeProcess server{demo_config};
+  Client client{server.port()};
+  for (int i = 0; i < 3; ++i) {
+    const std::string forged = "10.0.0." + std::to_string(i);
+    auto response = client.send(http::verb::get, "/v1/check/login", "",
+                                {{"X-Forwarded-For", forged}, {"X-Forwarded-For", "203.0.113.50"}});
+    EXPECT_EQ(response.result_int(), i < 2 ? 204u : 429u) << i;
+  }
+}
+
 TEST(Serve, BadInputIsA4xxNamingTheProblemAndCountsNothing) {
   ServeProcess server{demo_config};
   Client client{server.port()};
@@ -397,6 +417,107 @@ TEST(Serve, SigtermWithAnIdleKeepAliveConnectionExitsZero) {
   auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(server.stop(), 0);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);  // not held until the 5 s drain deadline
+}
+
+// Regression: with a half-sent request held open past the 5 s drain, the
+// io_context was stopped and destroyed the suspended session after the
+// server it belonged to: SIGSEGV instead of exit 0.
+TEST(Serve, SigtermWithAHalfSentRequestExitsZeroAfterTheDrainDeadline) {
+  ServeProcess server{demo_config, "--read-timeout 60s"};
+  Client half{server.port()};
+  asio::write(half.socket(), asio::buffer(std::string{"GET /healthz HTTP/1.1\r\nHo"}));
+  EXPECT_EQ(Client{server.port()}.send(http::verb::get, "/healthz").result_int(), 200u);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(server.stop(30s), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 25s);  // the 5 s deadline, not the 60 s read timeout
+}
+
+// Regression: a body awaited after "100 Continue" read as an idle
+// connection, so SIGTERM closed it and the request was lost.
+TEST(Serve, SigtermAnswersARequestWhoseBodyFollowsA100Continue) {
+  ServeProcess server{demo_config, "--read-timeout 60s"};
+  Client client{server.port()};
+  const std::string body = R"({"policy":"demo","key":"continued"})";
+  asio::write(client.socket(), asio::buffer("POST /v1/acquire HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                                            "Content-Type: application/json\r\nContent-Length: " +
+                                            std::to_string(body.size()) + "\r\n\r\n"));
+  std::string interim;
+  char c = 0;
+  while (interim.find("\r\n\r\n") == std::string::npos && asio::read(client.socket(), asio::buffer(&c, 1)) == 1) {
+    interim.push_back(c);
+  }
+  EXPECT_TRUE(interim.starts_with("HTTP/1.1 100 Continue")) << interim;
+  server.terminate();
+  // Draining once new connections are refused.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    asio::io_context io;
+    tcp::socket probe{io};
+    boost::system::error_code error;
+    probe.connect(tcp::endpoint{asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server.port())},
+                  error);
+    if (error) break;
+    std::this_thread::sleep_for(1ms);
+  }
+  asio::write(client.socket(), asio::buffer(body));
+  boost::beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(client.socket(), buffer, response);
+  EXPECT_EQ(response.result_int(), 200u) << response.body();
+  EXPECT_FALSE(response.keep_alive());
+  EXPECT_EQ(server.wait(15s), 0);
+}
+
+// Regression: a chunk-size line that never ends (a chunk extension) was
+// buffered until the read timeout: hundreds of MiB from one connection.
+TEST(Serve, AChunkLineThatNeverEndsIsRefusedAtABoundedSize) {
+  ServeProcess server{demo_config, "--read-timeout 60s"};
+  Client hostile{server.port()};
+  timeval limit{10, 0};
+  setsockopt(hostile.socket().native_handle(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+  setsockopt(hostile.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  boost::system::error_code error;
+  asio::write(hostile.socket(),
+              asio::buffer(std::string{"POST /v1/acquire HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;"}),
+              error);
+  const std::string extension(64 * 1024, 'a');
+  for (int i = 0; i < 64 && !error; ++i) asio::write(hostile.socket(), asio::buffer(extension), error);
+  // Refused (a 400, then closed) or reset: never still reading after 4 MiB.
+  std::string answer;
+  char byte = 0;
+  boost::system::error_code read_error;
+  while (!read_error && answer.size() < 4096) {
+    if (asio::read(hostile.socket(), asio::buffer(&byte, 1), read_error) == 1) answer.push_back(byte);
+  }
+  EXPECT_TRUE(read_error == asio::error::eof || read_error == asio::error::connection_reset ||
+              answer.starts_with("HTTP/1.1 400"))
+      << read_error.message() << " " << answer;
+  EXPECT_NE(read_error, asio::error::would_block);  // not the receive timeout: the server let go
+  EXPECT_EQ(Client{server.port()}.send(http::verb::get, "/healthz").result_int(), 200u);
+  EXPECT_EQ(server.stop(), 0);
+}
+
+// Regression: with no cap on open connections, idle sockets held until
+// their read timeout kept legitimate clients waiting.
+TEST(Serve, IdleConnectionsGiveWayAtTheConnectionCap) {
+  ServeProcess server{demo_config, "--read-timeout 60s --max-connections 8"};
+  std::vector<std::unique_ptr<Client>> idle;
+  for (int i = 0; i < 8; ++i) idle.push_back(std::make_unique<Client>(server.port()));
+  // A legitimate client, beyond the cap, is answered at once (not after 60 s).
+  for (int i = 0; i < 3; ++i) {
+    Client client{server.port()};
+    timeval limit{10, 0};
+    setsockopt(client.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    EXPECT_EQ(client.send(http::verb::get, "/healthz").result_int(), 200u) << i;
+  }
+  // The oldest idle connection was closed to make room.
+  timeval limit{10, 0};
+  setsockopt(idle.front()->socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  char byte = 0;
+  boost::system::error_code error;
+  asio::read(idle.front()->socket(), asio::buffer(&byte, 1), error);
+  EXPECT_TRUE(error == asio::error::eof || error == asio::error::connection_reset) << error.message();
+  EXPECT_EQ(server.stop(), 0);
 }
 
 TEST(Serve, SigtermFinishesARequestInFlightThenExitsZero) {

@@ -72,7 +72,7 @@ constexpr Policy policies[] = {{"7/s", 3}, {"10/m", 10},   {"5/10s", 20}, {"20/5
                                {"3/d", 3}, {"1000/h", 50}, {"1/1ms", 4},  {"13/7ms", 13}};
 
 INSTANTIATE_TEST_SUITE_P(Simulate, AgainstReference,
-                         ::testing::Combine(::testing::ValuesIn(cli::algorithm_names), ::testing::ValuesIn(policies)));
+                         ::testing::Combine(::testing::ValuesIn(algorithm_names), ::testing::ValuesIn(policies)));
 
 TEST(BucketFamily, GcraTokenBucketAndLeakyBucketPrintIdenticalOutput) {
   for (Policy policy : policies) {

@@ -84,6 +84,24 @@ TYPED_TEST(AsyncRedisExactness, ManyDecisionsInFlightOnOneConnectionGetExactlyTh
   EXPECT_EQ(storage->statistics().failures, 0u);
 }
 
+TYPED_TEST(AsyncRedisExactness, TryAcquireAtDecidesAtTheGivenTimeLikeTheSyncFace) {
+  testing::RedisServer server;
+  asio::io_context context;
+  auto storage = std::make_shared<AsyncRedisStorage<std::string>>(context.get_executor(), options_of(server));
+  AsyncLimiter<TypeParam, std::string> limiter{context.get_executor(), RateLimit{2, 1s}, storage};
+  Limiter<TypeParam, std::string> reference{RateLimit{2, 1s}, std::make_shared<MemoryStorage<std::string>>()};
+  const std::vector<std::pair<Instant, std::int64_t>> events{
+      {Instant{10s}, 1}, {Instant{10s}, 1}, {Instant{10s + 100ms}, 1}, {Instant{10s + 600ms}, 1}, {Instant{12s}, 2}};
+  std::vector<Decision> got;
+  run(context, [&]() -> asio::awaitable<void> {
+    for (const auto& [at, cost] : events) got.push_back(co_await limiter.try_acquire_at("k", cost, at));
+  });
+  ASSERT_EQ(got.size(), events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(got[i], reference.try_acquire_at("k", events[i].second, events[i].first)) << i;
+  }
+}
+
 TEST(AsyncRedis, TheSeedsExampleWorksOutOfTheBox) {
   testing::RedisServer server;
   asio::io_context context;

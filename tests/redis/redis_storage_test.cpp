@@ -573,8 +573,27 @@ TEST(RedisStorage, ADatabaseRedisRefusesIsAStorageFailureAndNothingIsWritten) {
   GcraLimiter<std::string> limiter{RateLimit{5, 1h}, storage};
   EXPECT_FALSE(limiter.try_acquire("k").allowed);
   EXPECT_EQ(storage->statistics().failed_closed, 1u);
+  EXPECT_EQ(storage->statistics().failures, 1u);  // a failed connection: calls fail fast for the retry interval
+  EXPECT_NE(storage->client()->last_failure().find("refused SELECT"), std::string::npos)
+      << storage->client()->last_failure();
   RedisStorage<std::string> database_zero{server.options()};
   EXPECT_EQ(database_zero.client()->command({"DBSIZE"}).integer, 0);
+}
+
+// Regression: the local fallback kept every key it saw while Redis was down.
+TEST(RedisStorage, TheLocalFallbackIsBoundedByLocalMaxKeys) {
+  testing::RedisServer server;
+  redis::Options options = server.options();
+  options.local_max_keys = 64;  // one per shard
+  options.retry_interval = 1h;
+  auto storage = std::make_shared<RedisStorage<std::string>>(options);
+  FixedWindowLimiter<std::string> limiter{RateLimit{1, 1h}, storage};
+  server.kill();
+  EXPECT_TRUE(limiter.try_acquire("k").allowed);
+  EXPECT_FALSE(limiter.try_acquire("k").allowed);  // decided locally, and remembered
+  for (int i = 0; i < 2000; ++i) (void)limiter.try_acquire("other-" + std::to_string(i));
+  EXPECT_TRUE(limiter.try_acquire("k").allowed);  // evicted: the table stayed within its cap
+  EXPECT_EQ(storage->statistics().fell_back, 2003u);
 }
 
 TEST(RedisStorage, ARestartBetweenCallsIsNotAFailure) {

@@ -1,4 +1,4 @@
-// The Lua script (src/redis/decide.lua) against the C++ algorithms: random
+// The Lua script (src/redis/script/) against the C++ algorithms: random
 // traces, replayed through a real redis-server at explicit times and through
 // the algorithm in process, must give identical decisions, field by field.
 #include <gtest/gtest.h>

@@ -6,12 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include <leaksnek/algorithms/fixed_window.hpp>
-#include <leaksnek/algorithms/gcra.hpp>
-#include <leaksnek/algorithms/leaky_bucket.hpp>
-#include <leaksnek/algorithms/sliding_log.hpp>
-#include <leaksnek/algorithms/sliding_window.hpp>
-#include <leaksnek/algorithms/token_bucket.hpp>
+#include <leaksnek/algorithms/registry.hpp>
 #include <leaksnek/values/decision.hpp>
 #include <leaksnek/values/rate_limit.hpp>
 
@@ -25,23 +20,6 @@ struct SimulateOptions {
   RateLimit limit{1, std::chrono::seconds{1}};
   bool summary = false;
 };
-
-// The six algorithm names, as the command line spells them.
-inline constexpr std::string_view algorithm_names[] = {"token-bucket", "gcra",           "leaky-bucket",
-                                                       "fixed-window", "sliding-window", "sliding-log"};
-
-// Calls run.template operator()<A>() with the algorithm named `name`; throws
-// Error for an unknown name.
-template <class Run>
-decltype(auto) with_algorithm(std::string_view name, Run&& run) {
-  if (name == Gcra::name) return run.template operator()<Gcra>();
-  if (name == TokenBucket::name) return run.template operator()<TokenBucket>();
-  if (name == LeakyBucket::name) return run.template operator()<LeakyBucket>();
-  if (name == FixedWindow::name) return run.template operator()<FixedWindow>();
-  if (name == SlidingWindow::name) return run.template operator()<SlidingWindow>();
-  if (name == SlidingLog::name) return run.template operator()<SlidingLog>();
-  throw Error{"unknown algorithm '" + std::string{name} + "'"};
-}
 
 // --algorithm, --limit and --burst, checked; throws UsageError naming the option.
 struct PolicyOptions {

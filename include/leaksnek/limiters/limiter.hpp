@@ -75,7 +75,10 @@ class Limiter final : public RateLimiter<Key> {
     } else if (auto* deciding = dynamic_cast<DecidingStorage<Key>*>(storage_.get())) {
       deciding->validate(A::name, limits_);
       deciding_ = deciding;
-      local_ = std::make_unique<Limiter>(name_, limits_, std::make_shared<MemoryStorage<Key>>(), nullptr, clock_);
+      local_ = std::make_unique<Limiter>(name_, limits_,
+                                         std::make_shared<MemoryStorage<Key>>(typename MemoryStorage<Key>::Options{
+                                             .max_keys = deciding->local_max_keys()}),
+                                         nullptr, clock_);
     } else if (!mutex_) {
       throw Error{"a limiter over a storage that cannot decide by itself needs a KeyMutex"};
     }

@@ -13,7 +13,7 @@
 #include <boost/container_hash/hash.hpp>
 
 #include <boost/unordered/unordered_flat_map.hpp>
-#include <leaksnek/storages/memory_storage.hpp>
+#include <leaksnek/detail/hash.hpp>
 
 #include <leaksnek/interfaces/mutexes/key_mutex.hpp>
 

@@ -17,7 +17,7 @@
 
 #include <leaksnek/interfaces/mutexes/key_mutex.hpp>
 #include <leaksnek/redis/client.hpp>
-#include <leaksnek/storages/redis_storage.hpp>
+#include <leaksnek/redis/keys.hpp>
 
 namespace leaksnek {
 
@@ -50,7 +50,7 @@ class RedisMutex final : public KeyMutex<Key> {
   explicit RedisMutex(std::shared_ptr<redis::Client> client, redis::MutexOptions options = {})
       : client_{std::move(client)}, options_{options} {}
   explicit RedisMutex(std::string_view url, redis::MutexOptions options = {})
-      : RedisMutex{RedisStorage<Key>{url}.client(), options} {}
+      : RedisMutex{std::make_shared<redis::Client>(redis::Options{.endpoint = redis::Endpoint::parse(url)}), options} {}
 
   // Blocks until this process holds `key`'s lock (polling Redis). Throws
   // StorageError when Redis fails or the wait runs out; KeyError for a key

@@ -18,7 +18,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
 
-#include <leaksnek/asio/error.hpp>
+#include <leaksnek/async_error.hpp>
 #include <leaksnek/redis/client.hpp>
 
 struct redisAsyncContext;

@@ -45,6 +45,9 @@ struct Options {
   // grow Redis without bound.
   std::size_t max_key_size = 512;
   OnStorageError on_error = OnStorageError::local;
+  // Keys the local fallback keeps at most while Redis is down (least recently
+  // used go first): an outage must not grow memory without bound.
+  std::size_t local_max_keys = 1'000'000;
 };
 
 }  // namespace redis

@@ -36,19 +36,12 @@
 #include <boost/container_hash/hash.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
 
+#include <leaksnek/detail/hash.hpp>
 #include <leaksnek/detail/spin_lock.hpp>
 #include <leaksnek/interfaces/storages/rate_storage.hpp>
 #include <leaksnek/values/rate_limit.hpp>
 
 namespace leaksnek {
-
-namespace detail {
-// std::hash where the standard has one (its string hash reads 8 bytes a step),
-// boost::hash for the rest (pairs, tuples, user types with hash_value).
-template <class Key>
-using DefaultHash =
-    std::conditional_t<std::is_default_constructible_v<std::hash<Key>>, std::hash<Key>, boost::hash<Key>>;
-}  // namespace detail
 
 // Keys are hashed with std::hash<Key> where the standard library has one,
 // otherwise boost::hash<Key> (give your type a hash_value overload).

@@ -163,9 +163,9 @@ ServeConfig parse_serve_config(std::string_view text, std::string_view file) {
   if (const toml::node* server = root.get("server")) {
     const toml::table* table = server->as_table();
     if (table == nullptr) check.fail("server", "must be a table");
-    check.only(
-        *table, "server",
-        {"listen", "storage", "on_storage_error", "max_cost", "max_keys", "access_log", "store", "on_store_error"});
+    check.only(*table, "server",
+               {"listen", "storage", "on_storage_error", "max_cost", "max_keys", "max_connections", "access_log",
+                "store", "on_store_error"});
     if (std::string listen = check.string(*table, "server", "listen"); !listen.empty()) config.listen = listen;
     // "store" and "on_store_error": the first wave's spellings, still read.
     for (const char* key : {"storage", "store"}) {
@@ -191,6 +191,7 @@ ServeConfig parse_serve_config(std::string_view text, std::string_view file) {
       }
     }
     config.max_cost = check.integer(*table, "server", "max_cost", 1, RateLimit::max_count, config.max_cost);
+    config.max_connections = check.integer(*table, "server", "max_connections", 1, 1'000'000, config.max_connections);
     config.max_keys = check.integer(*table, "server", "max_keys", 1, std::int64_t{1} << 40, config.max_keys);
     if (const toml::node* log = table->get("access_log")) {
       if (!log->is_boolean()) check.fail("server.access_log", "must be true or false");

@@ -37,14 +37,18 @@ struct ServeConfig {
   std::string storage_key = "server.storage";  // where it was read, for messages
   OnStorageError on_storage_error = OnStorageError::local;
   std::int64_t max_cost = 1'000'000;  // a request's cost above this is refused (400)
-  std::int64_t max_keys = 1'000'000;  // memory storage: keys kept at most (least recently used go first)
+  // Open connections at most (and below the descriptor limit); at the cap the
+  // oldest connection waiting for a request is closed to admit a new one.
+  std::int64_t max_connections = 10'000;
+  std::int64_t max_keys = 1'000'000;  // keys kept in memory (the storage, or Redis's local fallback) at most
   bool access_log = false;
   std::vector<ServePolicy> policies;  // at least one, by name
 };
 
 // Parses and checks a configuration; throws ConfigError naming `file`, the
 // policy and the field. Shape:
-//   [server]                  # optional: listen, storage, on_storage_error, max_cost, max_keys, access_log
+//   [server]                  # optional: listen, storage, on_storage_error, max_cost, max_keys,
+//                             # max_connections, access_log
 //                             # ("store" and "on_store_error" are read as old spellings)
 //   [policies.api]
 //   algorithm = "gcra"

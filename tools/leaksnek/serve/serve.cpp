@@ -1,5 +1,7 @@
 #include "serve/serve.hpp"
 
+#include <sys/resource.h>
+
 #include <array>
 #include <charconv>
 #include <chrono>
@@ -43,7 +45,7 @@ using tcp = asio::ip::tcp;
 constexpr std::string_view serve_usage =
     "usage: leaksnek serve --config FILE [--listen HOST:PORT] [--storage memory|redis://host:port/db]\n"
     "                      [--on-storage-error fail-open|fail-closed|local] [--read-timeout DURATION]\n"
-    "                      [--access-log]\n"
+    "                      [--max-connections N] [--access-log]\n"
     "  An HTTP rate limit service over the policies of FILE (TOML; see examples/serve.toml):\n"
     "  POST /v1/acquire {\"policy\",\"key\",\"cost\"} or GET /v1/acquire?policy=&key=&cost= answer\n"
     "  200 or 429 with the decision; GET /v1/check/POLICY (nginx auth_request, Envoy ext_authz)\n"
@@ -53,6 +55,11 @@ constexpr std::string_view serve_usage =
 
 constexpr std::size_t header_limit = 8 * 1024;
 constexpr std::size_t body_limit = 4 * 1024;
+// What one connection may hold unparsed: a whole request with its chunked
+// framing, and a few pipelined ones. Beast's parser keeps a chunk-size line
+// (with its extensions) in the buffer until it ends, so without this bound a
+// line that never ends grew until the read timeout.
+constexpr std::size_t buffer_limit = 32 * 1024;
 
 struct Options {
   ServeConfig config;
@@ -60,11 +67,11 @@ struct Options {
 };
 
 Options parse_options(int argc, char** argv, bool& help) {
-  Arguments arguments{
-      argc,
-      argv,
-      {"--config", "--listen", "--storage", "--on-storage-error", "--read-timeout", "--store", "--on-store-error"},
-      {"--access-log", "--help"}};
+  Arguments arguments{argc,
+                      argv,
+                      {"--config", "--listen", "--storage", "--on-storage-error", "--read-timeout", "--max-connections",
+                       "--store", "--on-store-error"},
+                      {"--access-log", "--help"}};
   help = arguments.flag("--help");
   Options options;
   if (help) return options;
@@ -98,6 +105,9 @@ Options parse_options(int argc, char** argv, bool& help) {
     options.read_timeout = parse_duration("--read-timeout", *timeout);
     if (options.read_timeout <= Duration{0}) throw UsageError{"--read-timeout: must be more than 0"};
   }
+  if (auto connections = arguments.value("--max-connections")) {
+    options.config.max_connections = parse_positive("--max-connections", *connections, 1'000'000);
+  }
   if (arguments.flag("--access-log")) options.config.access_log = true;
   return options;
 }
@@ -126,7 +136,11 @@ tcp::endpoint parse_listen(std::string_view listen) {
 class Server {
  public:
   Server(asio::io_context& io, Options options)
-      : io_{io}, options_{std::move(options)}, service_{io.get_executor(), options_.config}, acceptor_{io} {}
+      : io_{io},
+        options_{std::move(options)},
+        service_{io.get_executor(), options_.config},
+        acceptor_{io},
+        max_connections_{connection_cap(options_.config.max_connections)} {}
 
   // Binds and prints "listening on HOST:PORT" (the port chosen when 0).
   void open() {
@@ -147,8 +161,17 @@ class Server {
       auto [error, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
       if (error) {
         if (draining_ || error == asio::error::operation_aborted) break;
-        pause.expires_after(std::chrono::milliseconds{50});  // e.g. out of descriptors: let some close
+        if (close_oldest_idle()) continue;                   // out of descriptors: free one at once
+        pause.expires_after(std::chrono::milliseconds{50});  // every connection busy: let some finish
         (void)co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
+      // At the cap, a connection waiting for a request gives way (as nginx
+      // reuses keep-alive connections); when every one is mid-request, the
+      // newcomer is refused. Idle sockets cannot lock legitimate clients out.
+      if (connections_.size() >= max_connections_ && !close_oldest_idle()) {
+        boost::system::error_code ignored;
+        socket.close(ignored);  // NOLINT(bugprone-unused-return-value)
         continue;
       }
       boost::system::error_code ignored;
@@ -158,21 +181,29 @@ class Server {
   }
 
   // Stops accepting, lets each in-flight request finish, closes idle
-  // connections; the process exits when the last one is done (at most 5 s).
+  // connections; the process exits when the last one is done. After 5 s the
+  // connections still open are closed, so their sessions end and io.run()
+  // returns with every session gone (stopping the io_context instead would
+  // destroy suspended sessions after the server they belong to).
   void drain() {
     if (draining_) return;
     draining_ = true;
     boost::system::error_code ignored;
     acceptor_.close(ignored);  // NOLINT(bugprone-unused-return-value)
     for (Connection* connection : connections_) {
-      // Idle between requests: close. Mid-request (reading or answering): finish it.
-      if (!connection->busy && connection->buffer->size() == 0) {
+      // Waiting for a request that has not begun: close. Mid-request (part of
+      // it read, its body awaited after a 100 Continue, or being answered): finish it.
+      if (connection->idle && connection->buffer->size() == 0) {
         connection->stream->socket().cancel(ignored);  // NOLINT(bugprone-unused-return-value)
       }
     }
     deadline_ = std::make_unique<asio::steady_timer>(io_, std::chrono::seconds{5});
     deadline_->async_wait([this](boost::system::error_code error) {
-      if (!error) io_.stop();
+      if (error) return;
+      boost::system::error_code ignored;
+      for (Connection* connection : connections_) {
+        connection->stream->socket().close(ignored);  // NOLINT(bugprone-unused-return-value)
+      }
     });
     if (connections_.empty()) deadline_->cancel();
   }
@@ -181,8 +212,33 @@ class Server {
   struct Connection {
     beast::tcp_stream* stream;
     beast::flat_buffer* buffer;
-    bool busy = false;
+    bool idle = true;  // waiting for the first byte of a request
   };
+
+  // Closes the longest-open connection that waits for a request with nothing
+  // of it received; false when there is none.
+  bool close_oldest_idle() {
+    for (Connection* connection : connections_) {
+      if (connection->idle && connection->buffer->size() == 0 && connection->stream->socket().is_open()) {
+        boost::system::error_code ignored;
+        connection->stream->socket().close(ignored);  // NOLINT(bugprone-unused-return-value)
+        connection->idle = false;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // The configured cap, kept below the descriptor limit (with room for the
+  // listener, Redis connections and the standard streams).
+  static std::size_t connection_cap(std::int64_t configured) {
+    auto cap = static_cast<std::size_t>(configured);
+    rlimit files{};
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY && files.rlim_cur > 64) {
+      cap = std::min<std::size_t>(cap, static_cast<std::size_t>(files.rlim_cur) - 32);
+    }
+    return std::max<std::size_t>(cap, 1);
+  }
 
   // Keeps a session in the registry for exactly its lifetime.
   class Registered {
@@ -204,7 +260,7 @@ class Server {
   };
 
   asio::awaitable<void> session(beast::tcp_stream stream) {
-    beast::flat_buffer buffer;
+    beast::flat_buffer buffer{buffer_limit};
     Connection connection{&stream, &buffer};
     Registered registered{*this, connection};
     while (!draining_) {
@@ -212,9 +268,11 @@ class Server {
       parser.header_limit(header_limit);
       parser.body_limit(body_limit);
       stream.expires_after(options_.read_timeout);
+      connection.idle = true;
       auto [read_error, bytes] =
           co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
       (void)bytes;
+      connection.idle = false;
       if (!read_error && !parser.is_done()) {
         // A client that asks first (Expect: 100-continue, as curl does for
         // larger bodies) is told to go on, unless its body is already too big.
@@ -230,6 +288,8 @@ class Server {
           refusal = Service::error(431, "the request header block is over 8 KiB");
         } else if (read_error == http::error::body_limit) {
           refusal = Service::error(413, "the request body is over 4 KiB");
+        } else if (read_error == http::error::buffer_overflow) {
+          refusal = Service::error(400, "the request's framing is over 32 KiB (a chunk line that never ends?)");
         } else if (read_error.category() == http::make_error_code(http::error::bad_target).category() &&
                    read_error != http::error::end_of_stream && read_error != http::error::partial_message) {
           refusal = Service::error(400, "malformed HTTP request: " + read_error.message());
@@ -243,7 +303,6 @@ class Server {
         }
         break;  // closed, timed out (a client too slow), or refused
       }
-      connection.busy = true;
       const HttpRequest& request = parser.get();
       const auto start = std::chrono::steady_clock::now();
       std::optional<HttpResponse> now = service_.handle_now(request);  // the memory store: no coroutine
@@ -257,7 +316,6 @@ class Server {
       stream.expires_after(std::chrono::seconds{10});
       auto [write_error, written] = co_await http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
       (void)written;
-      connection.busy = false;
       if (options_.config.access_log) log(request, response, std::chrono::steady_clock::now() - start);
       if (write_error || !response.keep_alive()) break;
     }
@@ -302,6 +360,7 @@ class Server {
   Service service_;
   tcp::acceptor acceptor_;
   std::list<Connection*> connections_;
+  std::size_t max_connections_;
   bool draining_ = false;
   std::unique_ptr<asio::steady_timer> deadline_;
 };

@@ -8,13 +8,8 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/json.hpp>
-#include <boost/url/parse.hpp>
 
-#include <leaksnek/asio.hpp>
-#include <leaksnek/leaksnek.hpp>
-#include <leaksnek/storages/aio/redis_storage.hpp>
-
-#include "simulate.hpp"
+#include "serve/requests.hpp"
 
 namespace leaksnek::cli {
 
@@ -24,126 +19,10 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::size_t max_key_bytes = 256;
-
-template <Algorithm A>
-class MemoryRunner final : public PolicyRunner {
- public:
-  MemoryRunner(const ServePolicy& policy, std::shared_ptr<MemoryStorage<std::string>> storage)
-      : limiter_{policy.name, policy.limits, std::move(storage)} {}
-  asio::awaitable<Decision> acquire(std::string key, std::int64_t cost) override {
-    co_return limiter_.try_acquire(key, cost);
-  }
-  std::optional<Decision> acquire_now(const std::string& key, std::int64_t cost) override {
-    return limiter_.try_acquire(key, cost);
-  }
-
- private:
-  Limiter<A, std::string> limiter_;
-};
-
-template <Algorithm A>
-class RedisRunner final : public PolicyRunner {
- public:
-  RedisRunner(asio::any_io_executor executor, const ServePolicy& policy,
-              std::shared_ptr<AsyncRedisStorage<std::string>> storage)
-      : limiter_{std::move(executor), policy.name, Limits{policy.limits}, std::move(storage)} {}
-  asio::awaitable<Decision> acquire(std::string key, std::int64_t cost) override {
-    auto [error, decision] = co_await limiter_.try_acquire(std::move(key), cost, asio::as_tuple(asio::use_awaitable));
-    co_return decision;  // a failure outside the storage's policy reads as denied
-  }
-  std::optional<Decision> acquire_now(const std::string& /*key*/, std::int64_t /*cost*/) override {
-    return std::nullopt;
-  }
-
- private:
-  AsyncLimiter<A, std::string> limiter_;
-};
-
 std::int64_t ceil_ms(Duration d) { return d.count() / 1'000'000 + (d.count() % 1'000'000 > 0 ? 1 : 0); }
 std::int64_t ceil_s(Duration d) { return d.count() / 1'000'000'000 + (d.count() % 1'000'000'000 > 0 ? 1 : 0); }
 
-// A request's fields, from a query string or a JSON body.
-struct AcquireFields {
-  std::optional<std::string> policy;
-  std::optional<std::string> key;
-  std::optional<std::int64_t> cost;
-};
-
-struct BadRequest {
-  unsigned status;
-  std::string message;
-};
-
-std::int64_t parse_cost(std::string_view text) {
-  std::int64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) {
-    throw BadRequest{400, "cost must be a positive integer, got \"" + std::string{text.substr(0, 32)} + "\""};
-  }
-  return value;
-}
-
-AcquireFields fields_of_query(std::string_view target) {
-  auto url = boost::urls::parse_origin_form(target);
-  if (!url) throw BadRequest{400, "malformed request target"};
-  AcquireFields fields;
-  for (auto param : url->params()) {
-    if (param.key == "policy")
-      fields.policy = param.value;
-    else if (param.key == "key")
-      fields.key = param.value;
-    else if (param.key == "cost")
-      fields.cost = parse_cost(param.value);
-    else
-      throw BadRequest{
-          400, "unknown parameter \"" + std::string{param.key.substr(0, 32)} + "\" (expected policy, key, cost)"};
-  }
-  return fields;
-}
-
-AcquireFields fields_of_json(std::string_view body) {
-  boost::system::error_code ec;
-  json::value value = json::parse(body, ec);
-  if (ec) throw BadRequest{400, "malformed JSON: " + ec.message()};
-  if (!value.is_object()) throw BadRequest{400, "the body must be a JSON object with policy, key and cost"};
-  AcquireFields fields;
-  for (const auto& [name, item] : value.as_object()) {
-    if (name == "policy" || name == "key") {
-      if (!item.is_string()) throw BadRequest{400, "\"" + std::string{name} + "\" must be a string"};
-      (name == "policy" ? fields.policy : fields.key) = std::string{item.as_string()};
-    } else if (name == "cost") {
-      if (item.is_int64()) {
-        fields.cost = item.as_int64();
-      } else if (item.is_uint64()) {
-        fields.cost = std::numeric_limits<std::int64_t>::max();  // above any cap
-      } else {
-        throw BadRequest{400, "\"cost\" must be a positive integer"};
-      }
-    } else {
-      throw BadRequest{400, "unknown field \"" + std::string{name.substr(0, 32)} + "\" (expected policy, key, cost)"};
-    }
-  }
-  return fields;
-}
-
 std::string json_text(const json::object& object) { return json::serialize(object); }
-
-void check_key(std::string_view key) {
-  if (key.empty()) throw BadRequest{400, "key must not be empty"};
-  if (key.size() > max_key_bytes) {
-    throw BadRequest{400, "key is " + std::to_string(key.size()) + " bytes, at most " + std::to_string(max_key_bytes)};
-  }
-}
-
-std::string label(std::string_view text) {  // a Prometheus label value
-  std::string out;
-  for (char c : text) {
-    if (c == '\\' || c == '"') out.push_back('\\');
-    out.push_back(c);
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -154,30 +33,12 @@ struct Service::Policy {
   std::atomic<std::uint64_t> denied{0};
 };
 
-struct Service::Storage {
-  std::shared_ptr<MemoryStorage<std::string>> memory;
-  std::shared_ptr<AsyncRedisStorage<std::string>> redis;
-};
-
 Service::Service(asio::any_io_executor executor, ServeConfig config)
-    : config_{std::move(config)}, storage_{std::make_unique<Storage>()} {
-  if (config_.storage == "memory") {
-    MemoryStorage<std::string>::Options options;
-    options.max_keys = static_cast<std::size_t>(config_.max_keys);
-    storage_->memory = std::make_shared<MemoryStorage<std::string>>(options);
-  } else {
-    redis::Options options;
-    options.endpoint = redis::Endpoint::parse(config_.storage);
-    options.on_error = config_.on_storage_error;
-    storage_->redis = std::make_shared<AsyncRedisStorage<std::string>>(executor, options);
-  }
+    : config_{std::move(config)}, storage_{open_storage(executor, config_)} {
   for (const ServePolicy& policy : config_.policies) {
     auto entry = std::make_unique<Policy>();
     entry->config = policy;
-    entry->runner = with_algorithm(policy.algorithm, [&]<Algorithm A>() -> std::unique_ptr<PolicyRunner> {
-      if (storage_->memory) return std::make_unique<MemoryRunner<A>>(policy, storage_->memory);
-      return std::make_unique<RedisRunner<A>>(executor, policy, storage_->redis);
-    });
+    entry->runner = make_runner(executor, policy, storage_);
     policies_.emplace(policy.name, std::move(entry));
   }
 }
@@ -264,7 +125,7 @@ std::optional<HttpResponse> Service::handle_now(const HttpRequest& request) {
         response = checked(*policy, *decision, request.version());
       }
     } else if (path == "/readyz") {
-      if (storage_->redis) return std::nullopt;
+      if (storage_.redis) return std::nullopt;
       response = readiness(request.version(), {}, {});
     } else {
       response = route(request, path);
@@ -388,17 +249,17 @@ std::optional<HttpResponse> Service::check_request(const HttpRequest& request, s
     return error(404, "unknown policy \"" + std::string{name.substr(0, 64)} + "\"", request.version());
   }
   policy = found->second.get();
-  std::string_view header{request[policy->config.key_header].data(), request[policy->config.key_header].size()};
-  std::string_view first = header.find(',') == std::string_view::npos ? header : header.substr(header.rfind(',') + 1);
-  while (!first.empty() && (first.front() == ' ' || first.front() == '\t')) first.remove_prefix(1);
-  while (!first.empty() && (first.back() == ' ' || first.back() == '\t')) first.remove_suffix(1);
+  // The last line of the header, whatever a client wrote in lines before it
+  // (a proxy appends its own line or element last).
+  std::string_view header;
+  for (auto [it, end] = request.equal_range(policy->config.key_header); it != end; ++it) {
+    header = std::string_view{it->value().data(), it->value().size()};
+  }
   try {
-    if (first.empty()) throw BadRequest{400, "missing the key header " + policy->config.key_header};
-    check_key(first);
+    key = std::string{key_of_header(header, policy->config.key_header)};
   } catch (const BadRequest& bad) {
     return error(bad.status, bad.message, request.version());
   }
-  key = std::string{first};
   return std::nullopt;
 }
 
@@ -415,16 +276,16 @@ HttpResponse Service::checked(Policy& policy, const Decision& decision, unsigned
 }
 
 asio::awaitable<HttpResponse> Service::ready(const HttpRequest& request) {
-  if (!storage_->redis) co_return readiness(request.version(), {}, {});
-  auto [error, reply] = co_await storage_->redis->client()->async_command(ping(), asio::as_tuple(asio::use_awaitable));
+  if (!storage_.redis) co_return readiness(request.version(), {}, {});
+  auto [error, reply] = co_await storage_.redis->client()->async_command(ping(), asio::as_tuple(asio::use_awaitable));
   co_return readiness(request.version(), error, reply);
 }
 
 std::vector<std::string> Service::ping() { return {"PING"}; }
 
 HttpResponse Service::readiness(unsigned version, boost::system::error_code failure, const redis::Reply& reply) const {
-  if (storage_->redis && (failure || reply.type != redis::Reply::Type::status)) {
-    std::string why = storage_->redis->client()->last_failure();
+  if (storage_.redis && (failure || reply.type != redis::Reply::Type::status)) {
+    std::string why = storage_.redis->client()->last_failure();
     return error(503, "storage unreachable: " + (why.empty() ? failure.message() : why), version);
   }
   HttpResponse response{http::status::ok, version};
@@ -438,16 +299,16 @@ HttpResponse Service::metrics_page(const HttpRequest& request) const {
   text.append("# HELP leaksnek_decisions_total Rate limit decisions by policy and outcome.\n");
   text.append("# TYPE leaksnek_decisions_total counter\n");
   for (const auto& [name, policy] : policies_) {
-    text.append("leaksnek_decisions_total{policy=\"").append(label(name)).append("\",outcome=\"allowed\"} ");
+    text.append("leaksnek_decisions_total{policy=\"").append(prometheus_label(name)).append("\",outcome=\"allowed\"} ");
     text.append(std::to_string(policy->allowed.load())).append("\n");
-    text.append("leaksnek_decisions_total{policy=\"").append(label(name)).append("\",outcome=\"denied\"} ");
+    text.append("leaksnek_decisions_total{policy=\"").append(prometheus_label(name)).append("\",outcome=\"denied\"} ");
     text.append(std::to_string(policy->denied.load())).append("\n");
   }
   text.append("# HELP leaksnek_decisions_pending Decisions waiting on the storage now.\n");
   text.append("# TYPE leaksnek_decisions_pending gauge\n");
   text.append("leaksnek_decisions_pending ").append(std::to_string(pending_.load())).append("\n");
   redis::Statistics stats;
-  if (storage_->redis) stats = storage_->redis->statistics();
+  if (storage_.redis) stats = storage_.redis->statistics();
   // leaksnek_storage_*; the first wave's leaksnek_store_* beside them, for charts that use them.
   for (const char* prefix : {"leaksnek_storage", "leaksnek_store"}) {
     const std::string errors = std::string{prefix} + "_errors_total";
@@ -466,35 +327,6 @@ HttpResponse Service::metrics_page(const HttpRequest& request) const {
   response.set(http::field::content_type, "text/plain; version=0.0.4");
   response.body() = std::move(text);
   return response;
-}
-
-void Metrics::observe(std::chrono::nanoseconds latency) noexcept {
-  const double seconds = static_cast<double>(latency.count()) / 1e9;
-  std::size_t bucket = 0;
-  while (bucket < bounds.size() && seconds > bounds[bucket]) ++bucket;
-  buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
-  count_.fetch_add(1, std::memory_order_relaxed);
-  sum_ns_.fetch_add(static_cast<std::uint64_t>(latency.count()), std::memory_order_relaxed);
-}
-
-std::string Metrics::render_histogram() const {
-  std::string text;
-  text.append("# HELP leaksnek_request_duration_seconds Time to answer a request, from parsed request to response.\n");
-  text.append("# TYPE leaksnek_request_duration_seconds histogram\n");
-  std::uint64_t cumulative = 0;
-  char number[32];
-  for (std::size_t i = 0; i < bounds.size(); ++i) {
-    cumulative += buckets_[i].load();
-    std::snprintf(number, sizeof number, "%g", bounds[i]);
-    text.append("leaksnek_request_duration_seconds_bucket{le=\"").append(number).append("\"} ");
-    text.append(std::to_string(cumulative)).append("\n");
-  }
-  cumulative += buckets_[bounds.size()].load();
-  text.append("leaksnek_request_duration_seconds_bucket{le=\"+Inf\"} ").append(std::to_string(cumulative)).append("\n");
-  std::snprintf(number, sizeof number, "%.9f", static_cast<double>(sum_ns_.load()) / 1e9);
-  text.append("leaksnek_request_duration_seconds_sum ").append(number).append("\n");
-  text.append("leaksnek_request_duration_seconds_count ").append(std::to_string(count_.load())).append("\n");
-  return text;
 }
 
 }  // namespace leaksnek::cli

@@ -1,9 +1,8 @@
 // The rate limit service behind `leaksnek serve`: HTTP requests in, decisions
 // and HTTP responses out, with no sockets (so tests and fuzzers drive it
-// directly). Policies decide on the configured store.
+// directly). Policies decide on the configured storage.
 #pragma once
 
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -23,41 +22,17 @@
 #include <leaksnek/values/decision.hpp>
 
 #include "serve/config.hpp"
+#include "serve/metrics.hpp"
+#include "serve/policies.hpp"
 
 namespace leaksnek::cli {
 
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 
-// One policy's decisions, on memory or Redis.
-class PolicyRunner {
- public:
-  virtual ~PolicyRunner() = default;
-  // Decides `cost` for `key`. Never throws for a store failure: the store's
-  // OnStorageError policy decides then.
-  virtual boost::asio::awaitable<Decision> acquire(std::string key, std::int64_t cost) = 0;
-  // The decision at once when the store answers without waiting (memory);
-  // nullopt (and nothing decided) otherwise.
-  virtual std::optional<Decision> acquire_now(const std::string& key, std::int64_t cost) = 0;
-};
-
-// Counters for /metrics; safe from any thread.
-class Metrics {
- public:
-  static constexpr std::array<double, 10> bounds{0.00005, 0.0001, 0.00025, 0.0005, 0.001,
-                                                 0.0025,  0.005,  0.01,    0.05,   0.25};  // seconds
-  void observe(std::chrono::nanoseconds latency) noexcept;
-  std::string render_histogram() const;
-
- private:
-  std::array<std::atomic<std::uint64_t>, bounds.size() + 1> buckets_{};
-  std::atomic<std::uint64_t> count_{0};
-  std::atomic<std::uint64_t> sum_ns_{0};
-};
-
 class Service {
  public:
-  // Builds every policy on the configured store (connecting lazily).
+  // Builds every policy on the configured storage (connecting lazily).
   Service(boost::asio::any_io_executor executor, ServeConfig config);
   ~Service();
 
@@ -100,8 +75,7 @@ class Service {
   ServeConfig config_;
   Metrics metrics_;
   std::atomic<std::int64_t> pending_{0};
-  struct Storage;
-  std::unique_ptr<Storage> storage_;
+  ServeStorage storage_;
   std::map<std::string, std::unique_ptr<Policy>, std::less<>> policies_;
 };
 

@@ -4,6 +4,7 @@
 // seed's read/write stays available for users' own limiters.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -63,8 +64,27 @@ struct StorageOutcome {
   std::int64_t booked_at = 0;  // a booking's time on the store's clock, for give_back()
 };
 
+// What a storage that decides by itself tells a limiter, sync or async:
+// which limits it can keep, and what to do when it fails.
+class DecidingStorageBase {
+ public:
+  virtual ~DecidingStorageBase() = default;
+
+  // Throws RateError for limits this storage cannot keep exactly.
+  virtual void validate(std::string_view algorithm, std::span<const RateLimit> limits) const = 0;
+
+  [[nodiscard]] virtual OnStorageError on_storage_error() const noexcept = 0;
+  // Counts a decision made by the OnStorageError policy.
+  virtual void count(OnStorageError policy) noexcept = 0;
+  // Time until the storage is tried again after a failure (zero when up).
+  [[nodiscard]] virtual Duration retry_in() const noexcept = 0;
+  // Keys the in-memory fallback (OnStorageError::local) keeps at most, least
+  // recently used first out, so that an outage cannot grow memory without bound.
+  [[nodiscard]] virtual std::size_t local_max_keys() const noexcept { return 1'000'000; }
+};
+
 template <class Key>
-class DecidingStorage : public RateStorage<Key> {
+class DecidingStorage : public RateStorage<Key>, public DecidingStorageBase {
  public:
   using Request = StorageRequest;
   using Outcome = StorageOutcome;
@@ -75,15 +95,6 @@ class DecidingStorage : public RateStorage<Key> {
 
   // Gives back a booking made by decide() (see Algorithm::give_back). Throws StorageError.
   virtual void give_back(const Key& key, const Request& request, std::int64_t booked_at) = 0;
-
-  // Throws RateError for limits this storage cannot keep exactly.
-  virtual void validate(std::string_view algorithm, std::span<const RateLimit> limits) const = 0;
-
-  [[nodiscard]] virtual OnStorageError on_storage_error() const noexcept = 0;
-  // Counts a decision made by the OnStorageError policy.
-  virtual void count(OnStorageError policy) noexcept = 0;
-  // Time until the storage is tried again after a failure (zero when up).
-  [[nodiscard]] virtual Duration retry_in() const noexcept = 0;
 };
 
 }  // namespace leaksnek

@@ -17,7 +17,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <leaksnek/asio/async_key_mutex.hpp>
+#include <leaksnek/interfaces/mutexes/aio/key_mutex.hpp>
 #include <leaksnek/mutexes/redis_mutex.hpp>
 #include <leaksnek/redis/async_client.hpp>
 

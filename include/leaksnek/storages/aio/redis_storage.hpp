@@ -13,7 +13,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <leaksnek/asio/async_deciding_storage.hpp>
+#include <leaksnek/interfaces/storages/aio/deciding_storage.hpp>
 #include <leaksnek/redis/async_client.hpp>
 #include <leaksnek/storages/redis_storage.hpp>
 
@@ -69,6 +69,7 @@ class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
   [[nodiscard]] OnStorageError on_storage_error() const noexcept override { return client_->options().on_error; }
   void count(OnStorageError policy) noexcept override { client_->count(policy); }
   [[nodiscard]] Duration retry_in() const noexcept override { return client_->retry_in(); }
+  [[nodiscard]] std::size_t local_max_keys() const noexcept override { return client_->options().local_max_keys; }
   [[nodiscard]] redis::Statistics statistics() const { return client_->statistics(); }
   [[nodiscard]] const std::shared_ptr<redis::AsyncClient>& client() const noexcept { return client_; }
 

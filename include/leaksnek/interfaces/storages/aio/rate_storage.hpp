@@ -1,4 +1,27 @@
-// The seed's module path for AsyncRateStorage.
+// AsyncRateStorage: the seed's asynchronous storage interface, on Asio
+// coroutines. Implement it over anything asynchronous (a network client, a
+// database driver); an AsyncLimiter over it locks the key with an
+// AsyncKeyMutex, reads, decides and writes, without blocking a thread.
 #pragma once
 
-#include <leaksnek/asio/async_rate_storage.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <leaksnek/values/rate.hpp>
+#include <leaksnek/values/time.hpp>
+
+namespace leaksnek {
+
+template <class Key>
+class AsyncRateStorage {
+ public:
+  virtual ~AsyncRateStorage() = default;
+
+  // The key's state; an empty Rate when never seen. May throw (the limiter
+  // then completes with errc::storage_failed and changes nothing).
+  virtual boost::asio::awaitable<Rate> read(const Key& key) = 0;
+
+  // Stores the key's state; see RateStorage::write for `expires_after`.
+  virtual boost::asio::awaitable<void> write(const Key& key, const Rate& rate, Duration expires_after) = 0;
+};
+
+}  // namespace leaksnek

@@ -47,16 +47,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
-#include <leaksnek/algorithms/fixed_window.hpp>
-#include <leaksnek/algorithms/gcra.hpp>
-#include <leaksnek/algorithms/leaky_bucket.hpp>
-#include <leaksnek/algorithms/sliding_log.hpp>
-#include <leaksnek/algorithms/sliding_window.hpp>
-#include <leaksnek/algorithms/token_bucket.hpp>
-#include <leaksnek/asio/async_deciding_storage.hpp>
-#include <leaksnek/asio/async_key_mutex.hpp>
-#include <leaksnek/asio/async_rate_storage.hpp>
-#include <leaksnek/asio/error.hpp>
+#include <leaksnek/algorithms/algorithm.hpp>
+#include <leaksnek/async_error.hpp>
+#include <leaksnek/interfaces/mutexes/aio/key_mutex.hpp>
+#include <leaksnek/interfaces/storages/aio/deciding_storage.hpp>
+#include <leaksnek/interfaces/storages/aio/rate_storage.hpp>
 #include <leaksnek/limiters/limiter.hpp>
 
 namespace leaksnek {
@@ -108,7 +103,10 @@ class AsyncLimiter {
     if (auto* deciding = dynamic_cast<AsyncDecidingStorage<Key>*>(storage.get())) {
       deciding->validate(A::name, impl_->limits);
       impl_->deciding = deciding;
-      impl_->fallback.emplace(impl_->name, impl_->limits, std::make_shared<MemoryStorage<Key>>(), nullptr, clock);
+      impl_->fallback.emplace(impl_->name, impl_->limits,
+                              std::make_shared<MemoryStorage<Key>>(
+                                  typename MemoryStorage<Key>::Options{.max_keys = deciding->local_max_keys()}),
+                              nullptr, clock);
     } else if (!mutex) {
       throw Error{"an async limiter over an AsyncRateStorage that cannot decide by itself needs an AsyncKeyMutex"};
     }
@@ -141,6 +139,16 @@ class AsyncLimiter {
   auto try_acquire(Key key, std::int64_t cost = 1, Token&& token = {}) {
     detail::check_cost(cost);
     return start<Decision>(std::forward<Token>(token), std::move(key), cost, Duration{0});
+  }
+
+  // try_acquire at an explicit time instead of the clock's, as
+  // Limiter::try_acquire_at (over a MemoryStorage, raised to the latest time
+  // the key's shard has seen; over Redis, floored to a microsecond).
+  // Completion signature void(error_code, Decision); cancellation as try_acquire.
+  template <class Token = boost::asio::deferred_t>
+  auto try_acquire_at(Key key, std::int64_t cost, Instant now, Token&& token = {}) {
+    detail::check_cost(cost);
+    return start<Decision>(std::forward<Token>(token), std::move(key), cost, Duration{0}, now);
   }
 
   // The seed's call: completes with true when one more request for `key` is
@@ -222,6 +230,7 @@ class AsyncLimiter {
     Key key;
     std::int64_t cost;
     Duration max_wait;
+    std::optional<Instant> at;  // an explicit time (then max_wait is zero)
     typename Limiter<A, Key>::Reservation reservation{};
     std::unique_ptr<boost::asio::steady_timer> timer{};
     enum class Stage { start, completing, waiting } stage = Stage::start;
@@ -231,7 +240,11 @@ class AsyncLimiter {
       switch (stage) {
         case Stage::start:
           self.reset_cancellation_state(boost::asio::enable_total_cancellation());
-          reservation = impl->memory->reserve(key, cost, max_wait);
+          if (at) {
+            reservation.decision = impl->memory->try_acquire_at(key, cost, *at);
+          } else {
+            reservation = impl->memory->reserve(key, cost, max_wait);
+          }
           if (reservation.wait > Duration{0}) {
             stage = Stage::waiting;
             timer = std::make_unique<boost::asio::steady_timer>(impl->executor, impl->expiry_for(reservation.until));
@@ -263,19 +276,20 @@ class AsyncLimiter {
   // Starts an operation completing with void(error_code, T): the composed
   // operation over a MemoryStorage, else a coroutine over the seed's interfaces.
   template <class T, class Token>
-  auto start(Token&& token, Key key, std::int64_t cost, Duration max_wait) {
+  auto start(Token&& token, Key key, std::int64_t cost, Duration max_wait, std::optional<Instant> at = std::nullopt) {
     return boost::asio::async_initiate<Token, void(error_code, T)>(
-        [impl = impl_](auto handler, Key op_key, std::int64_t op_cost, Duration op_max_wait) {
+        [impl = impl_](auto handler, Key op_key, std::int64_t op_cost, Duration op_max_wait,
+                       std::optional<Instant> op_at) {
           if (impl->memory) {
             boost::asio::async_compose<decltype(handler), void(error_code, T)>(
-                InMemoryOp<T>{impl, std::move(op_key), op_cost, op_max_wait}, handler, impl->executor);
+                InMemoryOp<T>{impl, std::move(op_key), op_cost, op_max_wait, op_at}, handler, impl->executor);
           } else if constexpr (std::is_same_v<T, bool>) {
             launch<T>(impl, std::move(handler), exceeded(impl, std::move(op_key)));
           } else {
-            launch<T>(impl, std::move(handler), decide(impl, std::move(op_key), op_cost, op_max_wait));
+            launch<T>(impl, std::move(handler), decide(impl, std::move(op_key), op_cost, op_max_wait, op_at));
           }
         },
-        token, std::move(key), cost, max_wait);
+        token, std::move(key), cost, max_wait, at);
   }
 
   static error_code error_of(const std::exception_ptr& error) {
@@ -314,10 +328,10 @@ class AsyncLimiter {
   }
 
   static boost::asio::awaitable<Outcome<Decision>> decide(std::shared_ptr<Impl> impl, Key key, std::int64_t cost,
-                                                          Duration max_wait) {
-    if (impl->deciding) co_return co_await decide_one_step(std::move(impl), std::move(key), cost, max_wait);
-    if (impl->single) co_return co_await decide_in_storage(impl, *impl->single, std::move(key), cost, max_wait);
-    co_return co_await decide_in_storage(impl, *impl->multi, std::move(key), cost, max_wait);
+                                                          Duration max_wait, std::optional<Instant> at = std::nullopt) {
+    if (impl->deciding) co_return co_await decide_one_step(std::move(impl), std::move(key), cost, max_wait, at);
+    if (impl->single) co_return co_await decide_in_storage(impl, *impl->single, std::move(key), cost, max_wait, at);
+    co_return co_await decide_in_storage(impl, *impl->multi, std::move(key), cost, max_wait, at);
   }
 
   // The seed's path: lock, read, decide, write, then wait if booked. A
@@ -327,7 +341,8 @@ class AsyncLimiter {
   // the lock again.
   template <class Policy>
   static boost::asio::awaitable<Outcome<Decision>> decide_in_storage(std::shared_ptr<Impl> impl, const Policy& policy,
-                                                                     Key key, std::int64_t cost, Duration max_wait) {
+                                                                     Key key, std::int64_t cost, Duration max_wait,
+                                                                     std::optional<Instant> at) {
     namespace this_coro = boost::asio::this_coro;
     co_await this_coro::throw_if_cancelled(false);
     co_await this_coro::reset_cancellation_state(
@@ -338,7 +353,7 @@ class AsyncLimiter {
     {
       AsyncKeyLock<Key> lock = co_await AsyncKeyMutex<Key>::guard(impl->mutex, key);
       typename Policy::State state = co_await load(*impl, policy, key);
-      const Instant now = impl->clock.now();
+      const Instant now = at ? *at : impl->clock.now();
       grant = reserve(policy, state, now, cost, max_wait);
       until = now + grant.wait;
       if (grant.decision.allowed) co_await store(*impl, policy, key, state, grant.wait + grant.decision.reset_after);
@@ -381,20 +396,21 @@ class AsyncLimiter {
   // OnStorageError policy), then wait if booked. Cancellation as the seed's
   // path: a cancelled reservation is given back in the storage.
   static boost::asio::awaitable<Outcome<Decision>> decide_one_step(std::shared_ptr<Impl> impl, Key key,
-                                                                   std::int64_t cost, Duration max_wait) {
+                                                                   std::int64_t cost, Duration max_wait,
+                                                                   std::optional<Instant> at) {
     namespace this_coro = boost::asio::this_coro;
     co_await this_coro::throw_if_cancelled(false);
     co_await this_coro::reset_cancellation_state(
         boost::asio::enable_total_cancellation(),
         [](boost::asio::cancellation_type) { return boost::asio::cancellation_type::none; });
-    const StorageRequest request{impl->name, A::name, impl->limits, cost, std::nullopt, max_wait};
+    const StorageRequest request{impl->name, A::name, impl->limits, cost, at, max_wait};
     typename Limiter<A, Key>::Reservation reservation;
     bool failed = false;
     try {
       StorageOutcome outcome = co_await impl->deciding->decide(key, request);
       reservation.decision = outcome.grant.decision;
       reservation.wait = outcome.grant.wait;
-      reservation.until = impl->clock.now() + reservation.wait;
+      reservation.until = (at ? *at : impl->clock.now()) + reservation.wait;
       reservation.cost = cost;
       reservation.remote = true;
       reservation.storage_time = outcome.booked_at;
@@ -404,8 +420,7 @@ class AsyncLimiter {
     if (failed) {
       const OnStorageError policy = impl->deciding->on_storage_error();
       impl->deciding->count(policy);
-      reservation =
-          impl->fallback->decide_without_storage(policy, key, cost, std::nullopt, max_wait, impl->deciding->retry_in());
+      reservation = impl->fallback->decide_without_storage(policy, key, cost, at, max_wait, impl->deciding->retry_in());
     }
     if (reservation.wait <= Duration{0}) co_return Outcome<Decision>{error_code{}, reservation.decision};
     if (co_await wait_until(*impl, reservation.until)) co_return Outcome<Decision>{error_code{}, reservation.decision};
@@ -434,18 +449,5 @@ class AsyncLimiter {
 
   std::shared_ptr<Impl> impl_;
 };
-
-template <class Key>
-using AsyncGcraLimiter = AsyncLimiter<Gcra, Key>;
-template <class Key>
-using AsyncTokenBucketLimiter = AsyncLimiter<TokenBucket, Key>;
-template <class Key>
-using AsyncLeakyBucketLimiter = AsyncLimiter<LeakyBucket, Key>;
-template <class Key>
-using AsyncFixedWindowLimiter = AsyncLimiter<FixedWindow, Key>;
-template <class Key>
-using AsyncSlidingWindowLimiter = AsyncLimiter<SlidingWindow, Key>;
-template <class Key>
-using AsyncSlidingLogLimiter = AsyncLimiter<SlidingLog, Key>;
 
 }  // namespace leaksnek

@@ -9,13 +9,13 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include <leaksnek/asio/async_rate_storage.hpp>
+#include <leaksnek/interfaces/storages/aio/rate_storage.hpp>
 #include <leaksnek/interfaces/storages/deciding_storage.hpp>
 
 namespace leaksnek {
 
 template <class Key>
-class AsyncDecidingStorage : public AsyncRateStorage<Key> {
+class AsyncDecidingStorage : public AsyncRateStorage<Key>, public DecidingStorageBase {
  public:
   // Decides `request` on `key` atomically (reserve() when max_wait > 0).
   // Throws StorageError when the storage failed, KeyError for a key it refuses.
@@ -25,15 +25,6 @@ class AsyncDecidingStorage : public AsyncRateStorage<Key> {
   // Gives back a booking made by decide(). Throws StorageError.
   virtual boost::asio::awaitable<void> give_back(const Key& key, const StorageRequest& request,
                                                  std::int64_t booked_at) = 0;
-
-  // Throws RateError for limits this storage cannot keep exactly.
-  virtual void validate(std::string_view algorithm, std::span<const RateLimit> limits) const = 0;
-
-  [[nodiscard]] virtual OnStorageError on_storage_error() const noexcept = 0;
-  // Counts a decision made by the OnStorageError policy.
-  virtual void count(OnStorageError policy) noexcept = 0;
-  // Time until the storage is tried again after a failure (zero when up).
-  [[nodiscard]] virtual Duration retry_in() const noexcept = 0;
 };
 
 }  // namespace leaksnek

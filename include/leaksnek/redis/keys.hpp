@@ -1,0 +1,48 @@
+// Redis key names for leaksnek's state, locks and seed-style rates, shared by
+// the storages and the mutexes on Redis.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include <leaksnek/interfaces/storages/deciding_storage.hpp>
+#include <leaksnek/redis/options.hpp>
+#include <leaksnek/values/rate_limit.hpp>
+
+namespace leaksnek::redis {
+
+// A key as Redis bytes: strings as they are (binary-safe), integers in decimal.
+template <class Key>
+std::string_view key_bytes(const Key& key, std::string& scratch) {
+  if constexpr (std::is_convertible_v<const Key&, std::string_view>) {
+    return std::string_view{key};
+  } else if constexpr (std::is_integral_v<Key>) {
+    scratch = std::to_string(key);
+    return scratch;
+  } else {
+    static_assert(std::is_convertible_v<const Key&, std::string_view>, "RedisStorage keys are strings or integers");
+    return {};
+  }
+}
+
+// The part of a Redis key that names the policy: algorithm and limits, so a
+// changed policy starts from fresh states instead of misreading old ones.
+// Throws RateError for a period that is not a whole number of microseconds
+// (Redis's clock resolution).
+std::string policy_tag(std::string_view algorithm, std::span<const RateLimit> limits);
+
+// Redis key names, each under options.prefix. A policy's state for a key:
+// prefix + "{" + policy name + ":" + key + "}:" + policy_tag, with '%', '{'
+// and '}' (and ':' in the name) %-escaped, so every key of one decision has
+// one hash tag (one Redis Cluster slot), names never collide, and a state is
+// read only by the algorithm and limits that wrote it. A seed-style Rate:
+// prefix + "rate:" + key; a RedisMutex lock: prefix + "lock:" + key. Throw
+// KeyError for a key over options.max_key_size bytes.
+void check_key(const Options& options, std::string_view bytes);
+std::string decision_key(const Options& options, const StorageRequest& request, std::string_view bytes);
+std::string rate_key(const Options& options, std::string_view bytes);
+std::string lock_key(const Options& options, std::string_view bytes);
+
+}  // namespace leaksnek::redis
