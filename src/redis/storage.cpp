@@ -137,8 +137,8 @@ std::vector<std::string> decide_args(const StorageRequest& request) {
   return script_args("decide", request, 0);
 }
 
-std::vector<std::string> give_back_args(const StorageRequest& request, std::int64_t booked_at) {
-  return script_args("give", request, booked_at);
+std::vector<std::string> cancel_args(const StorageRequest& request, std::int64_t reserved_at) {
+  return script_args("cancel", request, reserved_at);
 }
 
 StorageOutcome run_script(Client& client, std::string_view redis_key, const std::vector<std::string>& args) {
@@ -151,17 +151,17 @@ StorageOutcome parse_decision(const Reply& reply) {
   if (reply.type != Reply::Type::array || reply.elements.size() != 7) malformed("expected an array of 7");
 
   StorageOutcome outcome;
-  Decision& d = outcome.grant.decision;
+  Decision& d = outcome.reserved.decision;
   d.allowed = field(reply, 0) == 1;
   d.limit = field(reply, 1);
   d.remaining = field(reply, 2);
   std::int64_t retry = field(reply, 3);
   d.retry_after = retry == -1 ? Decision::never : Duration{retry};
   d.reset_after = Duration{field(reply, 4)};
-  outcome.grant.wait = Duration{field(reply, 5)};
-  outcome.booked_at = field(reply, 6);
+  outcome.reserved.wait = Duration{field(reply, 5)};
+  outcome.reserved_at = field(reply, 6);
   if (d.remaining < 0 || d.limit < 0 || (retry < 0 && retry != -1) || d.reset_after < Duration{0} ||
-      outcome.grant.wait < Duration{0}) {
+      outcome.reserved.wait < Duration{0}) {
     malformed("a negative field");
   }
   return outcome;

@@ -217,7 +217,7 @@ TEST(AsyncLimiter, AcquireBeyondMaxWaitIsDeniedAtOnce) {
 
 // With the decision clock frozen, a cancelled waiter's Decision::retry_after
 // shows how far ahead it was booked: that is how these tests see whether a
-// later booking took the place a cancelled one gave back.
+// later reservation took the place a cancelled one gave back.
 template <class Limiter>
 Decision acquire_then_cancel(net::io_context& io, Limiter& limiter, error_code& error) {
   net::cancellation_signal cancel;
@@ -314,7 +314,7 @@ TEST(AsyncLimiter, WaitersBookedForTheSameInstantCompleteInArrivalOrder) {
   // Fixed windows of 5 ms for 10: twenty waiters share the next two windows'
   // starts; Asio's timer queue alone would not keep equal expiries in order.
   // The clock is frozen while they book: on the steady clock a slow machine
-  // crosses a window's start mid-booking, and the late ones fit at once.
+  // crosses a window's start mid-reservation, and the late ones fit at once.
   net::io_context io;
   ManualClock clock;
   AsyncFixedWindowLimiter<std::string> limiter{io.get_executor(), rl("10/5ms"),

@@ -120,7 +120,7 @@ TEST(RedisReplies, AMalformedDecisionReplyIsAStorageErrorNamingIt) {
              0,
              {number(1), number(10), number(9), number(0), text("100000000000"), number(0), number(5)}};
   EXPECT_EQ(message(good), "accepted");
-  EXPECT_EQ(redis::parse_decision(good).grant.decision.reset_after, 100s);
+  EXPECT_EQ(redis::parse_decision(good).reserved.decision.reset_after, 100s);
   EXPECT_NE(message(number(1)).find("expected an array of 7"), std::string::npos);
   Reply short_reply = good;
   short_reply.elements.pop_back();
@@ -136,11 +136,11 @@ TEST(RedisReplies, AMalformedDecisionReplyIsAStorageErrorNamingIt) {
   EXPECT_NE(message(negative).find("negative"), std::string::npos);
   Reply huge = good;
   huge.elements[4] = text("99999999999999999999999");  // a duration beyond int64 saturates
-  EXPECT_EQ(redis::parse_decision(huge).grant.decision.reset_after, Duration::max());
+  EXPECT_EQ(redis::parse_decision(huge).reserved.decision.reset_after, Duration::max());
   Reply never = good;
   never.elements[0] = number(0);
   never.elements[3] = number(-1);
-  EXPECT_TRUE(redis::parse_decision(never).grant.decision.never_allowed());
+  EXPECT_TRUE(redis::parse_decision(never).reserved.decision.never_allowed());
 }
 
 // --- The one-step path ------------------------------------------------------------
@@ -350,13 +350,13 @@ TEST(RedisStorage, AcquireBooksTheWaitAndLaterCallersQueueBehindIt) {
   ManualClock clock;
   LeakyBucketLimiter<std::string> limiter{RateLimit{1, 1s}, storage, nullptr, clock};
   EXPECT_TRUE(limiter.try_acquire("k").allowed);
-  auto booking = limiter.reserve("k", 1, 5s);
-  EXPECT_TRUE(booking.decision.allowed);
-  EXPECT_GT(booking.wait, 900ms);
-  EXPECT_LE(booking.wait, 1s);
-  EXPECT_TRUE(booking.remote);
+  auto reservation = limiter.reserve("k", 1, 5s);
+  EXPECT_TRUE(reservation.decision.allowed);
+  EXPECT_GT(reservation.wait, 900ms);
+  EXPECT_LE(reservation.wait, 1s);
+  EXPECT_TRUE(reservation.remote);
   auto second = limiter.reserve("k", 1, 5s);
-  EXPECT_GT(second.wait, 1900ms);  // behind the first booking
+  EXPECT_GT(second.wait, 1900ms);  // behind the first reservation
   limiter.cancel("k", second);
   auto third = limiter.reserve("k", 1, 5s);
   EXPECT_GT(third.wait, 1900ms);  // the cancelled slot is free again

@@ -60,9 +60,9 @@ class Reference {
   Decision decide(const std::string& key, Instant at, std::int64_t cost) {
     return single_ ? single_->decide(single_states_[key], at, cost) : multi_->decide(multi_states_[key], at, cost);
   }
-  void give_back(const std::string& key, Instant at, std::int64_t cost) {
-    if (single_) single_->give_back(single_states_[key], at, cost);
-    if (multi_) multi_->give_back(multi_states_[key], at, cost);
+  void cancel(const std::string& key, Instant at, std::int64_t cost) {
+    if (single_) single_->cancel(single_states_[key], at, cost);
+    if (multi_) multi_->cancel(multi_states_[key], at, cost);
   }
 
  private:
@@ -98,7 +98,7 @@ TYPED_TEST(ScriptEquivalence, RandomTracesDecideAsTheAlgorithm) {
 
       Decision expected = reference.decide(key, now, cost);
       StorageRequest request{"p", A::name, c.limits, cost, now, Duration{0}};
-      Decision actual = storage.decide(key, request).grant.decision;
+      Decision actual = storage.decide(key, request).reserved.decision;
       ASSERT_EQ(actual.allowed, expected.allowed) << "case " << case_number << " event " << event;
       ASSERT_EQ(actual.limit, expected.limit) << "case " << case_number << " event " << event;
       ASSERT_EQ(actual.remaining, expected.remaining) << "case " << case_number << " event " << event;
@@ -139,9 +139,9 @@ TYPED_TEST(ScriptEquivalence, ReservationsAndGiveBacksDecideAsTheAlgorithm) {
       const int roll = percent(random);
       if (gives && roll < 15 && !booked.empty()) {
         Booked b = booked[static_cast<std::size_t>(percent(random)) % booked.size()];
-        reference.give_back(b.key, Instant{Duration{b.at_us * 1000}}, b.cost);
+        reference.cancel(b.key, Instant{Duration{b.at_us * 1000}}, b.cost);
         StorageRequest request{"p", A::name, c.limits, b.cost, std::nullopt, Duration{0}};
-        storage.give_back(b.key, request, b.at_us);
+        storage.cancel(b.key, request, b.at_us);
         continue;
       }
       Duration max_wait = roll < 60 ? Duration{(step(random) * 4) * 1000} : Duration{0};
@@ -156,14 +156,14 @@ TYPED_TEST(ScriptEquivalence, ReservationsAndGiveBacksDecideAsTheAlgorithm) {
       }
       StorageRequest request{"p", A::name, c.limits, cost, now, max_wait};
       StorageOutcome actual = storage.decide(key, request);
-      const Decision& d = actual.grant.decision;
+      const Decision& d = actual.reserved.decision;
       ASSERT_EQ(d.allowed, expected.allowed) << "event " << event;
       ASSERT_EQ(d.remaining, expected.remaining) << "event " << event;
       ASSERT_EQ(d.retry_after.count(), expected.retry_after.count()) << "event " << event;
       ASSERT_EQ(d.reset_after.count(), expected.reset_after.count()) << "event " << event;
-      ASSERT_EQ(actual.grant.wait.count(), wait_us * 1000) << "event " << event;
+      ASSERT_EQ(actual.reserved.wait.count(), wait_us * 1000) << "event " << event;
       if (wait_us > 0 && d.allowed) {
-        ASSERT_EQ(actual.booked_at, now_us + wait_us);
+        ASSERT_EQ(actual.reserved_at, now_us + wait_us);
       }
     }
   }

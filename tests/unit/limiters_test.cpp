@@ -149,12 +149,12 @@ TYPED_TEST(EveryLimiter, WaitersAreServedInArrivalOrder) {
 }
 
 // Random try_acquire and booked waits (reserve, the step acquire() takes),
-// some cancelled (give_back), with mixed costs: replaying every served request at the time it proceeds,
+// some cancelled (cancel), with mixed costs: replaying every served request at the time it proceeds,
 // in that order, through a fresh state must allow them all (nothing
 // oversubscribed), and those times must follow arrival order (nobody jumps
 // ahead of a booked wait).
 template <class Policy>
-void check_bookings(const Policy& policy, std::uint64_t seed) {
+void check_reservations(const Policy& policy, std::uint64_t seed) {
   std::mt19937_64 random{seed};
   typename Policy::State state{};
   struct Served {
@@ -167,10 +167,10 @@ void check_bookings(const Policy& policy, std::uint64_t seed) {
     now += Duration{static_cast<std::int64_t>(random() % 300'000'000)};
     std::int64_t cost = 1 + static_cast<std::int64_t>(random() % 4);
     if (random() % 2 == 0) {
-      Grant grant = reserve(policy, state, now, cost, 5s);
+      Reserved grant = reserve(policy, state, now, cost, 5s);
       if (!grant.decision.allowed) continue;
       if (grant.wait > 0s && random() % 4 == 0) {
-        policy.give_back(state, now + grant.wait, cost);  // cancelled while waiting
+        policy.cancel(state, now + grant.wait, cost);  // cancelled while waiting
       } else {
         served.push_back({now + grant.wait, cost});
       }
@@ -190,8 +190,8 @@ void check_bookings(const Policy& policy, std::uint64_t seed) {
 
 TYPED_TEST(EveryLimiter, BookedWaitsNeverOversubscribeNorGetOvertaken) {
   for (std::uint64_t seed = 1; seed <= 5; ++seed) {
-    check_bookings(SinglePolicy<TypeParam>{rl("10/s")}, seed);
-    check_bookings(MultiPolicy<TypeParam>{std::vector<RateLimit>{rl("10/s"), rl("25/5s")}}, seed);
+    check_reservations(SinglePolicy<TypeParam>{rl("10/s")}, seed);
+    check_reservations(MultiPolicy<TypeParam>{std::vector<RateLimit>{rl("10/s"), rl("25/5s")}}, seed);
   }
 }
 

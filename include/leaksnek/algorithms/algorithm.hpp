@@ -39,7 +39,7 @@ concept Algorithm = requires(const A& algorithm, typename A::State& state, const
   // Gives back a request of `cost` allowed by a decide() at `at` that was
   // booked ahead (a wait) and then cancelled before `at`. Never oversubscribes:
   // where the algorithm cannot tell what it freed, the time stays booked.
-  { algorithm.give_back(state, now, cost) } -> std::same_as<void>;
+  { algorithm.cancel(state, now, cost) } -> std::same_as<void>;
   // The state as integers, for storages that keep plain values, and back
   // (decode throws StateError on fields this algorithm could not have written).
   { algorithm.encode(const_state, writer) } -> std::same_as<void>;

@@ -63,7 +63,7 @@ class FixedWindow {
   // Gives back a booked request: its window counts it no more. The window
   // stays booked (the current window's count was not kept), so requests
   // before it opens still queue.
-  void give_back(State& state, Instant at, std::int64_t cost) const {
+  void cancel(State& state, Instant at, std::int64_t cost) const {
     if (state.window == window_of(at)) state.used = std::max<std::int64_t>(0, state.used - cost);
   }
 

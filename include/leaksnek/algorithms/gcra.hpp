@@ -48,7 +48,7 @@ class Gcra {
   }
 
   // Gives back a booked request: the arrival time moves back by its cost.
-  void give_back(State& state, Instant /*at*/, std::int64_t cost) const {
+  void cancel(State& state, Instant /*at*/, std::int64_t cost) const {
     if (state.tat != State{}.tat) state.tat = detail::int128{state.tat} - scale_.units(cost);
   }
 

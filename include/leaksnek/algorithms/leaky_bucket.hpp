@@ -45,7 +45,7 @@ class LeakyBucket {
   [[nodiscard]] bool is_fresh(const State& state, Instant now) const noexcept { return level_at(state, now) == 0; }
 
   // Gives back a booked request: its cost drains out of the bucket at once.
-  void give_back(State& state, Instant /*at*/, std::int64_t cost) const {
+  void cancel(State& state, Instant /*at*/, std::int64_t cost) const {
     // Stays above 0, the never-used mark, so the bucket keeps its time line.
     if (state.level != 0) state.level = std::max<detail::int128>(1, detail::int128{state.level} - scale_.units(cost));
   }

@@ -29,7 +29,7 @@ class SinglePolicy {
     return algorithm_.decide(state, now, cost);
   }
   [[nodiscard]] bool is_fresh(const State& state, Instant now) const { return algorithm_.is_fresh(state, now); }
-  void give_back(State& state, Instant at, std::int64_t cost) const { algorithm_.give_back(state, at, cost); }
+  void cancel(State& state, Instant at, std::int64_t cost) const { algorithm_.cancel(state, at, cost); }
   void encode(const State& state, RateWriter& writer) const { algorithm_.encode(state, writer); }
   [[nodiscard]] State decode(RateReader& reader) const { return algorithm_.decode(reader); }
 
@@ -96,8 +96,8 @@ class MultiPolicy {
     return true;
   }
 
-  void give_back(State& state, Instant at, std::int64_t cost) const {
-    for (std::size_t i = 0; i < state.size(); ++i) algorithms_[i].give_back(state[i], at, cost);
+  void cancel(State& state, Instant at, std::int64_t cost) const {
+    for (std::size_t i = 0; i < state.size(); ++i) algorithms_[i].cancel(state[i], at, cost);
   }
 
   void encode(const State& state, RateWriter& writer) const {
@@ -165,7 +165,7 @@ template <class P>
 
 // The outcome of reserve(): the decision, and how long the caller must wait
 // before acting on it (zero unless a wait was reserved).
-struct Grant {
+struct Reserved {
   Decision decision;
   Duration wait{0};
 };
@@ -175,8 +175,8 @@ struct Grant {
 // nothing is oversubscribed) and returns that decision with the wait. A pure
 // step like decide(): storages run it atomically.
 template <class P>
-[[nodiscard]] Grant reserve(const P& policy, typename P::State& state, Instant now, std::int64_t cost,
-                            Duration max_wait) {
+[[nodiscard]] Reserved reserve(const P& policy, typename P::State& state, Instant now, std::int64_t cost,
+                               Duration max_wait) {
   Decision decision = policy.decide(state, now, cost);
   if (decision.allowed || decision.never_allowed() || decision.retry_after > max_wait) return {decision, Duration{0}};
   Duration wait = decision.retry_after;

@@ -113,9 +113,9 @@ class SlidingLog {
   }
 
   // Gives back a booked request: its entry keeps its time (entries older than
-  // the booking may have been forgotten as of then, so requests before it
+  // the reservation may have been forgotten as of then, so requests before it
   // still queue) but no longer counts.
-  void give_back(State& state, Instant at, std::int64_t cost) const noexcept { state.take_at(detail::nanos(at), cost); }
+  void cancel(State& state, Instant at, std::int64_t cost) const noexcept { state.take_at(detail::nanos(at), cost); }
 
   // Takes back an allowed request of `cost` made by the last decide() on
   // `state`, for all-or-nothing multi-limits. Thread-safe (state is the caller's).

@@ -88,7 +88,7 @@ class SlidingWindow {
   }
 
   // Gives back a booked request from the window that counted it.
-  void give_back(State& state, Instant at, std::int64_t cost) const {
+  void cancel(State& state, Instant at, std::int64_t cost) const {
     const std::int64_t window = window_of(at);
     if (state.window == window) state.current = std::max<std::int64_t>(0, state.current - cost);
     if (state.window == window + 1) state.previous = std::max<std::int64_t>(0, state.previous - cost);

@@ -46,7 +46,7 @@ class TokenBucket {
   }
 
   // Gives back a booked request: its tokens return to the bucket.
-  void give_back(State& state, Instant /*at*/, std::int64_t cost) const {
+  void cancel(State& state, Instant /*at*/, std::int64_t cost) const {
     if (state.seen) state.tokens = std::min(scale_.capacity(), detail::int128{state.tokens} + scale_.units(cost));
   }
 

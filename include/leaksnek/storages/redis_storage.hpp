@@ -31,9 +31,9 @@ const Script& decide_script();
 std::vector<std::string> write_args(const std::string& name, const Rate& rate, Duration expires_after);
 
 // The decision script's arguments (after its key): decide, or reserve when
-// request.max_wait > 0; give back a booking made at `booked_at` (us).
+// request.max_wait > 0; cancel a reservation made at `reserved_at` (us).
 std::vector<std::string> decide_args(const StorageRequest& request);
-std::vector<std::string> give_back_args(const StorageRequest& request, std::int64_t booked_at);
+std::vector<std::string> cancel_args(const StorageRequest& request, std::int64_t reserved_at);
 // The script's reply as a decision; throws StorageError on a malformed one.
 StorageOutcome parse_decision(const Reply& reply);
 // EVALSHA of the decision script on `redis_key` with `args`. Throws StorageError.
@@ -64,10 +64,10 @@ class RedisStorage final : public DecidingStorage<Key> {
     return redis::run_script(*client_, name, redis::decide_args(request));
   }
 
-  void give_back(const Key& key, const Request& request, std::int64_t booked_at) override {
+  void cancel(const Key& key, const Request& request, std::int64_t reserved_at) override {
     std::string scratch;
     std::string name = redis_key(request, redis::key_bytes(key, scratch));
-    redis::run_script(*client_, name, redis::give_back_args(request, booked_at));
+    redis::run_script(*client_, name, redis::cancel_args(request, reserved_at));
   }
 
   void validate(std::string_view algorithm, std::span<const RateLimit> limits) const override {

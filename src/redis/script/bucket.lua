@@ -30,7 +30,7 @@ function bucket.decide(lim, st, now, cost)
 end
 -- The arrival time moves back by the cost (gcra); the token bucket never
 -- holds more than full, nor the leaky bucket less than empty.
-function bucket.give(lim, st, at, cost)
+function bucket.cancel(lim, st, at, cost)
   if not st then return st end
   st.l = sub(st.l, mul(cost, lim.pt))
   if ARGV[5] ~= 'gcra' and lt(st.l, 0) then st.l = 0 end

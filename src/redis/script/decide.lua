@@ -76,7 +76,7 @@ local function commit(push, keep_ttl)
     end
   end
   if #args > 0 then redis.call('HSET', key, unpack(args)) end
-  if keep_ttl then return end -- a give-back only makes the key fresher: its TTL still holds
+  if keep_ttl then return end -- a cancel only makes the key fresher: its TTL still holds
   local ttl = ceildiv(sub(fresh, now), 1000) -- ms
   if lt(ttl, 1) then ttl = 1 end
   -- At an explicit time (a replay, a test) the server's clock says nothing
@@ -85,8 +85,8 @@ local function commit(push, keep_ttl)
   redis.call('PEXPIRE', key, tostr(add(ttl, 1)))
 end
 
-if mode == 'give' then
-  for i = 1, count do states[i] = algorithm.give(limits[i], states[i], extra, cost) end
+if mode == 'cancel' then
+  for i = 1, count do states[i] = algorithm.cancel(limits[i], states[i], extra, cost) end
   commit(nil, true)
   return {1, 0, 0, 0, 0, 0, out(now)}
 end

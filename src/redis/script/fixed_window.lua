@@ -24,7 +24,7 @@ function fixed.decide(lim, st, now, cost)
   end
   return d
 end
-function fixed.give(lim, st, at, cost)
+function fixed.cancel(lim, st, at, cost)
   if st and cmp(st.w, floordiv(at, lim.p)) == 0 then st.c = max(0, sub(st.c, cost)) end
   return st
 end

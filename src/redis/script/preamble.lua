@@ -3,9 +3,9 @@
 -- random traces (tests/redis/script_equivalence_test.cpp).
 --
 -- KEYS[1]  a hash holding the key's state for every limit of the policy
--- ARGV     mode ("decide" | "reserve" | "give"), now in microseconds ("" for
+-- ARGV     mode ("decide" | "reserve" | "cancel"), now in microseconds ("" for
 --          the server's TIME), cost, max wait in microseconds (reserve) or the
---          booked time in microseconds (give), algorithm, limit count, then
+--          reserved time in microseconds (cancel), algorithm, limit count, then
 --          per limit: count, period in microseconds, burst
 -- Reply    {allowed, limit, remaining, retry_after_ns (-1: never),
 --          reset_after_ns, wait_ns, booked_at_us}: integers, or decimal

@@ -63,7 +63,7 @@ function log.decide(lim, st, now, cost)
   d.keep = true
   return d
 end
-function log.give(lim, st, at, cost)
+function log.cancel(lim, st, at, cost)
   if not st then return st end
   for seq = st.n - 1, st.h, -1 do
     local e = log.entry(st, seq)

@@ -48,7 +48,7 @@ function sliding.decide(lim, st, now, cost)
   end
   return d
 end
-function sliding.give(lim, st, at, cost)
+function sliding.cancel(lim, st, at, cost)
   if not st then return st end
   local window = floordiv(at, lim.p)
   if cmp(st.w, window) == 0 then st.c = max(0, sub(st.c, cost)) end

@@ -200,9 +200,9 @@ class Server {
     deadline_ = std::make_unique<asio::steady_timer>(io_, std::chrono::seconds{5});
     deadline_->async_wait([this](boost::system::error_code error) {
       if (error) return;
-      boost::system::error_code ignored;
+      boost::system::error_code unused;
       for (Connection* connection : connections_) {
-        connection->stream->socket().close(ignored);  // NOLINT(bugprone-unused-return-value)
+        connection->stream->socket().close(unused);  // NOLINT(bugprone-unused-return-value)
       }
     });
     if (connections_.empty()) deadline_->cancel();

@@ -60,8 +60,8 @@ struct StorageRequest {
 
 // What a DecidingStorage decided.
 struct StorageOutcome {
-  Grant grant;
-  std::int64_t booked_at = 0;  // a booking's time on the store's clock, for give_back()
+  Reserved reserved;
+  std::int64_t reserved_at = 0;  // a reservation's time on the store's clock, for cancel()
 };
 
 // What a storage that decides by itself tells a limiter, sync or async:
@@ -93,8 +93,8 @@ class DecidingStorage : public RateStorage<Key>, public DecidingStorageBase {
   // Throws StorageError when the storage failed, KeyError for a key it refuses.
   virtual Outcome decide(const Key& key, const Request& request) = 0;
 
-  // Gives back a booking made by decide() (see Algorithm::give_back). Throws StorageError.
-  virtual void give_back(const Key& key, const Request& request, std::int64_t booked_at) = 0;
+  // Gives back a reservation made by decide() (see Algorithm::cancel). Throws StorageError.
+  virtual void cancel(const Key& key, const Request& request, std::int64_t reserved_at) = 0;
 };
 
 }  // namespace leaksnek

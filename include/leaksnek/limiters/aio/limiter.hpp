@@ -1,6 +1,7 @@
-// AsyncLimiter: every algorithm's limiter on Boost.Asio. The same decisions
-// as Limiter; waiting (acquire) suspends on an Asio timer, so no thread
-// sleeps and nothing polls.
+// AsyncLimiter: every algorithm's limiter on Boost.Asio, the asynchronous
+// driver of DecisionCore (which makes every decision, as for Limiter);
+// waiting (acquire) suspends on an Asio timer, so no thread sleeps and
+// nothing polls.
 //
 // Over a MemoryStorage a decision is one step inside the storage, completed
 // through the executor. Over an AsyncDecidingStorage (AsyncRedisStorage) it is
@@ -52,7 +53,7 @@
 #include <leaksnek/interfaces/mutexes/aio/key_mutex.hpp>
 #include <leaksnek/interfaces/storages/aio/deciding_storage.hpp>
 #include <leaksnek/interfaces/storages/aio/rate_storage.hpp>
-#include <leaksnek/limiters/limiter.hpp>
+#include <leaksnek/limiters/decision_core.hpp>
 
 namespace leaksnek {
 
@@ -89,35 +90,13 @@ class AsyncLimiter {
   // (an empty name: default_policy_name()).
   AsyncLimiter(executor_type executor, std::string name, Limits limits, std::shared_ptr<MemoryStorage<Key>> storage,
                ClockRef clock = {})
-      : impl_{std::make_shared<Impl>(std::move(executor), clock)} {
-    if (name.empty()) name = default_policy_name(A::name, limits.list);
-    impl_->memory.emplace(std::move(name), limits.list, std::move(storage), nullptr, clock);
-  }
+      : impl_{make_impl(std::move(executor), std::move(name), std::move(limits.list), clock, std::move(storage),
+                        nullptr, nullptr)} {}
 
   AsyncLimiter(executor_type executor, std::string name, Limits limits, std::shared_ptr<AsyncRateStorage<Key>> storage,
                std::shared_ptr<AsyncKeyMutex<Key>> mutex = nullptr, ClockRef clock = {})
-      : impl_{std::make_shared<Impl>(std::move(executor), clock)} {
-    if (!storage) throw Error{"an async limiter needs a storage"};
-    impl_->limits = limits.list;
-    impl_->name = name.empty() ? default_policy_name(A::name, impl_->limits) : std::move(name);
-    if (auto* deciding = dynamic_cast<AsyncDecidingStorage<Key>*>(storage.get())) {
-      deciding->validate(A::name, impl_->limits);
-      impl_->deciding = deciding;
-      impl_->fallback.emplace(impl_->name, impl_->limits,
-                              std::make_shared<MemoryStorage<Key>>(
-                                  typename MemoryStorage<Key>::Options{.max_keys = deciding->local_max_keys()}),
-                              nullptr, clock);
-    } else if (!mutex) {
-      throw Error{"an async limiter over an AsyncRateStorage that cannot decide by itself needs an AsyncKeyMutex"};
-    }
-    impl_->storage = std::move(storage);
-    impl_->mutex = std::move(mutex);
-    if (limits.list.size() == 1) {
-      impl_->single.emplace(limits.list.front());
-    } else {
-      impl_->multi.emplace(limits.list);
-    }
-  }
+      : impl_{make_impl(std::move(executor), std::move(name), std::move(limits.list), clock, nullptr,
+                        std::move(storage), std::move(mutex))} {}
 
   [[nodiscard]] executor_type get_executor() const noexcept { return impl_->executor; }
 
@@ -178,21 +157,24 @@ class AsyncLimiter {
   template <class T>
   using Outcome = std::tuple<error_code, T>;
 
-  // What operations share: everything the limiter knows.
+  // What operations share: the decision core and the storage it drives.
   struct Impl {
-    Impl(executor_type e, ClockRef c) : executor{std::move(e)}, clock{c} {}
+    Impl(executor_type e, std::string name, std::vector<RateLimit> limits, ClockRef clock,
+         std::shared_ptr<MemoryStorage<Key>> m, std::shared_ptr<AsyncRateStorage<Key>> s,
+         std::shared_ptr<AsyncKeyMutex<Key>> x)
+        : executor{std::move(e)},
+          memory{std::move(m)},
+          storage{std::move(s)},
+          mutex{std::move(x)},
+          deciding{dynamic_cast<AsyncDecidingStorage<Key>*>(storage.get())},
+          core{std::move(name), std::move(limits), clock, memory.get(), deciding} {}
 
     executor_type executor;
-    ClockRef clock;
-    std::optional<Limiter<A, Key>> memory;
+    std::shared_ptr<MemoryStorage<Key>> memory;  // keeps the core's tables alive
     std::shared_ptr<AsyncRateStorage<Key>> storage;
     std::shared_ptr<AsyncKeyMutex<Key>> mutex;
-    std::vector<RateLimit> limits;
-    std::string name;
-    AsyncDecidingStorage<Key>* deciding = nullptr;  // storage, when it decides by itself
-    std::optional<Limiter<A, Key>> fallback;        // decides when the deciding storage fails
-    std::optional<SinglePolicy<A>> single;
-    std::optional<MultiPolicy<A>> multi;
+    AsyncDecidingStorage<Key>* deciding;  // storage, when it decides by itself
+    DecisionCore<A, Key> core;
     // The last timer expiry armed: each new one is at least 1 ns later, so
     // waiters booked for the same instant still complete in reservation order
     // (Asio's timer queue does not keep equal expiries in order).
@@ -202,13 +184,27 @@ class AsyncLimiter {
     // The steady-clock expiry for `until` on the limiter's clock.
     std::chrono::steady_clock::time_point expiry_for(Instant until) {
       auto expiry = std::chrono::steady_clock::now() +
-                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(until - clock.now());
+                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(until - core.clock().now());
       std::lock_guard lock{expiry_mutex};
       expiry = std::max(expiry, last_expiry + std::chrono::nanoseconds{1});
       last_expiry = expiry;
       return expiry;
     }
   };
+
+  static std::shared_ptr<Impl> make_impl(executor_type executor, std::string name, std::vector<RateLimit> limits,
+                                         ClockRef clock, std::shared_ptr<MemoryStorage<Key>> memory,
+                                         std::shared_ptr<AsyncRateStorage<Key>> storage,
+                                         std::shared_ptr<AsyncKeyMutex<Key>> mutex) {
+    if (!memory && !storage) throw Error{"an async limiter needs a storage"};
+    if (name.empty()) name = default_policy_name(A::name, limits);
+    auto impl = std::make_shared<Impl>(std::move(executor), std::move(name), std::move(limits), clock,
+                                       std::move(memory), std::move(storage), std::move(mutex));
+    if (!impl->core.in_memory() && impl->deciding == nullptr && !impl->mutex) {
+      throw Error{"an async limiter over an AsyncRateStorage that cannot decide by itself needs an AsyncKeyMutex"};
+    }
+    return impl;
+  }
 
   static Decision result_as(const Decision& decision, Decision*) { return decision; }
   static bool result_as(const Decision& decision, bool*) { return !decision.allowed; }  // limit_exceeded
@@ -231,7 +227,7 @@ class AsyncLimiter {
     std::int64_t cost;
     Duration max_wait;
     std::optional<Instant> at;  // an explicit time (then max_wait is zero)
-    typename Limiter<A, Key>::Reservation reservation{};
+    Reservation reservation{};
     std::unique_ptr<boost::asio::steady_timer> timer{};
     enum class Stage { start, completing, waiting } stage = Stage::start;
 
@@ -240,10 +236,10 @@ class AsyncLimiter {
       switch (stage) {
         case Stage::start:
           self.reset_cancellation_state(boost::asio::enable_total_cancellation());
-          if (at) {
-            reservation.decision = impl->memory->try_acquire_at(key, cost, *at);
+          if (max_wait > Duration{0}) {
+            reservation = impl->core.reserve(key, cost, max_wait);
           } else {
-            reservation = impl->memory->reserve(key, cost, max_wait);
+            reservation.decision = impl->core.decide(key, cost, at);
           }
           if (reservation.wait > Duration{0}) {
             stage = Stage::waiting;
@@ -264,9 +260,9 @@ class AsyncLimiter {
             self.complete(error_code{}, result_as(reservation.decision, static_cast<T*>(nullptr)));
             return;
           }
-          impl->memory->cancel(key, reservation);
+          impl->core.cancel(key, reservation);
           self.complete(boost::asio::error::operation_aborted,
-                        result_as(cancelled(reservation.decision, reservation.until - impl->clock.now()),
+                        result_as(cancelled(reservation.decision, reservation.until - impl->core.clock().now()),
                                   static_cast<T*>(nullptr)));
           return;
       }
@@ -280,7 +276,7 @@ class AsyncLimiter {
     return boost::asio::async_initiate<Token, void(error_code, T)>(
         [impl = impl_](auto handler, Key op_key, std::int64_t op_cost, Duration op_max_wait,
                        std::optional<Instant> op_at) {
-          if (impl->memory) {
+          if (impl->core.in_memory()) {
             boost::asio::async_compose<decltype(handler), void(error_code, T)>(
                 InMemoryOp<T>{impl, std::move(op_key), op_cost, op_max_wait, op_at}, handler, impl->executor);
           } else if constexpr (std::is_same_v<T, bool>) {
@@ -330,8 +326,10 @@ class AsyncLimiter {
   static boost::asio::awaitable<Outcome<Decision>> decide(std::shared_ptr<Impl> impl, Key key, std::int64_t cost,
                                                           Duration max_wait, std::optional<Instant> at = std::nullopt) {
     if (impl->deciding) co_return co_await decide_one_step(std::move(impl), std::move(key), cost, max_wait, at);
-    if (impl->single) co_return co_await decide_in_storage(impl, *impl->single, std::move(key), cost, max_wait, at);
-    co_return co_await decide_in_storage(impl, *impl->multi, std::move(key), cost, max_wait, at);
+    if (const auto* single = impl->core.single()) {
+      co_return co_await decide_in_storage(impl, *single, std::move(key), cost, max_wait, at);
+    }
+    co_return co_await decide_in_storage(impl, *impl->core.multi(), std::move(key), cost, max_wait, at);
   }
 
   // The seed's path: lock, read, decide, write, then wait if booked. A
@@ -348,28 +346,31 @@ class AsyncLimiter {
     co_await this_coro::reset_cancellation_state(
         boost::asio::enable_total_cancellation(),
         [](boost::asio::cancellation_type) { return boost::asio::cancellation_type::none; });
-    Grant grant;
-    Instant until{};
+    using Core = DecisionCore<A, Key>;
+    Reservation reservation;
+    reservation.cost = cost;
     {
       AsyncKeyLock<Key> lock = co_await AsyncKeyMutex<Key>::guard(impl->mutex, key);
       typename Policy::State state = co_await load(*impl, policy, key);
-      const Instant now = at ? *at : impl->clock.now();
-      grant = reserve(policy, state, now, cost, max_wait);
-      until = now + grant.wait;
-      if (grant.decision.allowed) co_await store(*impl, policy, key, state, grant.wait + grant.decision.reset_after);
+      const Instant now = at ? *at : impl->core.clock().now();
+      typename Core::Step step = Core::reserve_state(policy, state, now, cost, max_wait);
+      reservation.decision = step.reserved.decision;
+      reservation.wait = step.reserved.wait;
+      reservation.until = now + step.reserved.wait;
+      if (step.write) co_await store(*impl, policy, key, state, step.expires_after);
     }
-    if (grant.wait <= Duration{0}) co_return Outcome<Decision>{error_code{}, grant.decision};
+    if (reservation.wait <= Duration{0}) co_return Outcome<Decision>{error_code{}, reservation.decision};
 
-    bool waited = co_await wait_until(*impl, until);
-    if (waited) co_return Outcome<Decision>{error_code{}, grant.decision};
+    bool waited = co_await wait_until(*impl, reservation.until);
+    if (waited) co_return Outcome<Decision>{error_code{}, reservation.decision};
     {
       AsyncKeyLock<Key> lock = co_await AsyncKeyMutex<Key>::guard(impl->mutex, key);
       typename Policy::State state = co_await load(*impl, policy, key);
-      policy.give_back(state, until, cost);
-      co_await store(*impl, policy, key, state, Duration::max());  // never shortens what later reservations need
+      typename Core::Step step = Core::cancel_state(policy, state, reservation);
+      co_await store(*impl, policy, key, state, step.expires_after);
     }
     co_return Outcome<Decision>{boost::asio::error::operation_aborted,
-                                cancelled(grant.decision, until - impl->clock.now())};
+                                cancelled(reservation.decision, reservation.until - impl->core.clock().now())};
   }
 
   // Waits on a steady timer until `until` on the limiter's clock; false when
@@ -403,37 +404,27 @@ class AsyncLimiter {
     co_await this_coro::reset_cancellation_state(
         boost::asio::enable_total_cancellation(),
         [](boost::asio::cancellation_type) { return boost::asio::cancellation_type::none; });
-    const StorageRequest request{impl->name, A::name, impl->limits, cost, at, max_wait};
-    typename Limiter<A, Key>::Reservation reservation;
+    const StorageRequest request = impl->core.request(cost, at, max_wait);
+    Reservation reservation;
     bool failed = false;
     try {
-      StorageOutcome outcome = co_await impl->deciding->decide(key, request);
-      reservation.decision = outcome.grant.decision;
-      reservation.wait = outcome.grant.wait;
-      reservation.until = (at ? *at : impl->clock.now()) + reservation.wait;
-      reservation.cost = cost;
-      reservation.remote = true;
-      reservation.storage_time = outcome.booked_at;
+      reservation = impl->core.accepted(co_await impl->deciding->decide(key, request), cost, at);
     } catch (const StorageError&) {
       failed = true;
     }
-    if (failed) {
-      const OnStorageError policy = impl->deciding->on_storage_error();
-      impl->deciding->count(policy);
-      reservation = impl->fallback->decide_without_storage(policy, key, cost, at, max_wait, impl->deciding->retry_in());
-    }
+    if (failed) reservation = impl->core.failed(key, cost, at, max_wait);
     if (reservation.wait <= Duration{0}) co_return Outcome<Decision>{error_code{}, reservation.decision};
     if (co_await wait_until(*impl, reservation.until)) co_return Outcome<Decision>{error_code{}, reservation.decision};
     if (reservation.remote) {
       try {
-        co_await impl->deciding->give_back(key, request, reservation.storage_time);
+        co_await impl->deciding->cancel(key, request, reservation.storage_time);
       } catch (const StorageError&) {  // NOLINT(bugprone-empty-catch): the capacity stays taken, never oversubscribed
       }
     } else {
-      impl->fallback->cancel(key, reservation);
+      impl->core.cancel_local(key, reservation);
     }
     co_return Outcome<Decision>{boost::asio::error::operation_aborted,
-                                cancelled(reservation.decision, reservation.until - impl->clock.now())};
+                                cancelled(reservation.decision, reservation.until - impl->core.clock().now())};
   }
 
   template <class Policy>

@@ -37,12 +37,12 @@ class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
     co_return redis::parse_decision(co_await run(std::move(keys), redis::decide_args(request)));
   }
 
-  boost::asio::awaitable<void> give_back(const Key& key, const StorageRequest& request,
-                                         std::int64_t booked_at) override {
+  boost::asio::awaitable<void> cancel(const Key& key, const StorageRequest& request,
+                                      std::int64_t reserved_at) override {
     std::string scratch;
     std::string name = redis::decision_key(client_->options(), request, redis::key_bytes(key, scratch));
     std::vector<std::string> keys{std::move(name)};
-    (void)co_await run(std::move(keys), redis::give_back_args(request, booked_at));
+    (void)co_await run(std::move(keys), redis::cancel_args(request, reserved_at));
   }
 
   void validate(std::string_view algorithm, std::span<const RateLimit> limits) const override {

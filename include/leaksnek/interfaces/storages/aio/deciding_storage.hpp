@@ -22,9 +22,9 @@ class AsyncDecidingStorage : public AsyncRateStorage<Key>, public DecidingStorag
   // `request` must stay valid until the decision completes.
   virtual boost::asio::awaitable<StorageOutcome> decide(const Key& key, const StorageRequest& request) = 0;
 
-  // Gives back a booking made by decide(). Throws StorageError.
-  virtual boost::asio::awaitable<void> give_back(const Key& key, const StorageRequest& request,
-                                                 std::int64_t booked_at) = 0;
+  // Gives back a reservation made by decide(). Throws StorageError.
+  virtual boost::asio::awaitable<void> cancel(const Key& key, const StorageRequest& request,
+                                              std::int64_t reserved_at) = 0;
 };
 
 }  // namespace leaksnek
