@@ -116,7 +116,8 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
   };
   std::deque<Held> held;
   bool handshaking = false;
-  std::string failure;  // why this client is dropping its connection (timeout, closing)
+  redisAsyncContext* refused = nullptr;  // a connection whose handshake was refused, until it is dropped
+  std::string failure;                   // why this client is dropping its connection (timeout, closing)
   bool closed = false;
   bool destroying = false;
 
@@ -215,6 +216,7 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
           return;
         }
         std::string why = error ? what + "connection lost" : what + reply.text;
+        self->refused = c;  // until it is dropped, nothing more is sent on it
         self->fail_held();
         // Not from inside hiredis's reply callback: it still uses the context.
         asio::post(self->strand, [self, c, why = std::move(why)] {
@@ -251,13 +253,16 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
     handshaking = false;
     std::deque<Held> failed;
     failed.swap(held);
-    for (Held& command : failed) command.done(make_error_code(errc::storage_failed), Reply{});
+    const error_code error =
+        closed ? error_code{asio::error::operation_aborted} : make_error_code(errc::storage_failed);
+    for (Held& command : failed) command.done(error, Reply{});
   }
 
   // Drops the connection: every command in flight completes with an error.
   // `down`: Redis failed (calls fail fast for the retry interval).
   void fail_connection(const std::string& reason, bool down = true) {
     if (context == nullptr) return;
+    refused = nullptr;
     fail_held();
     failure = reason;
     if (!closed && down) mark_down(reason);
@@ -319,7 +324,7 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
       fail_connection("closed while idle", false);  // a restart or an idle timeout: reconnect, Redis is not down
     }
     if (context == nullptr) connect(deadline);
-    if (context == nullptr) return done(make_error_code(errc::storage_failed), Reply{});
+    if (context == nullptr || context == refused) return done(make_error_code(errc::storage_failed), Reply{});
     if (handshaking) {
       held.push_back({std::move(args), std::move(done), deadline});
       return;
@@ -345,6 +350,7 @@ void Watch::cleanup(void* data) {
 void AsyncClient::forget(redisAsyncContext* context) noexcept {
   auto* state = static_cast<State*>(context->data);
   if (state != nullptr && state->context == context) state->context = nullptr;
+  if (state != nullptr && state->refused == context) state->refused = nullptr;
 }
 
 AsyncClient::AsyncClient(boost::asio::any_io_executor executor, Options options)

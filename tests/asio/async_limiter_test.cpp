@@ -304,7 +304,9 @@ TEST(AsyncLimiter, CancellingOneWaiterKeepsTheOthersInOrder) {
       limiter.acquire("k", 1, 1s, record);
     }
   }
-  net::post(io, [&] { cancel.emit(net::cancellation_type::terminal); });
+  // Cancelled before the context runs: on a busy machine a posted cancel
+  // could run after waiter 1's 2 ms timer has fired.
+  cancel.emit(net::cancellation_type::terminal);
   io.run();
   // Waiter 0 fits at once; 3 is cancelled before its turn; the rest keep their order.
   EXPECT_EQ(order, (std::vector<int>{0, -3, 1, 2, 4, 5}));
@@ -381,9 +383,10 @@ TEST(AsyncLimiter, SeedPathHonoursPartialAndTotalCancellation) {
 TEST(AsyncLimiter, WaitsAndCancellationsWithTheContextOnTwoThreads) {
   // Callers on their own strands, the io_context on two threads: half the
   // waits are cancelled (their capacity given back), the rest complete
-  // allowed. 2000/s with burst 1: a slot every 0.5 ms, about 5 ms in all.
+  // allowed. 20/s with burst 1: a slot every 50 ms, so a cancel posted right
+  // after its wait began comes in time even on a busy machine.
   net::io_context io;
-  AsyncGcraLimiter<std::string> limiter{io.get_executor(), rl("2000/s").with_burst(1),
+  AsyncGcraLimiter<std::string> limiter{io.get_executor(), rl("20/s").with_burst(1),
                                         std::make_shared<MemoryStorage<std::string>>()};
   constexpr int callers = 10;
   std::vector<net::cancellation_signal> signals(callers);

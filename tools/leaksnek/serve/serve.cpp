@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -161,8 +162,11 @@ class Server {
       auto [error, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
       if (error) {
         if (draining_ || error == asio::error::operation_aborted) break;
-        if (close_oldest_idle()) continue;                   // out of descriptors: free one at once
-        pause.expires_after(std::chrono::milliseconds{50});  // every connection busy: let some finish
+        // Out of descriptors: free one at once. Any other failure, or every
+        // connection busy: pause, then try again.
+        const bool out_of_descriptors = error.value() == EMFILE || error.value() == ENFILE;
+        if (out_of_descriptors && close_oldest_idle()) continue;
+        pause.expires_after(std::chrono::milliseconds{50});
         (void)co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         continue;
       }

@@ -363,7 +363,7 @@ class AsyncLimiter {
 
     bool waited = co_await wait_until(*impl, reservation.until);
     if (waited) co_return Outcome<Decision>{error_code{}, reservation.decision};
-    {
+    if (Core::holds_capacity(reservation)) {
       AsyncKeyLock<Key> lock = co_await AsyncKeyMutex<Key>::guard(impl->mutex, key);
       typename Policy::State state = co_await load(*impl, policy, key);
       typename Core::Step step = Core::cancel_state(policy, state, reservation);
