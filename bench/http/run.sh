@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# wrk against `leaksnek serve` (memory store, and Redis) and, in the same run,
+# wrk against `leaksnek serve` (memory storage, and Redis) and, in the same run,
 # nginx with limit_req answering the same requests: requests per second, p99
 # latency and server CPU time per request. Loopback, keep-alive, 64
 # connections, one hot key and 100,000 keys. Installs nginx, wrk and
