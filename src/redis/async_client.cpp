@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <deque>
-#include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -87,7 +87,7 @@ struct Watch : std::enable_shared_from_this<Watch> {
 
 struct AsyncClient::State : std::enable_shared_from_this<State> {
   State(const asio::any_io_executor& executor, Options o)
-      : strand{asio::make_strand(executor)}, options{std::move(o)}, watchdog{strand} {}
+      : strand{asio::make_strand(executor)}, session{std::move(o)}, watchdog{strand} {}
 
   ~State() {
     destroying = true;  // no completion may be posted any more
@@ -99,41 +99,35 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
   }
 
   asio::strand<asio::any_io_executor> strand;
-  Options options;
-  std::string where = options.endpoint.host + ":" + std::to_string(options.endpoint.port);
+  Session session;
+  const Options& options = session.options();
   redisAsyncContext* context = nullptr;
   std::shared_ptr<Watch> watch;
   std::deque<std::unique_ptr<Pending>> in_flight;
   std::size_t waiting = 0;  // unfinished entries of in_flight
   asio::steady_timer watchdog;
   bool watchdog_armed = false;
-  // Commands sent while the handshake (AUTH, SELECT) runs; its deadline,
-  // never later than theirs, bounds their wait.
+  // The connection's handshake; commands sent while it runs are held, and
+  // its deadline, never later than theirs, bounds their wait.
+  std::optional<Handshake> handshake;
   struct Held {
-    std::vector<std::string> args;
+    Command args;
     Callback done;
     Clock::time_point deadline;
   };
   std::deque<Held> held;
-  bool handshaking = false;
   redisAsyncContext* refused = nullptr;  // a connection whose handshake was refused, until it is dropped
-  std::string failure;                   // why this client is dropping its connection (timeout, closing)
+  std::string failure;                   // why the connection is being dropped: its commands' message
   bool closed = false;
   bool destroying = false;
 
-  std::atomic<std::int64_t> down_until{0};
-  mutable std::mutex failure_mutex;
-  std::string last_failure;
-  detail::Counters counters;
-
   static std::int64_t now_ns() { return Clock::now().time_since_epoch().count(); }
 
-  void mark_down(const std::string& reason) {
-    detail::Counters::bump(counters.failures);
-    down_until.store(now_ns() + options.retry_interval.count(), std::memory_order_relaxed);
-    std::lock_guard lock{failure_mutex};
-    last_failure = reason;
+  // A failed command's completion: the error, and the message in an error reply.
+  [[nodiscard]] error_code failed_code() const {
+    return closed ? error_code{asio::error::operation_aborted} : make_error_code(errc::storage_failed);
   }
+  static Reply message(std::string text) { return Reply{Reply::Type::error, std::move(text), 0, {}}; }
 
   static void on_reply(redisAsyncContext* c, void* reply, void* privdata) {
     auto* self = static_cast<State*>(c->data);
@@ -142,9 +136,10 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
     // more (trimming finished entries), and must not be destroyed while it runs.
     if (!self->destroying) {
       if (reply == nullptr) {
-        error_code error =
-            self->closed ? error_code{asio::error::operation_aborted} : make_error_code(errc::storage_failed);
-        pending->done(error, Reply{});
+        if (self->failure.empty()) {  // hiredis dropped the connection itself
+          self->failure = self->session.unreachable(c->errstr[0] != '\0' ? c->errstr : "connection lost", now_ns());
+        }
+        pending->done(self->failed_code(), message(self->failure));
       } else {
         pending->done(error_code{}, detail::copy_reply(*static_cast<redisReply*>(reply)));
       }
@@ -158,13 +153,14 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
   static void on_connect(const redisAsyncContext* c, int status) {
     if (status == REDIS_OK) return;
     auto* self = static_cast<State*>(c->data);
-    self->mark_down(std::string{"cannot connect: "} + c->errstr);  // hiredis frees the context next
+    // hiredis fails what the connection carried, then frees it.
+    self->failure = self->session.unreachable(std::string{"cannot connect: "} + c->errstr, now_ns());
   }
 
   static void on_disconnect(const redisAsyncContext* c, int status) {
     auto* self = static_cast<State*>(c->data);
     if (status != REDIS_OK && self->failure.empty())
-      self->mark_down(c->errstr[0] != '\0' ? c->errstr : "connection lost");
+      self->session.unreachable(c->errstr[0] != '\0' ? c->errstr : "connection lost", now_ns());
   }
 
   // Nothing in flight: stop waiting on the socket and the clock, so an idle
@@ -182,14 +178,15 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
   }
 
   void connect(Clock::time_point deadline) {
+    failure.clear();
     const Endpoint& e = options.endpoint;
     redisAsyncContext* c = redisAsyncConnect(e.host.c_str(), e.port);
     if (c == nullptr) {
-      mark_down("out of memory");
+      session.unreachable("out of memory", now_ns());
       return;
     }
     if (c->err != 0) {
-      mark_down(std::string{"cannot connect: "} + c->errstr);
+      session.unreachable(std::string{"cannot connect: "} + c->errstr, now_ns());
       redisAsyncFree(c);
       return;
     }
@@ -205,57 +202,47 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
     redisAsyncSetConnectCallback(c, &State::on_connect);
     redisAsyncSetDisconnectCallback(c, &State::on_disconnect);
     context = c;
-    detail::Counters::bump(counters.connects);
-    // The handshake: commands sent meanwhile are held until it succeeds, so
-    // none can run as another user or on another database than the URL names.
-    auto step = [self = shared_from_this(), c](std::string what, bool last) {
-      return [self, c, what = std::move(what), last](error_code error, const Reply& reply) {
-        if (self->context != c) return;  // a newer connection
-        if (!error && reply.type != Reply::Type::error) {
-          if (last) self->release_held();
-          return;
-        }
-        std::string why = error ? what + "connection lost" : what + reply.text;
-        self->refused = c;  // until it is dropped, nothing more is sent on it
-        self->fail_held();
-        // Not from inside hiredis's reply callback: it still uses the context.
-        asio::post(self->strand, [self, c, why = std::move(why)] {
-          if (self->context == c) self->fail_connection(why);
-        });
-      };
-    };
-    const bool select = e.db != 0;
-    if (!e.password.empty()) {
-      std::vector<std::string> auth{"AUTH"};
-      if (!e.user.empty()) auth.push_back(e.user);
-      auth.push_back(e.password);
-      handshaking = true;
-      append(std::move(auth), step("Redis refused AUTH: ", !select), deadline);
-    }
-    if (select) {
-      handshaking = true;
-      append({"SELECT", std::to_string(e.db)}, step("Redis refused SELECT: ", true), deadline);
+    session.count(Session::Counter::connect);
+    handshake.emplace(e);
+    // Pipelined: the server answers in order, and a refused step fails the
+    // connection before anything held is sent.
+    for (const Command& command : handshake->commands()) {
+      append(
+          command,
+          [self = shared_from_this(), c](error_code error, const Reply& reply) {
+            if (self->context != c || self->refused == c) return;  // a newer connection, or already refused
+            if (error) return self->fail_held(reply.text);         // the connection is going
+            if (auto why = self->handshake->answer(reply)) {
+              self->refused = c;  // until it is dropped, nothing more is sent on it
+              self->fail_held(self->session.describe(*why));
+              // Not from inside hiredis's reply callback: it still uses the context.
+              asio::post(self->strand, [self, c, why = std::move(*why)] {
+                if (self->context == c) self->fail_connection(why);
+              });
+            } else if (self->handshake->ready()) {
+              self->release_held();
+            }
+          },
+          deadline);
     }
   }
 
+  [[nodiscard]] bool handshaking() const { return handshake && !handshake->ready(); }
+
   // The handshake succeeded: send what it held, in order.
   void release_held() {
-    handshaking = false;
-    while (!held.empty() && context != nullptr && !handshaking) {
+    while (!held.empty() && context != nullptr && !handshaking()) {
       Held next = std::move(held.front());
       held.pop_front();
-      append(std::move(next.args), std::move(next.done), next.deadline);
+      append(next.args, std::move(next.done), next.deadline);
     }
   }
 
   // The handshake failed: what it held fails with it, never sent.
-  void fail_held() {
-    handshaking = false;
+  void fail_held(const std::string& why) {
     std::deque<Held> failed;
     failed.swap(held);
-    const error_code error =
-        closed ? error_code{asio::error::operation_aborted} : make_error_code(errc::storage_failed);
-    for (Held& command : failed) command.done(error, Reply{});
+    for (Held& command : failed) command.done(failed_code(), message(why));
   }
 
   // Drops the connection: every command in flight completes with an error.
@@ -263,11 +250,11 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
   void fail_connection(const std::string& reason, bool down = true) {
     if (context == nullptr) return;
     refused = nullptr;
-    fail_held();
-    failure = reason;
-    if (!closed && down) mark_down(reason);
+    failure = down && !closed ? session.unreachable(reason, now_ns()) : session.describe(reason);
+    fail_held(failure);
     redisAsyncContext* c = context;
     context = nullptr;
+    handshake.reset();
     redisAsyncFree(c);
     failure.clear();
   }
@@ -281,19 +268,18 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
       self->watchdog_armed = false;
       self->trim();
       if (!error && !self->in_flight.empty() && self->in_flight.front()->deadline <= Clock::now()) {
-        self->fail_connection(
-            "timed out after " +
-            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(self->options.timeout).count()) +
-            " ms");
+        self->fail_connection(self->session.timed_out());
       }
       if (!self->closed) self->arm_watchdog();
     });
   }
 
-  // Appends a command to the connection (connecting first if needed).
-  void append(std::vector<std::string> args, Callback done, Clock::time_point deadline) {
+  // Appends a command to the connection.
+  void append(const Command& args, Callback done, Clock::time_point deadline) {
     std::vector<const char*> argv;
     std::vector<std::size_t> lengths;
+    argv.reserve(args.size());
+    lengths.reserve(args.size());
     for (const std::string& arg : args) {
       argv.push_back(arg.data());
       lengths.push_back(arg.size());
@@ -302,10 +288,10 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
     Pending* raw = pending.get();
     in_flight.push_back(std::move(pending));
     ++waiting;
-    detail::Counters::bump(counters.calls);
+    session.count(Session::Counter::call);
     if (redisAsyncCommandArgv(context, &State::on_reply, raw, static_cast<int>(argv.size()), argv.data(),
                               lengths.data()) != REDIS_OK) {
-      raw->done(make_error_code(errc::storage_failed), Reply{});
+      raw->done(make_error_code(errc::storage_failed), message(session.describe("cannot send a command")));
       raw->finished = true;
       --waiting;
       trim();
@@ -316,20 +302,56 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
     arm_watchdog();
   }
 
-  void send(std::vector<std::string> args, Callback done, Clock::time_point deadline) {
-    if (closed) return done(asio::error::operation_aborted, Reply{});
-    if (now_ns() < down_until.load(std::memory_order_relaxed))
-      return done(make_error_code(errc::storage_failed), Reply{});
+  // Sends a command (connecting first if needed), or fails it at once.
+  void send(Command args, Callback done, Clock::time_point deadline) {
+    if (closed) return done(asio::error::operation_aborted, message(session.describe("the client closed")));
+    if (session.down(now_ns()))
+      return done(make_error_code(errc::storage_failed), message(session.fail_fast_message()));
     if (context != nullptr && waiting == 0 && detail::closed_by_peer(context->c.fd)) {
       fail_connection("closed while idle", false);  // a restart or an idle timeout: reconnect, Redis is not down
     }
     if (context == nullptr) connect(deadline);
-    if (context == nullptr || context == refused) return done(make_error_code(errc::storage_failed), Reply{});
-    if (handshaking) {
+    if (context == nullptr || context == refused) {
+      return done(make_error_code(errc::storage_failed), message(session.last_failure()));
+    }
+    if (handshaking()) {
       held.push_back({std::move(args), std::move(done), deadline});
       return;
     }
-    append(std::move(args), std::move(done), deadline);
+    append(args, std::move(done), deadline);
+  }
+
+  // One script call: its commands go out as ScriptCall asks, pipelined on one
+  // connection; `done` runs once, with the script's reply or the failure.
+  struct Run {
+    ScriptCall call;
+    Callback done;
+    Clock::time_point deadline;
+    bool finished = false;
+  };
+
+  void send_script(const std::shared_ptr<Run>& run, Command command) {
+    send(
+        std::move(command),
+        [self = shared_from_this(), run](error_code error, Reply reply) {
+          if (run->finished) return;  // the retry after a failed SCRIPT LOAD
+          if (error) {
+            run->finished = true;
+            return run->done(error, std::move(reply));
+          }
+          for (Command& next : run->call.answer(std::move(reply))) {
+            if (next.front() == "SCRIPT") self->session.count(Session::Counter::script_load);
+            self->send_script(run, std::move(next));
+          }
+          if (!run->call.done()) return;
+          run->finished = true;
+          if (run->call.failure()) {
+            return run->done(make_error_code(errc::storage_failed),
+                             message(self->session.refused(*run->call.failure())));
+          }
+          run->done(error_code{}, run->call.reply());
+        },
+        run->deadline);
   }
 
   void close() {
@@ -369,38 +391,20 @@ void AsyncClient::command(std::vector<std::string> args, Callback done) {
 
 void AsyncClient::eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args,
                        Callback done) {
-  std::vector<std::string> argv{"EVALSHA", script.sha1(), std::to_string(keys.size())};
-  for (std::string& key : keys) argv.push_back(std::move(key));
-  for (std::string& arg : args) argv.push_back(std::move(arg));
-  const auto deadline = Clock::now() + state_->options.timeout;  // one deadline, NOSCRIPT recovery included
-  auto first = [state = state_, script = &script, argv, done, deadline](error_code error, Reply reply) mutable {
-    if (error || reply.type != Reply::Type::error || !reply.text.starts_with("NOSCRIPT")) {
-      return done(error, std::move(reply));
-    }
-    // Load it, then run it again: pipelined, in order, on the same connection.
-    detail::Counters::bump(state->counters.script_loads);
-    state->send(
-        {"SCRIPT", "LOAD", script->text()}, [](error_code, const Reply&) {}, deadline);
-    state->send(std::move(argv), std::move(done), deadline);
-  };
-  asio::post(state_->strand, [state = state_, argv = std::move(argv), first = std::move(first), deadline]() mutable {
-    state->send(std::move(argv), std::move(first), deadline);
-  });
+  // One deadline for the call, NOSCRIPT recovery included.
+  auto run = std::make_shared<State::Run>(State::Run{ScriptCall{script, std::move(keys), std::move(args)},
+                                                     std::move(done), Clock::now() + state_->options.timeout});
+  asio::post(state_->strand, [state = state_, run] { state->send_script(run, run->call.command()); });
 }
 
 const Options& AsyncClient::options() const noexcept { return state_->options; }
 
-Statistics AsyncClient::statistics() const { return state_->counters.snapshot(); }
+Statistics AsyncClient::statistics() const { return state_->session.statistics(); }
 
-void AsyncClient::count(OnStorageError policy) noexcept { state_->counters.count(policy); }
+void AsyncClient::count(OnStorageError policy) noexcept { state_->session.count(policy); }
 
-Duration AsyncClient::retry_in() const noexcept {
-  return Duration{std::max<std::int64_t>(0, state_->down_until.load(std::memory_order_relaxed) - State::now_ns())};
-}
+Duration AsyncClient::retry_in() const noexcept { return state_->session.retry_in(State::now_ns()); }
 
-std::string AsyncClient::last_failure() const {
-  std::lock_guard lock{state_->failure_mutex};
-  return state_->last_failure.empty() ? std::string{} : "Redis at " + state_->where + ": " + state_->last_failure;
-}
+std::string AsyncClient::last_failure() const { return state_->session.last_failure(); }
 
 }  // namespace leaksnek::redis

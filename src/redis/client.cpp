@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -125,16 +126,12 @@ struct Unreachable {
 }  // namespace
 
 struct Client::Impl {
-  explicit Impl(Options o) : options{std::move(o)} {}
+  explicit Impl(Options o) : session{std::move(o)} {}
 
-  Options options;
-  std::string where = options.endpoint.host + ":" + std::to_string(options.endpoint.port);
-  std::mutex mutex;  // guards idle and last_failure
+  Session session;
+  const Options& options = session.options();
+  std::mutex mutex;  // guards idle
   std::vector<Context> idle;
-  std::string last_failure;
-  std::atomic<std::int64_t> down_until{0};  // steady ns; calls before it fail fast
-
-  detail::Counters counters;
 
   static std::int64_t now_ns() { return Clock::now().time_since_epoch().count(); }
 
@@ -160,68 +157,49 @@ struct Client::Impl {
     Context context{redisConnectWithTimeout(e.host.c_str(), e.port, to_timeval(deadline - Clock::now()))};
     if (!context) throw Unreachable{"out of memory"};
     if (context->err != 0) throw Unreachable{std::string{"cannot connect: "} + context->errstr};
-    detail::Counters::bump(counters.connects);
-    if (!e.password.empty()) {
-      std::vector<std::string_view> auth{"AUTH"};
-      if (!e.user.empty()) auth.emplace_back(e.user);
-      auth.emplace_back(e.password);
-      Reply reply = run(*context, auth, deadline);
-      if (reply.type == Reply::Type::error) throw Unreachable{"refused AUTH: " + reply.text};
-    }
-    if (e.db != 0) {
-      std::string db = std::to_string(e.db);
-      std::vector<std::string_view> select{"SELECT", db};
-      Reply reply = run(*context, select, deadline);
-      if (reply.type == Reply::Type::error) throw Unreachable{"refused SELECT: " + reply.text};
+    session.count(Session::Counter::connect);
+    Handshake handshake{e};
+    for (const Command& command : handshake.commands()) {
+      Reply reply;
+      try {
+        reply = run(*context, command, deadline);
+      } catch (const Unreachable& failure) {
+        throw Unreachable{handshake.lost(failure.reason)};
+      }
+      if (auto refused = handshake.answer(reply)) throw Unreachable{std::move(*refused)};
     }
     return context;
   }
 
   // One command on one connection within the deadline.
-  Reply run(redisContext& context, std::span<const std::string_view> args, Clock::time_point deadline) {
+  template <class Args>
+  Reply run(redisContext& context, const Args& args, Clock::time_point deadline) {
     auto left = deadline - Clock::now();
-    if (left <= Duration{0}) throw Unreachable{"timed out"};
+    if (left <= Duration{0}) throw Unreachable{session.timed_out()};
     if (redisSetTimeout(&context, to_timeval(left)) != REDIS_OK) throw Unreachable{"cannot set a timeout"};
     std::vector<const char*> argv;
     std::vector<std::size_t> lengths;
     argv.reserve(args.size());
     lengths.reserve(args.size());
-    for (std::string_view arg : args) {
+    for (const auto& arg : args) {
       argv.push_back(arg.data());
       lengths.push_back(arg.size());
     }
-    detail::Counters::bump(counters.calls);
+    session.count(Session::Counter::call);
     std::unique_ptr<redisReply, ReplyDeleter> reply{static_cast<redisReply*>(
         redisCommandArgv(&context, static_cast<int>(argv.size()), argv.data(), lengths.data()))};
     if (!reply) {
       std::string reason = context.err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)
-                               ? std::string{"timed out"}
+                               ? session.timed_out()
                                : std::string{context.errstr};
       throw Unreachable{reason.empty() ? std::string{"connection lost"} : reason};
     }
     return detail::copy_reply(*reply);
   }
 
-  void fail(const std::string& reason) {
-    detail::Counters::bump(counters.failures);
-    down_until.store(now_ns() + options.retry_interval.count(), std::memory_order_relaxed);
-    std::lock_guard lock{mutex};
-    last_failure = reason;
-    idle.clear();  // the server went away: every idle connection is suspect
-  }
-
-  [[noreturn]] void throw_down() {
-    std::string reason;
-    {
-      std::lock_guard lock{mutex};
-      reason = last_failure;
-    }
-    throw StorageError{"Redis at " + where + " is unreachable (" + reason + "); retrying shortly"};
-  }
-
   template <class Use>
   Reply with_connection(Use&& use) {
-    if (now_ns() < down_until.load(std::memory_order_relaxed)) throw_down();
+    if (session.down(now_ns())) throw StorageError{session.fail_fast_message()};
     const auto deadline = Clock::now() + options.timeout;
     try {
       Context context = take(deadline);
@@ -229,8 +207,12 @@ struct Client::Impl {
       give(std::move(context));
       return reply;
     } catch (const Unreachable& failure) {
-      fail(failure.reason);
-      throw StorageError{"Redis at " + where + ": " + failure.reason};
+      std::string message = session.unreachable(failure.reason, now_ns());
+      {
+        std::lock_guard lock{mutex};
+        idle.clear();  // the server went away: every idle connection is suspect
+      }
+      throw StorageError{message};
     }
   }
 };
@@ -245,45 +227,31 @@ Reply Client::command(std::span<const std::string_view> args) {
 
 Reply Client::eval(const Script& script, std::span<const std::string_view> keys,
                    std::span<const std::string_view> args) {
-  std::string numkeys = std::to_string(keys.size());
-  std::vector<std::string_view> argv;
-  argv.reserve(3 + keys.size() + args.size());
-  argv.insert(argv.end(), {"EVALSHA", script.sha1(), numkeys});
-  argv.insert(argv.end(), keys.begin(), keys.end());
-  argv.insert(argv.end(), args.begin(), args.end());
+  ScriptCall call{script, {keys.begin(), keys.end()}, {args.begin(), args.end()}};
   Reply reply = impl_->with_connection([&](redisContext& context, Clock::time_point deadline) {
-    Reply first = impl_->run(context, argv, deadline);
-    if (first.type != Reply::Type::error || !first.text.starts_with("NOSCRIPT")) return first;
-    detail::Counters::bump(impl_->counters.script_loads);
-    std::vector<std::string_view> load{"SCRIPT", "LOAD", script.text()};
-    Reply loaded = impl_->run(context, load, deadline);
-    if (loaded.type == Reply::Type::error) return loaded;
-    return impl_->run(context, argv, deadline);
+    std::deque<Command> next{call.command()};
+    while (!next.empty() && !call.done()) {
+      for (Command& more : call.answer(impl_->run(context, next.front(), deadline))) next.push_back(std::move(more));
+      next.pop_front();
+    }
+    return call.reply();
   });
-  if (reply.type == Reply::Type::error) {
-    std::lock_guard lock{impl_->mutex};
-    impl_->last_failure = "failed the script: " + reply.text;
-    throw StorageError{"Redis at " + impl_->where + " " + impl_->last_failure};
-  }
+  if (call.loaded()) impl_->session.count(Session::Counter::script_load);
+  if (call.failure()) throw StorageError{impl_->session.refused(*call.failure())};
   return reply;
 }
 
 const Options& Client::options() const noexcept { return impl_->options; }
 
-Statistics Client::statistics() const { return impl_->counters.snapshot(); }
+Statistics Client::statistics() const { return impl_->session.statistics(); }
 
-void Client::count(OnStorageError policy) noexcept { impl_->counters.count(policy); }
+void Client::count(OnStorageError policy) noexcept { impl_->session.count(policy); }
 
-std::string Client::last_failure() const {
-  std::lock_guard lock{impl_->mutex};
-  return impl_->last_failure.empty() ? std::string{} : "Redis at " + impl_->where + ": " + impl_->last_failure;
-}
+std::string Client::last_failure() const { return impl_->session.last_failure(); }
 
-bool Client::down() const noexcept { return retry_in() > Duration{0}; }
+bool Client::down() const noexcept { return impl_->session.down(Impl::now_ns()); }
 
-Duration Client::retry_in() const noexcept {
-  return Duration{std::max<std::int64_t>(0, impl_->down_until.load(std::memory_order_relaxed) - Impl::now_ns())};
-}
+Duration Client::retry_in() const noexcept { return impl_->session.retry_in(Impl::now_ns()); }
 
 }  // namespace redis
 }  // namespace leaksnek

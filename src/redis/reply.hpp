@@ -4,11 +4,9 @@
 #include <hiredis/hiredis.h>
 #include <sys/socket.h>
 
-#include <atomic>
 #include <cerrno>
-#include <cstdint>
 
-#include <leaksnek/redis/client.hpp>
+#include <leaksnek/redis/session.hpp>
 
 namespace leaksnek::redis::detail {
 
@@ -41,30 +39,6 @@ inline Reply copy_reply(const redisReply& from) {
   }
   return to;
 }
-
-// A client's counters (see Statistics), safe to bump from any thread.
-struct Counters {
-  std::atomic<std::uint64_t> calls{0}, connects{0}, failures{0}, script_loads{0};
-  std::atomic<std::uint64_t> failed_open{0}, failed_closed{0}, fell_back{0};
-
-  static void bump(std::atomic<std::uint64_t>& counter) noexcept { counter.fetch_add(1, std::memory_order_relaxed); }
-
-  void count(OnStorageError policy) noexcept {
-    switch (policy) {
-      case OnStorageError::fail_open:
-        return bump(failed_open);
-      case OnStorageError::fail_closed:
-        return bump(failed_closed);
-      case OnStorageError::local:
-        return bump(fell_back);
-    }
-  }
-
-  [[nodiscard]] Statistics snapshot() const noexcept {
-    return {calls.load(),       connects.load(),      failures.load(), script_loads.load(),
-            failed_open.load(), failed_closed.load(), fell_back.load()};
-  }
-};
 
 // True when the peer closed an idle connection (a restart, an idle timeout)
 // or it broke: reading would give end of file or an error rather than block.

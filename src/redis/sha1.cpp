@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include <leaksnek/redis/client.hpp>
+#include <leaksnek/redis/session.hpp>
 
 namespace leaksnek::redis {
 

@@ -287,6 +287,54 @@ TEST(AsyncRedis, ADatabaseRedisRefusesIsAStorageFailureAndNothingIsWritten) {
   EXPECT_EQ(database_zero.client()->command({"DBSIZE"}).integer, 0);
 }
 
+// One Session under both clients: a script's error reply and a flushed
+// script mean the same in each (tests/redis/session_test.cpp has every step).
+TEST(AsyncRedis, BothClientsMapAScriptErrorAndRecoverFromAFlushAlike) {
+  testing::RedisServer server;
+  asio::io_context context;
+  redis::AsyncClient async_client{context.get_executor(), options_of(server)};
+  redis::Client sync_client{options_of(server)};
+  const redis::Script failing{"return redis.error_reply('boom')"};
+  const redis::Script echo{"return ARGV[1]"};
+  std::string_view no_keys[1];
+  std::string_view one_arg[] = {"x"};
+
+  std::string sync_failure;
+  try {
+    (void)sync_client.eval(failing, std::span{no_keys, 0}, std::span{no_keys, 0});
+  } catch (const StorageError& error) {
+    sync_failure = error.what();
+  }
+  std::string async_failure;
+  boost::system::error_code async_error;
+  async_client.eval(failing, {}, {}, [&](boost::system::error_code error, const redis::Reply& reply) {
+    async_error = error;
+    async_failure = reply.text;
+  });
+  context.run();
+  context.restart();
+  EXPECT_EQ(async_error, make_error_code(errc::storage_failed));
+  EXPECT_NE(sync_failure.find(": failed the script: "), std::string::npos) << sync_failure;
+  EXPECT_NE(sync_failure.find("boom"), std::string::npos) << sync_failure;
+  EXPECT_EQ(async_failure, sync_failure);
+  EXPECT_FALSE(sync_client.down()) << "an error reply is no outage";
+  EXPECT_EQ(async_client.retry_in(), Duration{0});
+
+  // After a flush, each client loads the script it calls, once.
+  (void)sync_client.command({"SCRIPT", "FLUSH"});
+  EXPECT_EQ(sync_client.eval(echo, std::span{no_keys, 0}, one_arg).text, "x");
+  (void)sync_client.command({"SCRIPT", "FLUSH"});
+  std::string echoed;
+  async_client.eval(echo, {}, {"y"}, [&](boost::system::error_code error, const redis::Reply& reply) {
+    EXPECT_FALSE(error) << reply.text;
+    echoed = reply.text;
+  });
+  context.run();
+  EXPECT_EQ(echoed, "y");
+  EXPECT_EQ(sync_client.statistics().script_loads, 2u);   // the failing script, then echo
+  EXPECT_EQ(async_client.statistics().script_loads, 1u);  // echo (the sync client had loaded the failing one)
+}
+
 TEST(AsyncRedis, ARestartBetweenCallsIsNotAFailure) {
   testing::RedisServer server;
   asio::io_context context;

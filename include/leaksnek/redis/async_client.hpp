@@ -1,7 +1,9 @@
 // An asynchronous Redis client: hiredis's async API driven by Boost.Asio.
 // One connection carries many commands in flight (pipelining); replies come
-// back in order. Every command has a deadline; while Redis is down, commands
-// fail fast and the client reconnects by itself after the retry interval.
+// back in order. Every command has a deadline. The handshake, fail-fast while
+// Redis is down (it reconnects by itself after the retry interval), NOSCRIPT
+// recovery and the wording of failures are the Session's (session.hpp), as in
+// the blocking Client.
 #pragma once
 
 #include <cstdint>
@@ -29,8 +31,9 @@ class AsyncClient {
  public:
   using error_code = boost::system::error_code;
   // Completion of one command: an error (errc::storage_failed: unreachable,
-  // timed out, connection lost; operation_aborted: the client closed) or
-  // the reply (which may be a Redis error reply).
+  // timed out, connection lost, a script failed; operation_aborted: the
+  // client closed), with an error Reply whose text names the problem; or the
+  // reply (which, for command(), may be a Redis error reply).
   using Callback = std::function<void(error_code, Reply)>;
 
   // Connects lazily, on the first command, through `executor` (all of the
@@ -44,7 +47,7 @@ class AsyncClient {
   // Sends `args`; `done` runs on the client's strand, never inline.
   void command(std::vector<std::string> args, Callback done);
   // EVALSHA of `script` (loaded and retried on NOSCRIPT); an error reply
-  // from the script stays a reply.
+  // from the script is errc::storage_failed, as Client::eval's StorageError.
   void eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args, Callback done);
 
   // The same with a completion token; signature void(error_code, Reply).

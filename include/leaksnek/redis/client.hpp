@@ -1,6 +1,7 @@
 // A synchronous Redis client over hiredis: a pool of connections shared by
-// threads, a deadline on every call, fail-fast while Redis is down, and Lua
-// scripts run by EVALSHA.
+// threads, a deadline on every call, and Lua scripts run by EVALSHA. It only
+// carries commands: the handshake, fail-fast while Redis is down, NOSCRIPT
+// recovery and the wording of failures are the Session's (session.hpp).
 #pragma once
 
 #include <atomic>
@@ -13,44 +14,9 @@
 #include <vector>
 
 #include <leaksnek/redis/options.hpp>
+#include <leaksnek/redis/session.hpp>
 
 namespace leaksnek::redis {
-
-// A reply, copied out of hiredis.
-struct Reply {
-  enum class Type { nil, string, status, error, integer, array };
-  Type type = Type::nil;
-  std::string text;  // string, status, error
-  long long integer = 0;
-  std::vector<Reply> elements;
-};
-
-// A Lua script, known to Redis by its SHA-1 (computed here, so EVALSHA works
-// from the first call; a server that lacks it gets it on NOSCRIPT).
-class Script {
- public:
-  explicit Script(std::string text);
-  [[nodiscard]] const std::string& text() const noexcept { return text_; }
-  [[nodiscard]] const std::string& sha1() const noexcept { return sha1_; }
-
- private:
-  std::string text_;
-  std::string sha1_;
-};
-
-// The lowercase hex SHA-1 of `data` (what Redis names scripts by).
-std::string sha1_hex(std::string_view data);
-
-// Counters of a client (monotonic, since construction).
-struct Statistics {
-  std::uint64_t calls = 0;          // commands and scripts sent
-  std::uint64_t connects = 0;       // connections opened
-  std::uint64_t failures = 0;       // calls failed for want of Redis (unreachable, timeout, broken connection)
-  std::uint64_t script_loads = 0;   // NOSCRIPT recoveries
-  std::uint64_t failed_open = 0;    // decisions allowed because the store failed (OnStorageError::fail_open)
-  std::uint64_t failed_closed = 0;  // decisions denied because the store failed (OnStorageError::fail_closed)
-  std::uint64_t fell_back = 0;      // decisions made in local memory because the store failed
-};
 
 // Thread-safe. Each call takes an idle connection (or opens one), sends one
 // command and reads its reply: one round trip. Throws StorageError on failure,
@@ -70,7 +36,7 @@ class Client {
 
   // EVALSHA of `script` with `keys` then `args`; loads the script and retries
   // once on NOSCRIPT (a restarted or flushed server). An error reply from the
-  // script becomes StorageError.
+  // script becomes StorageError (see ScriptCall).
   Reply eval(const Script& script, std::span<const std::string_view> keys, std::span<const std::string_view> args);
 
   [[nodiscard]] const Options& options() const noexcept;

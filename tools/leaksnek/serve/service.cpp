@@ -285,7 +285,7 @@ std::vector<std::string> Service::ping() { return {"PING"}; }
 
 HttpResponse Service::readiness(unsigned version, boost::system::error_code failure, const redis::Reply& reply) const {
   if (storage_.redis && (failure || reply.type != redis::Reply::Type::status)) {
-    std::string why = storage_.redis->client()->last_failure();
+    std::string why = reply.type == redis::Reply::Type::error ? reply.text : storage_.redis->client()->last_failure();
     return error(503, "storage unreachable: " + (why.empty() ? failure.message() : why), version);
   }
   HttpResponse response{http::status::ok, version};

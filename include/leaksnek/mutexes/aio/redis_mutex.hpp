@@ -46,7 +46,7 @@ class AsyncRedisMutex final : public AsyncKeyMutex<Key> {
     while (true) {
       auto [error, reply] = co_await client_->async_command(set_args(name, token, lease),
                                                             boost::asio::as_tuple(boost::asio::use_awaitable));
-      if (error) failed("cannot take the lock ", name, client_->last_failure());
+      if (error) failed("cannot take the lock ", name, reply.text);
       if (reply.type == redis::Reply::Type::error) failed("Redis refused the lock ", name, reply.text);
       if (reply.type == redis::Reply::Type::status) break;  // OK: ours
       if (std::chrono::steady_clock::now() + pause > deadline) failed("timed out waiting for the lock ", name, "");

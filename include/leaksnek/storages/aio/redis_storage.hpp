@@ -88,23 +88,22 @@ class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
     throw StorageError{message};
   }
 
-  [[noreturn]] void fail(const boost::system::error_code& error) const {
-    std::string why = client_->last_failure();
-    throw StorageError{why.empty() ? "Redis failed: " + error.message() : why};
+  // The client's failure (its message is in the error reply).
+  [[noreturn]] static void fail(const boost::system::error_code& error, const redis::Reply& reply) {
+    throw StorageError{reply.text.empty() ? "Redis failed: " + error.message() : reply.text};
   }
 
   boost::asio::awaitable<redis::Reply> command(std::vector<std::string> args) {
     auto [error, reply] =
         co_await client_->async_command(std::move(args), boost::asio::as_tuple(boost::asio::use_awaitable));
-    if (error) fail(error);
+    if (error) fail(error, reply);
     co_return reply;
   }
 
   boost::asio::awaitable<redis::Reply> run(std::vector<std::string> keys, std::vector<std::string> args) {
     auto [error, reply] = co_await client_->async_eval(redis::decide_script(), keys, std::move(args),
                                                        boost::asio::as_tuple(boost::asio::use_awaitable));
-    if (error) fail(error);
-    if (reply.type == redis::Reply::Type::error) failed("script", keys.front(), reply);
+    if (error) fail(error, reply);
     co_return reply;
   }
 

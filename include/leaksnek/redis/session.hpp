@@ -1,0 +1,165 @@
+// A Redis session without I/O: what a new connection sends before any
+// command (AUTH, SELECT) and what their replies mean, when Redis counts as
+// down and calls fail fast, how a script call recovers from NOSCRIPT, and how
+// every failure is worded. The blocking Client (a pool of connections) and the
+// AsyncClient (one pipelined connection) both drive it: they own the sockets
+// and read the clock; every decision is made here, once, and tested with no
+// server (tests/redis/session_test.cpp).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <leaksnek/redis/options.hpp>
+
+namespace leaksnek::redis {
+
+// A reply, copied out of hiredis.
+struct Reply {
+  enum class Type { nil, string, status, error, integer, array };
+  Type type = Type::nil;
+  std::string text;  // string, status, error
+  long long integer = 0;
+  std::vector<Reply> elements;
+};
+
+// One command: its arguments, binary-safe.
+using Command = std::vector<std::string>;
+
+// A Lua script, known to Redis by its SHA-1 (computed here, so EVALSHA works
+// from the first call; a server that lacks it gets it on NOSCRIPT).
+class Script {
+ public:
+  explicit Script(std::string text);
+  [[nodiscard]] const std::string& text() const noexcept { return text_; }
+  [[nodiscard]] const std::string& sha1() const noexcept { return sha1_; }
+
+ private:
+  std::string text_;
+  std::string sha1_;
+};
+
+// The lowercase hex SHA-1 of `data` (what Redis names scripts by).
+std::string sha1_hex(std::string_view data);
+
+// Counters of a client (monotonic, since construction).
+struct Statistics {
+  std::uint64_t calls = 0;          // commands and scripts sent
+  std::uint64_t connects = 0;       // connections opened
+  std::uint64_t failures = 0;       // calls failed for want of Redis (unreachable, timeout, broken connection)
+  std::uint64_t script_loads = 0;   // NOSCRIPT recoveries
+  std::uint64_t failed_open = 0;    // decisions allowed because the storage failed (OnStorageError::fail_open)
+  std::uint64_t failed_closed = 0;  // decisions denied because the storage failed (OnStorageError::fail_closed)
+  std::uint64_t fell_back = 0;      // decisions made in local memory because the storage failed
+};
+
+// The commands a new connection sends before any other: AUTH when the
+// endpoint has a password, then SELECT when its database is not 0. A
+// connection carries no other command until ready(); a refused step is a
+// failed connection, so no command ever runs as another user or on another
+// database than the URL names. One per connection; not thread-safe.
+class Handshake {
+ public:
+  explicit Handshake(const Endpoint& endpoint);
+
+  // The commands, in order. A pipelining client may send them at once.
+  [[nodiscard]] const std::vector<Command>& commands() const noexcept { return commands_; }
+  // The reply to the next unanswered command. Returns why the connection
+  // must be dropped (nothing more may be sent on it), or nothing.
+  std::optional<std::string> answer(const Reply& reply);
+  // The connection broke before every command was answered.
+  [[nodiscard]] std::string lost(std::string_view why) const;
+  // Every command was answered and accepted: the connection may carry commands.
+  [[nodiscard]] bool ready() const noexcept { return !refused_ && answered_ == commands_.size(); }
+
+ private:
+  std::vector<Command> commands_;
+  std::size_t answered_ = 0;
+  bool refused_ = false;
+};
+
+// One EVALSHA, and its recovery when the server lacks the script (a restart,
+// SCRIPT FLUSH): SCRIPT LOAD then EVALSHA again, once. Feed it the reply to
+// every command it asked for, in order. Not thread-safe.
+class ScriptCall {
+ public:
+  ScriptCall(const Script& script, std::vector<std::string> keys, std::vector<std::string> args);
+
+  // The first command: EVALSHA.
+  [[nodiscard]] const Command& command() const noexcept { return evalsha_; }
+  // The reply to the oldest command not yet answered. Returns the commands to
+  // send next, in order (a pipelining client may send them at once); none
+  // when the call waits for more replies or is done.
+  std::vector<Command> answer(Reply reply);
+  [[nodiscard]] bool done() const noexcept { return step_ == Step::done; }
+  // When done: the script's reply, unless failure() says why there is none
+  // (an error reply of the script or of SCRIPT LOAD, a second NOSCRIPT).
+  [[nodiscard]] const Reply& reply() const noexcept { return reply_; }
+  [[nodiscard]] const std::optional<std::string>& failure() const noexcept { return failure_; }
+  // Whether it asked for SCRIPT LOAD.
+  [[nodiscard]] bool loaded() const noexcept { return loaded_; }
+
+ private:
+  enum class Step { first, load, retry, done };
+  const Script* script_;
+  Command evalsha_;
+  Step step_ = Step::first;
+  bool loaded_ = false;
+  Reply reply_;
+  std::optional<std::string> failure_;
+};
+
+// What one client knows about its server, shared by all its connections:
+// whether Redis is down (and calls fail fast until the retry interval ends,
+// after which the next call reconnects), the last failure, the counters.
+// Times are the caller's steady-clock nanoseconds. Thread-safe.
+class Session {
+ public:
+  explicit Session(Options options);
+
+  [[nodiscard]] const Options& options() const noexcept { return options_; }
+
+  // True while calls must fail at once, without trying Redis.
+  [[nodiscard]] bool down(std::int64_t now_ns) const noexcept { return now_ns < down_until_.load(order); }
+  // Time until the next call may try Redis again (zero when up).
+  [[nodiscard]] Duration retry_in(std::int64_t now_ns) const noexcept;
+  // Redis could not be reached, refused the handshake, timed out or broke the
+  // connection: counts a failure and fails calls fast for the retry interval.
+  // Returns the failure's message.
+  std::string unreachable(std::string_view reason, std::int64_t now_ns);
+  // Redis answered a call with an error (a script's error reply): it is up,
+  // the call failed. Returns the failure's message.
+  std::string refused(std::string_view reason);
+  // The message of a call that failed fast while Redis is down.
+  [[nodiscard]] std::string fail_fast_message() const;
+  // A failure's message: "Redis at HOST:PORT: " and the reason.
+  [[nodiscard]] std::string describe(std::string_view reason) const;
+  // The message of the last failure ("" if none).
+  [[nodiscard]] std::string last_failure() const;
+  // "timed out after N ms".
+  [[nodiscard]] std::string timed_out() const;
+
+  // Counters (see Statistics).
+  enum class Counter { call, connect, script_load };
+  void count(Counter counter) noexcept;
+  void count(OnStorageError policy) noexcept;
+  [[nodiscard]] Statistics statistics() const noexcept;
+
+ private:
+  static constexpr std::memory_order order = std::memory_order_relaxed;
+
+  Options options_;
+  std::string where_;
+  std::atomic<std::int64_t> down_until_{0};
+  mutable std::mutex mutex_;  // guards last_failure_
+  std::string last_failure_;
+  std::atomic<std::uint64_t> calls_{0}, connects_{0}, failures_{0}, script_loads_{0};
+  std::atomic<std::uint64_t> failed_open_{0}, failed_closed_{0}, fell_back_{0};
+};
+
+}  // namespace leaksnek::redis
