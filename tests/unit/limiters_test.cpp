@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,6 +75,50 @@ TYPED_TEST(EveryLimiter, UserStoragePathDecidesLikeMemoryStorage) {
 TYPED_TEST(EveryLimiter, StorageWithoutAMutexIsRefused) {
   EXPECT_THROW((Limiter<TypeParam, std::string>{rl("1/s"), std::make_shared<MapStorage>()}), Error);
   EXPECT_THROW((Limiter<TypeParam, std::string>{rl("1/s"), nullptr}), Error);
+}
+
+// A storage of your own that decides by itself plugs in as RedisStorage
+// does: the limiter binds to it without a mutex, asks it each decision with
+// the policy's name, and decides by its OnStorageError policy when it fails.
+class CountingStorage final : public DecidingStorage<std::string> {
+ public:
+  Rate read(const std::string&) override { throw std::logic_error{"the one-step path never reads"}; }
+  void write(const std::string&, const Rate&, Duration) override {
+    throw std::logic_error{"the one-step path never writes"};
+  }
+  Outcome decide(const std::string& key, const Request& request) override {
+    if (down) throw StorageError{"down"};
+    policies.emplace_back(request.policy);
+    const std::int64_t used = (counts[key] += request.cost);
+    Outcome outcome;
+    outcome.reserved.decision.allowed = used <= 2;
+    outcome.reserved.decision.limit = 2;
+    return outcome;
+  }
+  void cancel(const std::string&, const Request&, std::int64_t) override {}
+  void validate(std::string_view, std::span<const RateLimit>) const override {}
+  [[nodiscard]] OnStorageError on_storage_error() const noexcept override { return OnStorageError::fail_closed; }
+  void count(OnStorageError) noexcept override { ++fallbacks; }
+  [[nodiscard]] Duration retry_in() const noexcept override { return 1s; }
+
+  bool down = false;
+  int fallbacks = 0;
+  std::map<std::string, std::int64_t> counts;
+  std::vector<std::string> policies;
+};
+
+TEST(Binding, YourOwnDecidingStorageIsAskedEachDecisionWithThePolicyName) {
+  auto storage = std::make_shared<CountingStorage>();
+  GcraLimiter<std::string> limiter{"search", rl("100/s"), storage};  // no mutex: the storage decides
+  EXPECT_TRUE(limiter.try_acquire("k").allowed);
+  EXPECT_TRUE(limiter.try_acquire("k").allowed);
+  EXPECT_FALSE(limiter.try_acquire("k").allowed) << "the storage's decision, not the limit's";
+  EXPECT_EQ(storage->policies, (std::vector<std::string>{"search", "search", "search"}));
+  storage->down = true;
+  Decision failed = limiter.try_acquire("other");
+  EXPECT_FALSE(failed.allowed) << "fail_closed";
+  EXPECT_EQ(failed.retry_after, 1s);
+  EXPECT_EQ(storage->fallbacks, 1);
 }
 
 TYPED_TEST(EveryLimiter, MalformedStoredStateIsAnErrorAndIsLeftAlone) {

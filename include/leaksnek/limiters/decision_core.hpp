@@ -1,18 +1,18 @@
-// DecisionCore: everything a limiter decides, and no I/O. The blocking
-// Limiter and the asynchronous AsyncLimiter are two thin drivers over it: they
-// carry its requests to a storage and its answers back, wait, and lock a key
-// for the seed's path, but every decision, reservation, cancellation and
-// fallback on a storage failure is made here, once.
+// DecisionCore: everything a limiter decides, and no I/O. A policy (name,
+// algorithm, limits, clock) and its steps: the bindings (binding.hpp,
+// aio/binding.hpp) carry them to where the state lives, and the blocking
+// Limiter and the asynchronous AsyncLimiter drive the bindings; every
+// decision, reservation, cancellation and fallback on a storage failure is
+// made here, once.
 //
 // Three places a policy's state can live:
-// - a MemoryStorage: the core holds the policy's tables and decides in them,
-//   one hash lookup and one shard lock per decision (no I/O, so no driver);
-// - a storage that decides by itself (RedisStorage, AsyncRedisStorage): the
-//   driver sends request() and hands the outcome to accepted(), or a failure
-//   to failed(), which decides by the storage's OnStorageError policy in the
-//   core's own bounded memory;
-// - the seed's RateStorage under a KeyMutex: the driver locks, reads, runs
-//   decide_state() / reserve_state() / cancel_state() and writes what they say.
+// - a MemoryStorage: the policy's tables in it (tables_in()); decide(),
+//   reserve() and cancel() are one hash lookup and one shard lock each;
+// - a storage that decides by itself (RedisStorage, AsyncRedisStorage):
+//   request() is what it is asked, accepted() reads its outcome, and failed()
+//   decides by its OnStorageError policy in a Fallback's bounded memory;
+// - the seed's RateStorage under a KeyMutex: reserve_state() and
+//   cancel_state() on a state read under the key's lock.
 #pragma once
 
 #include <algorithm>
@@ -45,44 +45,70 @@ template <Algorithm A, class Key>
 class DecisionCore {
  public:
   // The policy `name` (not empty) with `limits` (1 to 8), reading `clock`.
-  // `memory`: the MemoryStorage that keeps the state, or null; `deciding`: the
-  // storage that decides by itself, or null (then the core keeps a bounded
-  // local fallback for its failures). Throws Error, RateError.
-  DecisionCore(std::string name, std::vector<RateLimit> limits, ClockRef clock, MemoryStorage<Key>* memory,
-               DecidingStorageBase* deciding)
-      : name_{std::move(name)}, limits_{std::move(limits)}, clock_{clock}, deciding_{deciding} {
+  // Throws Error, RateError.
+  DecisionCore(std::string name, std::vector<RateLimit> limits, ClockRef clock)
+      : name_{std::move(name)}, limits_{std::move(limits)}, clock_{clock} {
     if (name_.empty()) throw Error{"a policy's name must not be empty"};
     if (limits_.size() == 1) {
       single_.emplace(limits_.front());
     } else {
       multi_.emplace(limits_);
     }
-    if (memory != nullptr) tables_ = bind(*memory);
-    if (deciding_ != nullptr) {
-      deciding_->validate(A::name, limits_);
-      local_ = std::make_shared<MemoryStorage<Key>>(
-          typename MemoryStorage<Key>::Options{.max_keys = deciding_->local_max_keys()});
-      local_tables_ = bind(*local_);
-    }
   }
 
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   [[nodiscard]] const std::vector<RateLimit>& limits() const noexcept { return limits_; }
   [[nodiscard]] ClockRef clock() const noexcept { return clock_; }
-  [[nodiscard]] bool in_memory() const noexcept { return tables_.single != nullptr || tables_.multi != nullptr; }
 
-  // --- In a MemoryStorage (in_memory()): one atomic step each. Thread-safe.
+  // --- In a MemoryStorage: one atomic step each. Thread-safe.
+
+  // The policy's tables in one MemoryStorage (which must outlive them).
+  struct Tables {
+    typename MemoryStorage<Key>::template Table<SinglePolicy<A>>* single = nullptr;
+    typename MemoryStorage<Key>::template Table<MultiPolicy<A>>* multi = nullptr;
+  };
+  [[nodiscard]] Tables tables_in(MemoryStorage<Key>& memory) const {
+    Tables tables;
+    if (single_) tables.single = &memory.table(name_, *single_, limits_);
+    if (multi_) tables.multi = &memory.table(name_, *multi_, limits_);
+    return tables;
+  }
 
   // Decides now (or at `at`).
-  Decision decide(const Key& key, std::int64_t cost, std::optional<Instant> at) {
-    return decide_in(tables_, key, cost, at);
+  Decision decide(const Tables& tables, const Key& key, std::int64_t cost, std::optional<Instant> at) const {
+    return apply(tables, key, at,
+                 [&](const auto& policy, auto& state, Instant now) { return policy.decide(state, now, cost); });
   }
   // Decides now, and when denied but fitting within `max_wait`, reserves.
-  Reservation reserve(const Key& key, std::int64_t cost, Duration max_wait) {
-    return reserve_in(tables_, key, cost, max_wait);
+  Reservation reserve(const Tables& tables, const Key& key, std::int64_t cost, Duration max_wait) const {
+    Reservation reservation;
+    reservation.cost = cost;
+    Reserved reserved = apply(tables, key, std::nullopt, [&](const auto& policy, auto& state, Instant now) {
+      Reserved step = leaksnek::reserve(policy, state, now, cost, max_wait);
+      reservation.until = now + step.wait;
+      return step;
+    });
+    reservation.decision = reserved.decision;
+    reservation.wait = reserved.wait;
+    return reservation;
+  }
+  // One decision, a reservation when max_wait > 0 (then `at` is ignored).
+  Reservation reserve(const Tables& tables, const Key& key, std::int64_t cost, std::optional<Instant> at,
+                      Duration max_wait) const {
+    if (max_wait > Duration{0}) return reserve(tables, key, cost, max_wait);
+    Reservation reservation;
+    reservation.cost = cost;
+    reservation.decision = decide(tables, key, cost, at);
+    return reservation;
   }
   // Gives back what `reservation` took (a cancelled wait).
-  void cancel(const Key& key, const Reservation& reservation) { cancel_in(tables_, key, reservation); }
+  void cancel(const Tables& tables, const Key& key, const Reservation& reservation) const {
+    if (!holds_capacity(reservation)) return;
+    apply(tables, key, std::nullopt, [&](const auto& policy, auto& state, Instant /*now*/) {
+      policy.cancel(state, reservation.until, reservation.cost);
+      return 0;
+    });
+  }
 
   // --- Over a storage that decides by itself.
 
@@ -102,19 +128,35 @@ class DecisionCore {
     reservation.storage_time = outcome.reserved_at;
     return reservation;
   }
+  // What decides when `storage` fails: its policy, and for
+  // OnStorageError::local this process's bounded memory. Throws RateError for
+  // limits the storage cannot keep.
+  struct Fallback {
+    DecidingStorageBase* storage = nullptr;
+    std::shared_ptr<MemoryStorage<Key>> memory;
+    Tables tables;
+  };
+  [[nodiscard]] Fallback fallback_for(DecidingStorageBase& storage) const {
+    storage.validate(A::name, limits_);
+    Fallback fallback{&storage, std::make_shared<MemoryStorage<Key>>(
+                                    typename MemoryStorage<Key>::Options{.max_keys = storage.local_max_keys()})};
+    fallback.tables = tables_in(*fallback.memory);
+    return fallback;
+  }
   // The storage failed: its OnStorageError policy decides (counted by the
-  // storage). local decides in this process's bounded memory (and reserves
-  // when max_wait > 0); fail_open allows as for a key never seen; fail_closed
+  // storage). local decides in the fallback's memory (and reserves when
+  // max_wait > 0); fail_open allows as for a key never seen; fail_closed
   // denies until the storage is tried again. Thread-safe.
-  Reservation failed(const Key& key, std::int64_t cost, std::optional<Instant> at, Duration max_wait) {
-    const OnStorageError policy = deciding_->on_storage_error();
-    deciding_->count(policy);
+  Reservation failed(const Fallback& fallback, const Key& key, std::int64_t cost, std::optional<Instant> at,
+                     Duration max_wait) const {
+    const OnStorageError policy = fallback.storage->on_storage_error();
+    fallback.storage->count(policy);
     if (policy == OnStorageError::local) {
-      if (max_wait > Duration{0} && !at) return reserve_in(local_tables_, key, cost, max_wait);
+      if (max_wait > Duration{0} && !at) return reserve(fallback.tables, key, cost, max_wait);
       Reservation reservation;
       reservation.cost = cost;
       reservation.until = at ? *at : clock_.now();
-      reservation.decision = decide_in(local_tables_, key, cost, reservation.until);
+      reservation.decision = decide(fallback.tables, key, cost, reservation.until);
       return reservation;
     }
     Reservation reservation;
@@ -127,7 +169,7 @@ class DecisionCore {
     if (policy == OnStorageError::fail_closed && reservation.decision.allowed) {
       reservation.decision.allowed = false;
       reservation.decision.remaining = 0;
-      reservation.decision.retry_after = std::max(Duration{1}, deciding_->retry_in());
+      reservation.decision.retry_after = std::max(Duration{1}, fallback.storage->retry_in());
       reservation.decision.reset_after = Duration{0};
     }
     return reservation;
@@ -136,14 +178,9 @@ class DecisionCore {
   [[nodiscard]] static bool holds_capacity(const Reservation& reservation) {
     return reservation.decision.allowed && reservation.wait > Duration{0};
   }
-  // Gives back a reservation failed() made locally.
-  void cancel_local(const Key& key, const Reservation& reservation) { cancel_in(local_tables_, key, reservation); }
 
   // --- The seed's path: pure steps on a state read under the key's lock.
 
-  // The policy: one of the two is set.
-  [[nodiscard]] const SinglePolicy<A>* single() const noexcept { return single_ ? &*single_ : nullptr; }
-  [[nodiscard]] const MultiPolicy<A>* multi() const noexcept { return multi_ ? &*multi_ : nullptr; }
   // Calls run(policy) with the single- or multi-limit policy.
   template <class Run>
   decltype(auto) with_policy(Run&& run) const {
@@ -167,23 +204,20 @@ class DecisionCore {
     policy.cancel(state, reservation.until, reservation.cost);
     return {{}, true, Duration::max()};  // never shortens what later reservations need
   }
-
- private:
-  struct Tables {
-    typename MemoryStorage<Key>::template Table<SinglePolicy<A>>* single = nullptr;
-    typename MemoryStorage<Key>::template Table<MultiPolicy<A>>* multi = nullptr;
-  };
-
-  Tables bind(MemoryStorage<Key>& memory) const {
-    Tables tables;
-    if (single_) tables.single = &memory.table(name_, *single_, limits_);
-    if (multi_) tables.multi = &memory.table(name_, *multi_, limits_);
-    return tables;
+  // The reservation of a reserve_state() step taken at `now`.
+  [[nodiscard]] static Reservation reservation_of(const Step& step, Instant now, std::int64_t cost) {
+    Reservation reservation;
+    reservation.cost = cost;
+    reservation.decision = step.reserved.decision;
+    reservation.wait = step.reserved.wait;
+    reservation.until = now + step.reserved.wait;
+    return reservation;
   }
 
+ private:
   // Runs `run(policy, state, now)` atomically on `key`'s state in `tables`.
   template <class Run>
-  auto apply(const Tables& tables, const Key& key, std::optional<Instant> at, Run&& run) {
+  auto apply(const Tables& tables, const Key& key, std::optional<Instant> at, Run&& run) const {
     const Instant now = at ? *at : clock_.now();
     if (tables.single != nullptr) {
       return tables.single->apply(key, now, [&](auto& state, Instant t) { return run(*single_, state, t); });
@@ -191,41 +225,11 @@ class DecisionCore {
     return tables.multi->apply(key, now, [&](auto& state, Instant t) { return run(*multi_, state, t); });
   }
 
-  Decision decide_in(const Tables& tables, const Key& key, std::int64_t cost, std::optional<Instant> at) {
-    return apply(tables, key, at,
-                 [&](const auto& policy, auto& state, Instant now) { return policy.decide(state, now, cost); });
-  }
-
-  Reservation reserve_in(const Tables& tables, const Key& key, std::int64_t cost, Duration max_wait) {
-    Reservation reservation;
-    reservation.cost = cost;
-    Reserved reserved = apply(tables, key, std::nullopt, [&](const auto& policy, auto& state, Instant now) {
-      Reserved booked = leaksnek::reserve(policy, state, now, cost, max_wait);
-      reservation.until = now + booked.wait;
-      return booked;
-    });
-    reservation.decision = reserved.decision;
-    reservation.wait = reserved.wait;
-    return reservation;
-  }
-
-  void cancel_in(const Tables& tables, const Key& key, const Reservation& reservation) {
-    if (!holds_capacity(reservation)) return;
-    apply(tables, key, std::nullopt, [&](const auto& policy, auto& state, Instant /*now*/) {
-      policy.cancel(state, reservation.until, reservation.cost);
-      return 0;
-    });
-  }
-
   std::string name_;
   std::vector<RateLimit> limits_;
   ClockRef clock_;
   std::optional<SinglePolicy<A>> single_;
   std::optional<MultiPolicy<A>> multi_;
-  Tables tables_;
-  DecidingStorageBase* deciding_ = nullptr;
-  std::shared_ptr<MemoryStorage<Key>> local_;  // the fallback's memory, when deciding_
-  Tables local_tables_;
 };
 
 }  // namespace leaksnek

@@ -70,6 +70,9 @@ class MemoryStorage final : public RateStorage<Key> {
     options_.shards = shards;
   }
 
+  // Limiters bind to the tables below.
+  void accept(StorageBinder<Key>& binder) override { binder.bind(*this); }
+
   // The seed's read / write, for code that drives a RateStorage by hand.
   // Limiters over a MemoryStorage do not use them: they take the one-step
   // path below. Thread-safe (one mutex).

@@ -89,6 +89,8 @@ class DecidingStorage : public RateStorage<Key>, public DecidingStorageBase {
   using Request = StorageRequest;
   using Outcome = StorageOutcome;
 
+  void accept(StorageBinder<Key>& binder) override { binder.bind(*this); }
+
   // Decides `request` on `key` atomically (reserve() when max_wait > 0).
   // Throws StorageError when the storage failed, KeyError for a key it refuses.
   virtual Outcome decide(const Key& key, const Request& request) = 0;

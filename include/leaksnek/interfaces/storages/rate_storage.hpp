@@ -9,9 +9,35 @@
 namespace leaksnek {
 
 template <class Key>
+class RateStorage;
+template <class Key>
+class MemoryStorage;
+template <class Key>
+class DecidingStorage;
+
+// What a limiter does with each kind of storage when it binds its policy to
+// one (see RateStorage::accept): the storage says what it is, the limiter
+// never asks.
+template <class Key>
+class StorageBinder {
+ public:
+  virtual void bind(MemoryStorage<Key>& storage) = 0;    // decides in its tables, one step
+  virtual void bind(DecidingStorage<Key>& storage) = 0;  // decides by itself, one call
+  virtual void bind(RateStorage<Key>& storage) = 0;      // the seed's: lock, read, decide, write
+
+ protected:
+  ~StorageBinder() = default;
+};
+
+template <class Key>
 class RateStorage {
  public:
   virtual ~RateStorage() = default;
+
+  // Tells `binder` which kind of storage this is. A storage of your own need
+  // not override it: limiters then lock, read, decide and write, as the
+  // seed's do.
+  virtual void accept(StorageBinder<Key>& binder) { binder.bind(*this); }
 
   // The key's state; an empty Rate when the key was never seen or has been
   // forgotten. May throw (the limiter then changes nothing).

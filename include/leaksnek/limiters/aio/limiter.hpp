@@ -1,7 +1,7 @@
 // AsyncLimiter: every algorithm's limiter on Boost.Asio, the asynchronous
-// driver of DecisionCore (which makes every decision, as for Limiter);
-// waiting (acquire) suspends on an Asio timer, so no thread sleeps and
-// nothing polls.
+// driver of one AsyncBinding (aio/binding.hpp): its policy bound to the
+// storage, with DecisionCore making every decision, as for Limiter. Waiting
+// (acquire) suspends on an Asio timer, so no thread sleeps and nothing polls.
 //
 // Over a MemoryStorage a decision is one step inside the storage, completed
 // through the executor. Over an AsyncDecidingStorage (AsyncRedisStorage) it is
@@ -53,6 +53,7 @@
 #include <leaksnek/interfaces/mutexes/aio/key_mutex.hpp>
 #include <leaksnek/interfaces/storages/aio/deciding_storage.hpp>
 #include <leaksnek/interfaces/storages/aio/rate_storage.hpp>
+#include <leaksnek/limiters/aio/binding.hpp>
 #include <leaksnek/limiters/decision_core.hpp>
 
 namespace leaksnek {
@@ -90,13 +91,13 @@ class AsyncLimiter {
   // (an empty name: default_policy_name()).
   AsyncLimiter(executor_type executor, std::string name, Limits limits, std::shared_ptr<MemoryStorage<Key>> storage,
                ClockRef clock = {})
-      : impl_{make_impl(std::move(executor), std::move(name), std::move(limits.list), clock, std::move(storage),
-                        nullptr, nullptr)} {}
+      : impl_{std::make_shared<Impl>(std::move(executor),
+                                     bind(core(std::move(name), std::move(limits.list), clock), std::move(storage)))} {}
 
   AsyncLimiter(executor_type executor, std::string name, Limits limits, std::shared_ptr<AsyncRateStorage<Key>> storage,
                std::shared_ptr<AsyncKeyMutex<Key>> mutex = nullptr, ClockRef clock = {})
-      : impl_{make_impl(std::move(executor), std::move(name), std::move(limits.list), clock, nullptr,
-                        std::move(storage), std::move(mutex))} {}
+      : impl_{std::make_shared<Impl>(std::move(executor), bind(core(std::move(name), std::move(limits.list), clock),
+                                                               std::move(storage), std::move(mutex)))} {}
 
   [[nodiscard]] executor_type get_executor() const noexcept { return impl_->executor; }
 
@@ -157,34 +158,24 @@ class AsyncLimiter {
   template <class T>
   using Outcome = std::tuple<error_code, T>;
 
-  // What operations share: the decision core and the storage it drives.
+  // What operations share: the policy bound to its storage.
   struct Impl {
-    Impl(executor_type e, std::string name, std::vector<RateLimit> limits, ClockRef clock,
-         std::shared_ptr<MemoryStorage<Key>> m, std::shared_ptr<AsyncRateStorage<Key>> s,
-         std::shared_ptr<AsyncKeyMutex<Key>> x)
-        : executor{std::move(e)},
-          memory{std::move(m)},
-          storage{std::move(s)},
-          mutex{std::move(x)},
-          deciding{dynamic_cast<AsyncDecidingStorage<Key>*>(storage.get())},
-          core{std::move(name), std::move(limits), clock, memory.get(), deciding} {}
+    Impl(executor_type e, std::shared_ptr<AsyncBinding<A, Key>> b) : executor{std::move(e)}, binding{std::move(b)} {}
 
     executor_type executor;
-    std::shared_ptr<MemoryStorage<Key>> memory;  // keeps the core's tables alive
-    std::shared_ptr<AsyncRateStorage<Key>> storage;
-    std::shared_ptr<AsyncKeyMutex<Key>> mutex;
-    AsyncDecidingStorage<Key>* deciding;  // storage, when it decides by itself
-    DecisionCore<A, Key> core;
+    std::shared_ptr<AsyncBinding<A, Key>> binding;
     // The last timer expiry armed: each new one is at least 1 ns later, so
     // waiters booked for the same instant still complete in reservation order
     // (Asio's timer queue does not keep equal expiries in order).
     std::mutex expiry_mutex;
     std::chrono::steady_clock::time_point last_expiry{};
 
+    [[nodiscard]] ClockRef clock() const noexcept { return binding->core().clock(); }
+
     // The steady-clock expiry for `until` on the limiter's clock.
     std::chrono::steady_clock::time_point expiry_for(Instant until) {
       auto expiry = std::chrono::steady_clock::now() +
-                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(until - core.clock().now());
+                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(until - clock().now());
       std::lock_guard lock{expiry_mutex};
       expiry = std::max(expiry, last_expiry + std::chrono::nanoseconds{1});
       last_expiry = expiry;
@@ -192,18 +183,10 @@ class AsyncLimiter {
     }
   };
 
-  static std::shared_ptr<Impl> make_impl(executor_type executor, std::string name, std::vector<RateLimit> limits,
-                                         ClockRef clock, std::shared_ptr<MemoryStorage<Key>> memory,
-                                         std::shared_ptr<AsyncRateStorage<Key>> storage,
-                                         std::shared_ptr<AsyncKeyMutex<Key>> mutex) {
-    if (!memory && !storage) throw Error{"an async limiter needs a storage"};
+  // An empty name: default_policy_name(), as Limiter's.
+  static DecisionCore<A, Key> core(std::string name, std::vector<RateLimit> limits, ClockRef clock) {
     if (name.empty()) name = default_policy_name(A::name, limits);
-    auto impl = std::make_shared<Impl>(std::move(executor), std::move(name), std::move(limits), clock,
-                                       std::move(memory), std::move(storage), std::move(mutex));
-    if (!impl->core.in_memory() && impl->deciding == nullptr && !impl->mutex) {
-      throw Error{"an async limiter over an AsyncRateStorage that cannot decide by itself needs an AsyncKeyMutex"};
-    }
-    return impl;
+    return DecisionCore<A, Key>{std::move(name), std::move(limits), clock};
   }
 
   static Decision result_as(const Decision& decision, Decision*) { return decision; }
@@ -217,12 +200,13 @@ class AsyncLimiter {
     return booked;
   }
 
-  // The MemoryStorage path without a coroutine: book in one step, then either
-  // complete through the executor or wait on a timer that the token's
-  // cancellation slot can abort (any cancellation type).
+  // The in-process path (a MemoryStorage) without a coroutine: reserve in one
+  // step, then either complete through the executor or wait on a timer that
+  // the token's cancellation slot can abort (any cancellation type).
   template <class T>
   struct InMemoryOp {
     std::shared_ptr<Impl> impl;
+    Binding<A, Key>* binding;  // impl->binding->in_process()
     Key key;
     std::int64_t cost;
     Duration max_wait;
@@ -236,11 +220,7 @@ class AsyncLimiter {
       switch (stage) {
         case Stage::start:
           self.reset_cancellation_state(boost::asio::enable_total_cancellation());
-          if (max_wait > Duration{0}) {
-            reservation = impl->core.reserve(key, cost, max_wait);
-          } else {
-            reservation.decision = impl->core.decide(key, cost, at);
-          }
+          reservation = binding->reserve(key, cost, at, max_wait);
           if (reservation.wait > Duration{0}) {
             stage = Stage::waiting;
             timer = std::make_unique<boost::asio::steady_timer>(impl->executor, impl->expiry_for(reservation.until));
@@ -260,9 +240,9 @@ class AsyncLimiter {
             self.complete(error_code{}, result_as(reservation.decision, static_cast<T*>(nullptr)));
             return;
           }
-          impl->core.cancel(key, reservation);
+          binding->cancel(key, reservation);
           self.complete(boost::asio::error::operation_aborted,
-                        result_as(cancelled(reservation.decision, reservation.until - impl->core.clock().now()),
+                        result_as(cancelled(reservation.decision, reservation.until - impl->clock().now()),
                                   static_cast<T*>(nullptr)));
           return;
       }
@@ -276,9 +256,10 @@ class AsyncLimiter {
     return boost::asio::async_initiate<Token, void(error_code, T)>(
         [impl = impl_](auto handler, Key op_key, std::int64_t op_cost, Duration op_max_wait,
                        std::optional<Instant> op_at) {
-          if (impl->core.in_memory()) {
+          if (Binding<A, Key>* in_process = impl->binding->in_process()) {
             boost::asio::async_compose<decltype(handler), void(error_code, T)>(
-                InMemoryOp<T>{impl, std::move(op_key), op_cost, op_max_wait, op_at}, handler, impl->executor);
+                InMemoryOp<T>{impl, in_process, std::move(op_key), op_cost, op_max_wait, op_at}, handler,
+                impl->executor);
           } else if constexpr (std::is_same_v<T, bool>) {
             launch<T>(impl, std::move(handler), exceeded(impl, std::move(op_key)));
           } else {
@@ -323,54 +304,23 @@ class AsyncLimiter {
     co_return Outcome<bool>{error, error ? true : !decision.allowed};
   }
 
+  // Through the binding: reserve, then wait if reserved. A cancellation
+  // during the reservation is recorded but not passed on to the storage (so
+  // a half-done write cannot leak a reservation); it is acted on before and
+  // during the wait, and a cancelled reservation is given back.
   static boost::asio::awaitable<Outcome<Decision>> decide(std::shared_ptr<Impl> impl, Key key, std::int64_t cost,
                                                           Duration max_wait, std::optional<Instant> at = std::nullopt) {
-    if (impl->deciding) co_return co_await decide_one_step(std::move(impl), std::move(key), cost, max_wait, at);
-    if (const auto* single = impl->core.single()) {
-      co_return co_await decide_in_storage(impl, *single, std::move(key), cost, max_wait, at);
-    }
-    co_return co_await decide_in_storage(impl, *impl->core.multi(), std::move(key), cost, max_wait, at);
-  }
-
-  // The seed's path: lock, read, decide, write, then wait if booked. A
-  // cancellation during the reservation is recorded but not passed on to the
-  // storage (so a half-done write cannot leak a reservation); it is acted on
-  // before and during the wait, and a cancelled reservation is given back under
-  // the lock again.
-  template <class Policy>
-  static boost::asio::awaitable<Outcome<Decision>> decide_in_storage(std::shared_ptr<Impl> impl, const Policy& policy,
-                                                                     Key key, std::int64_t cost, Duration max_wait,
-                                                                     std::optional<Instant> at) {
     namespace this_coro = boost::asio::this_coro;
     co_await this_coro::throw_if_cancelled(false);
     co_await this_coro::reset_cancellation_state(
         boost::asio::enable_total_cancellation(),
         [](boost::asio::cancellation_type) { return boost::asio::cancellation_type::none; });
-    using Core = DecisionCore<A, Key>;
-    Reservation reservation;
-    reservation.cost = cost;
-    {
-      AsyncKeyLock<Key> lock = co_await AsyncKeyMutex<Key>::guard(impl->mutex, key);
-      typename Policy::State state = co_await load(*impl, policy, key);
-      const Instant now = at ? *at : impl->core.clock().now();
-      typename Core::Step step = Core::reserve_state(policy, state, now, cost, max_wait);
-      reservation.decision = step.reserved.decision;
-      reservation.wait = step.reserved.wait;
-      reservation.until = now + step.reserved.wait;
-      if (step.write) co_await store(*impl, policy, key, state, step.expires_after);
-    }
+    Reservation reservation = co_await impl->binding->reserve(key, cost, at, max_wait);
     if (reservation.wait <= Duration{0}) co_return Outcome<Decision>{error_code{}, reservation.decision};
-
-    bool waited = co_await wait_until(*impl, reservation.until);
-    if (waited) co_return Outcome<Decision>{error_code{}, reservation.decision};
-    if (Core::holds_capacity(reservation)) {
-      AsyncKeyLock<Key> lock = co_await AsyncKeyMutex<Key>::guard(impl->mutex, key);
-      typename Policy::State state = co_await load(*impl, policy, key);
-      typename Core::Step step = Core::cancel_state(policy, state, reservation);
-      co_await store(*impl, policy, key, state, step.expires_after);
-    }
+    if (co_await wait_until(*impl, reservation.until)) co_return Outcome<Decision>{error_code{}, reservation.decision};
+    co_await impl->binding->cancel(key, reservation);
     co_return Outcome<Decision>{boost::asio::error::operation_aborted,
-                                cancelled(reservation.decision, reservation.until - impl->core.clock().now())};
+                                cancelled(reservation.decision, reservation.until - impl->clock().now())};
   }
 
   // Waits on a steady timer until `until` on the limiter's clock; false when
@@ -391,51 +341,6 @@ class AsyncLimiter {
           [](boost::asio::cancellation_type) { return boost::asio::cancellation_type::none; });
     }
     co_return waited;
-  }
-
-  // The one-step path: one call to the storage (or, when it fails, the storage's
-  // OnStorageError policy), then wait if booked. Cancellation as the seed's
-  // path: a cancelled reservation is given back in the storage.
-  static boost::asio::awaitable<Outcome<Decision>> decide_one_step(std::shared_ptr<Impl> impl, Key key,
-                                                                   std::int64_t cost, Duration max_wait,
-                                                                   std::optional<Instant> at) {
-    namespace this_coro = boost::asio::this_coro;
-    co_await this_coro::throw_if_cancelled(false);
-    co_await this_coro::reset_cancellation_state(
-        boost::asio::enable_total_cancellation(),
-        [](boost::asio::cancellation_type) { return boost::asio::cancellation_type::none; });
-    const StorageRequest request = impl->core.request(cost, at, max_wait);
-    Reservation reservation;
-    bool failed = false;
-    try {
-      reservation = impl->core.accepted(co_await impl->deciding->decide(key, request), cost, at);
-    } catch (const StorageError&) {
-      failed = true;
-    }
-    if (failed) reservation = impl->core.failed(key, cost, at, max_wait);
-    if (reservation.wait <= Duration{0}) co_return Outcome<Decision>{error_code{}, reservation.decision};
-    if (co_await wait_until(*impl, reservation.until)) co_return Outcome<Decision>{error_code{}, reservation.decision};
-    if (reservation.remote) {
-      try {
-        co_await impl->deciding->cancel(key, request, reservation.storage_time);
-      } catch (const StorageError&) {  // NOLINT(bugprone-empty-catch): the capacity stays taken, never oversubscribed
-      }
-    } else {
-      impl->core.cancel_local(key, reservation);
-    }
-    co_return Outcome<Decision>{boost::asio::error::operation_aborted,
-                                cancelled(reservation.decision, reservation.until - impl->core.clock().now())};
-  }
-
-  template <class Policy>
-  static boost::asio::awaitable<typename Policy::State> load(Impl& impl, const Policy& policy, const Key& key) {
-    co_return state_of(policy, co_await impl.storage->read(key));
-  }
-
-  template <class Policy>
-  static boost::asio::awaitable<void> store(Impl& impl, const Policy& policy, const Key& key,
-                                            const typename Policy::State& state, Duration expires_after) {
-    co_await impl.storage->write(key, rate_of(policy, state), expires_after);
   }
 
   std::shared_ptr<Impl> impl_;

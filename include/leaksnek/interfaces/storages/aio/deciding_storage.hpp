@@ -17,6 +17,8 @@ namespace leaksnek {
 template <class Key>
 class AsyncDecidingStorage : public AsyncRateStorage<Key>, public DecidingStorageBase {
  public:
+  void accept(AsyncStorageBinder<Key>& binder) override { binder.bind(*this); }
+
   // Decides `request` on `key` atomically (reserve() when max_wait > 0).
   // Throws StorageError when the storage failed, KeyError for a key it refuses.
   // `request` must stay valid until the decision completes.

@@ -12,9 +12,29 @@
 namespace leaksnek {
 
 template <class Key>
+class AsyncRateStorage;
+template <class Key>
+class AsyncDecidingStorage;
+
+// What an AsyncLimiter does with each kind of asynchronous storage when it
+// binds its policy to one (see AsyncRateStorage::accept).
+template <class Key>
+class AsyncStorageBinder {
+ public:
+  virtual void bind(AsyncDecidingStorage<Key>& storage) = 0;  // decides by itself, one call
+  virtual void bind(AsyncRateStorage<Key>& storage) = 0;      // the seed's: lock, read, decide, write
+
+ protected:
+  ~AsyncStorageBinder() = default;
+};
+
+template <class Key>
 class AsyncRateStorage {
  public:
   virtual ~AsyncRateStorage() = default;
+
+  // Tells `binder` which kind of storage this is; see RateStorage::accept.
+  virtual void accept(AsyncStorageBinder<Key>& binder) { binder.bind(*this); }
 
   // The key's state; an empty Rate when never seen. May throw (the limiter
   // then completes with errc::storage_failed and changes nothing).
