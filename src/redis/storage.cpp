@@ -23,12 +23,18 @@ std::string policy_tag(std::string_view algorithm, std::span<const RateLimit> li
   return tag;
 }
 
-void check_key(const Options& options, std::string_view bytes) {
-  if (bytes.size() > options.max_key_size) {
-    throw KeyError{"key of " + std::to_string(bytes.size()) + " bytes is longer than the store's maximum of " +
-                   std::to_string(options.max_key_size)};
+namespace {
+
+void check_size(std::size_t max_key_size, std::string_view bytes) {
+  if (bytes.size() > max_key_size) {
+    throw KeyError{"key of " + std::to_string(bytes.size()) + " bytes is longer than the storage's maximum of " +
+                   std::to_string(max_key_size)};
   }
 }
+
+}  // namespace
+
+void check_key(const Options& options, std::string_view bytes) { check_size(options.max_key_size, bytes); }
 
 namespace {
 
@@ -57,16 +63,59 @@ void append_escaped(std::string& out, std::string_view text, bool colon) {
 
 }  // namespace
 
-std::string decision_key(const Options& options, const StorageRequest& request, std::string_view bytes) {
-  check_key(options, bytes);
-  std::string name = options.prefix;
-  name.reserve(name.size() + request.policy.size() + bytes.size() + 48);
-  name.push_back('{');
-  append_escaped(name, request.policy, true);
-  name.push_back(':');
+PreparedPolicy::PreparedPolicy(const Options& options, std::string_view policy, std::string_view algorithm,
+                               std::span<const RateLimit> limits)
+    : max_key_size_{options.max_key_size}, head_{options.prefix} {
+  head_.push_back('{');
+  append_escaped(head_, policy, true);
+  head_.push_back(':');
+  tail_.append("}:").append(policy_tag(algorithm, limits));
+  limit_args_.reserve(2 + limits.size() * 3);
+  limit_args_.emplace_back(algorithm);
+  limit_args_.push_back(std::to_string(limits.size()));
+  for (const RateLimit& limit : limits) {
+    limit_args_.push_back(std::to_string(limit.count()));
+    limit_args_.push_back(std::to_string(limit.period().count() / 1000));
+    limit_args_.push_back(std::to_string(limit.burst()));
+  }
+}
+
+std::string PreparedPolicy::key(std::string_view bytes) const {
+  check_size(max_key_size_, bytes);
+  std::string name;
+  name.reserve(head_.size() + bytes.size() + 8 + tail_.size());
+  name.append(head_);
   append_escaped(name, bytes, false);
-  name.append("}:").append(policy_tag(request.algorithm, request.limits));
-  return name;
+  return name.append(tail_);
+}
+
+std::vector<std::string> PreparedPolicy::args(std::string_view mode, std::optional<Instant> at, std::int64_t cost,
+                                              std::int64_t extra) const {
+  std::vector<std::string> args;
+  args.reserve(4 + limit_args_.size());
+  args.emplace_back(mode);
+  // Redis keeps time in microseconds: an explicit time is floored to one.
+  args.push_back(at ? std::to_string(static_cast<std::int64_t>(detail::floor_div(detail::nanos(*at), 1000)))
+                    : std::string{});
+  // A cost beyond every count is denied for ever whatever it is: keep it within the script's exact range.
+  args.push_back(std::to_string(std::min(cost, RateLimit::max_count + 1)));
+  args.push_back(std::to_string(extra));
+  args.insert(args.end(), limit_args_.begin(), limit_args_.end());
+  return args;
+}
+
+std::vector<std::string> PreparedPolicy::decide_args(std::int64_t cost, std::optional<Instant> at,
+                                                     Duration max_wait) const {
+  if (max_wait > Duration{0}) return args("reserve", at, cost, max_wait.count() / 1000);
+  return args("decide", at, cost, 0);
+}
+
+std::vector<std::string> PreparedPolicy::cancel_args(std::int64_t cost, std::int64_t reserved_at) const {
+  return args("cancel", std::nullopt, cost, reserved_at);
+}
+
+std::string decision_key(const Options& options, const StorageRequest& request, std::string_view bytes) {
+  return PreparedPolicy{options, request.policy, request.algorithm, request.limits}.key(bytes);
 }
 
 std::string rate_key(const Options& options, std::string_view bytes) {
@@ -106,40 +155,6 @@ std::int64_t field(const Reply& reply, std::size_t i) {
 }
 
 }  // namespace
-
-namespace {
-
-std::vector<std::string> script_args(std::string_view mode, const StorageRequest& request, std::int64_t extra) {
-  std::vector<std::string> args;
-  args.reserve(6 + request.limits.size() * 3);
-  args.emplace_back(mode);
-  // Redis keeps time in microseconds: an explicit time is floored to one.
-  args.push_back(request.at
-                     ? std::to_string(static_cast<std::int64_t>(detail::floor_div(detail::nanos(*request.at), 1000)))
-                     : std::string{});
-  // A cost beyond every count is denied for ever whatever it is: keep it within the script's exact range.
-  args.push_back(std::to_string(std::min(request.cost, RateLimit::max_count + 1)));
-  args.push_back(std::to_string(extra));
-  args.emplace_back(request.algorithm);
-  args.push_back(std::to_string(request.limits.size()));
-  for (const RateLimit& limit : request.limits) {
-    args.push_back(std::to_string(limit.count()));
-    args.push_back(std::to_string(limit.period().count() / 1000));
-    args.push_back(std::to_string(limit.burst()));
-  }
-  return args;
-}
-
-}  // namespace
-
-std::vector<std::string> decide_args(const StorageRequest& request) {
-  if (request.max_wait > Duration{0}) return script_args("reserve", request, request.max_wait.count() / 1000);
-  return script_args("decide", request, 0);
-}
-
-std::vector<std::string> cancel_args(const StorageRequest& request, std::int64_t reserved_at) {
-  return script_args("cancel", request, reserved_at);
-}
 
 StorageOutcome run_script(Client& client, std::string_view redis_key, const std::vector<std::string>& args) {
   std::vector<std::string_view> views{args.begin(), args.end()};

@@ -28,8 +28,11 @@ class Binding {
 
   [[nodiscard]] const DecisionCore<A, Key>& core() const noexcept { return core_; }
 
-  // Decides now (or at `at`). Thread-safe, as every call below.
-  virtual Decision decide(const Key& key, std::int64_t cost, std::optional<Instant> at) {
+  // Decides now (or at `at`). Thread-safe, as every call below. In a
+  // MemoryStorage the step runs here, inline: every in-memory decision takes
+  // this path, and a virtual call in it measured 15-20% of try_acquire.
+  Decision decide(const Key& key, std::int64_t cost, std::optional<Instant> at) {
+    if (in_memory_ != nullptr) return core_.decide(*in_memory_, key, cost, at);
     return reserve(key, cost, at, Duration{0}).decision;
   }
   // One decision; when max_wait > 0 (and no `at`), a reservation.
@@ -39,6 +42,7 @@ class Binding {
 
  protected:
   DecisionCore<A, Key> core_;
+  const typename DecisionCore<A, Key>::Tables* in_memory_ = nullptr;  // the MemoryStorage binding's tables
 };
 
 namespace detail {
@@ -47,11 +51,10 @@ template <Algorithm A, class Key>
 class MemoryBinding final : public Binding<A, Key> {
  public:
   MemoryBinding(DecisionCore<A, Key> core, std::shared_ptr<MemoryStorage<Key>> memory)
-      : Binding<A, Key>{std::move(core)}, memory_{std::move(memory)}, tables_{this->core_.tables_in(*memory_)} {}
-
-  Decision decide(const Key& key, std::int64_t cost, std::optional<Instant> at) override {
-    return this->core_.decide(tables_, key, cost, at);
+      : Binding<A, Key>{std::move(core)}, memory_{std::move(memory)}, tables_{this->core_.tables_in(*memory_)} {
+    this->in_memory_ = &tables_;
   }
+
   Reservation reserve(const Key& key, std::int64_t cost, std::optional<Instant> at, Duration max_wait) override {
     return this->core_.reserve(tables_, key, cost, at, max_wait);
   }
@@ -70,12 +73,12 @@ class DecidingBinding final : public Binding<A, Key> {
   DecidingBinding(DecisionCore<A, Key> core, std::shared_ptr<RateStorage<Key>> owner, DecidingStorage<Key>& storage)
       : Binding<A, Key>{std::move(core)},
         owner_{std::move(owner)},
-        storage_{storage},
+        bound_{storage.bind(this->core_.name(), std::string{A::name}, this->core_.limits())},
         fallback_{this->core_.fallback_for(storage)} {}
 
   Reservation reserve(const Key& key, std::int64_t cost, std::optional<Instant> at, Duration max_wait) override {
     try {
-      return this->core_.accepted(storage_.decide(key, this->core_.request(cost, at, max_wait)), cost, at);
+      return this->core_.accepted(bound_->decide(key, cost, at, max_wait), cost, at);
     } catch (const StorageError&) {
       return this->core_.failed(fallback_, key, cost, at, max_wait);
     }
@@ -84,14 +87,14 @@ class DecidingBinding final : public Binding<A, Key> {
     if (!this->core_.holds_capacity(reservation)) return;
     if (!reservation.remote) return this->core_.cancel(fallback_.tables, key, reservation);
     try {
-      storage_.cancel(key, this->core_.request(reservation.cost, std::nullopt, Duration{0}), reservation.storage_time);
+      bound_->cancel(key, reservation.cost, reservation.storage_time);
     } catch (const StorageError&) {  // NOLINT(bugprone-empty-catch): the capacity stays taken, never oversubscribed
     }
   }
 
  private:
-  std::shared_ptr<RateStorage<Key>> owner_;
-  DecidingStorage<Key>& storage_;
+  std::shared_ptr<RateStorage<Key>> owner_;  // keeps the storage behind bound_ alive
+  std::unique_ptr<typename DecidingStorage<Key>::Bound> bound_;
   typename DecisionCore<A, Key>::Fallback fallback_;
 };
 

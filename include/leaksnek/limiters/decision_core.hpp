@@ -9,8 +9,9 @@
 // - a MemoryStorage: the policy's tables in it (tables_in()); decide(),
 //   reserve() and cancel() are one hash lookup and one shard lock each;
 // - a storage that decides by itself (RedisStorage, AsyncRedisStorage):
-//   request() is what it is asked, accepted() reads its outcome, and failed()
-//   decides by its OnStorageError policy in a Fallback's bounded memory;
+//   the policy bound to it (DecidingStorage::bind) is asked, accepted() reads
+//   its outcome, and failed() decides by its OnStorageError policy in a
+//   Fallback's bounded memory;
 // - the seed's RateStorage under a KeyMutex: reserve_state() and
 //   cancel_state() on a state read under the key's lock.
 #pragma once
@@ -112,10 +113,6 @@ class DecisionCore {
 
   // --- Over a storage that decides by itself.
 
-  // The storage's request for one decision (a reservation when max_wait > 0).
-  [[nodiscard]] StorageRequest request(std::int64_t cost, std::optional<Instant> at, Duration max_wait) const {
-    return {name_, A::name, limits_, cost, at, max_wait};
-  }
   // The reservation the storage made.
   [[nodiscard]] Reservation accepted(const StorageOutcome& outcome, std::int64_t cost,
                                      std::optional<Instant> at) const {

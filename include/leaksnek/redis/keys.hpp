@@ -2,10 +2,12 @@
 // the storages and the mutexes on Redis.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include <leaksnek/interfaces/storages/deciding_storage.hpp>
 #include <leaksnek/redis/options.hpp>
@@ -43,6 +45,34 @@ std::string policy_tag(std::string_view algorithm, std::span<const RateLimit> li
 void check_key(const Options& options, std::string_view bytes);
 std::string decision_key(const Options& options, const StorageRequest& request, std::string_view bytes);
 std::string rate_key(const Options& options, std::string_view bytes);
+
+// What a decision on Redis needs that depends only on the policy, prepared
+// once when a limiter binds (RedisStorage::bind): the decision key around a
+// user's key, and the script's arguments but for the cost and the time.
+// Throws RateError as policy_tag does.
+class PreparedPolicy {
+ public:
+  PreparedPolicy(const Options& options, std::string_view policy, std::string_view algorithm,
+                 std::span<const RateLimit> limits);
+
+  // decision_key() of `bytes`; throws KeyError for a key over the maximum.
+  [[nodiscard]] std::string key(std::string_view bytes) const;
+  // The script's arguments (after its key): decide, or reserve when max_wait
+  // > 0 (an explicit time is floored to a microsecond); cancel a reservation
+  // made at `reserved_at` (us).
+  [[nodiscard]] std::vector<std::string> decide_args(std::int64_t cost, std::optional<Instant> at,
+                                                     Duration max_wait) const;
+  [[nodiscard]] std::vector<std::string> cancel_args(std::int64_t cost, std::int64_t reserved_at) const;
+
+ private:
+  std::vector<std::string> args(std::string_view mode, std::optional<Instant> at, std::int64_t cost,
+                                std::int64_t extra) const;
+
+  std::size_t max_key_size_;
+  std::string head_;                     // prefix{policy:
+  std::string tail_;                     // }:tag
+  std::vector<std::string> limit_args_;  // algorithm, count of limits, then count, period (us), burst of each
+};
 std::string lock_key(const Options& options, std::string_view bytes);
 
 }  // namespace leaksnek::redis

@@ -30,10 +30,6 @@ const Script& decide_script();
 // `expires_after` (none for Duration::max()), or DEL for zero or an empty rate.
 std::vector<std::string> write_args(const std::string& name, const Rate& rate, Duration expires_after);
 
-// The decision script's arguments (after its key): decide, or reserve when
-// request.max_wait > 0; cancel a reservation made at `reserved_at` (us).
-std::vector<std::string> decide_args(const StorageRequest& request);
-std::vector<std::string> cancel_args(const StorageRequest& request, std::int64_t reserved_at);
 // The script's reply as a decision; throws StorageError on a malformed one.
 StorageOutcome parse_decision(const Reply& reply);
 // EVALSHA of the decision script on `redis_key` with `args`. Throws StorageError.
@@ -59,15 +55,18 @@ class RedisStorage final : public DecidingStorage<Key> {
   // One EVALSHA: decides atomically on the server's clock (or request.at),
   // writes the state and its TTL. Throws StorageError, KeyError.
   Outcome decide(const Key& key, const Request& request) override {
-    std::string scratch;
-    std::string name = redis_key(request, redis::key_bytes(key, scratch));
-    return redis::run_script(*client_, name, redis::decide_args(request));
+    return Prepared{client_, prepare(request)}.decide(key, request.cost, request.at, request.max_wait);
   }
 
   void cancel(const Key& key, const Request& request, std::int64_t reserved_at) override {
-    std::string scratch;
-    std::string name = redis_key(request, redis::key_bytes(key, scratch));
-    redis::run_script(*client_, name, redis::cancel_args(request, reserved_at));
+    Prepared{client_, prepare(request)}.cancel(key, request.cost, reserved_at);
+  }
+
+  // Binds a policy: its key prefix, hash tag and script arguments are
+  // prepared here, once. Throws RateError as validate() does.
+  std::unique_ptr<typename DecidingStorage<Key>::Bound> bind(std::string name, std::string algorithm,
+                                                             std::vector<RateLimit> limits) override {
+    return std::make_unique<Prepared>(client_, redis::PreparedPolicy{client_->options(), name, algorithm, limits});
   }
 
   void validate(std::string_view algorithm, std::span<const RateLimit> limits) const override {
@@ -122,9 +121,29 @@ class RedisStorage final : public DecidingStorage<Key> {
     return options;
   }
 
-  std::string redis_key(const Request& request, std::string_view bytes) const {
-    return redis::decision_key(client_->options(), request, bytes);
+  redis::PreparedPolicy prepare(const Request& request) const {
+    return {client_->options(), request.policy, request.algorithm, request.limits};
   }
+
+  class Prepared final : public DecidingStorage<Key>::Bound {
+   public:
+    Prepared(std::shared_ptr<redis::Client> client, redis::PreparedPolicy policy)
+        : client_{std::move(client)}, policy_{std::move(policy)} {}
+    Outcome decide(const Key& key, std::int64_t cost, std::optional<Instant> at, Duration max_wait) override {
+      std::string scratch;
+      std::string name = policy_.key(redis::key_bytes(key, scratch));
+      return redis::run_script(*client_, name, policy_.decide_args(cost, at, max_wait));
+    }
+    void cancel(const Key& key, std::int64_t cost, std::int64_t reserved_at) override {
+      std::string scratch;
+      std::string name = policy_.key(redis::key_bytes(key, scratch));
+      redis::run_script(*client_, name, policy_.cancel_args(cost, reserved_at));
+    }
+
+   private:
+    std::shared_ptr<redis::Client> client_;
+    redis::PreparedPolicy policy_;
+  };
   std::string rate_key(std::string_view bytes) const { return redis::rate_key(client_->options(), bytes); }
 
   std::shared_ptr<redis::Client> client_;

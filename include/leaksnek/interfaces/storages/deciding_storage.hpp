@@ -6,10 +6,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <leaksnek/algorithms/policy.hpp>
 #include <leaksnek/error.hpp>
@@ -97,6 +100,42 @@ class DecidingStorage : public RateStorage<Key>, public DecidingStorageBase {
 
   // Gives back a reservation made by decide() (see Algorithm::cancel). Throws StorageError.
   virtual void cancel(const Key& key, const Request& request, std::int64_t reserved_at) = 0;
+
+  // One policy bound to this storage: decide() and cancel() for any key, with
+  // what depends only on the policy prepared once. Thread-safe as the storage.
+  class Bound {
+   public:
+    virtual ~Bound() = default;
+    virtual Outcome decide(const Key& key, std::int64_t cost, std::optional<Instant> at, Duration max_wait) = 0;
+    virtual void cancel(const Key& key, std::int64_t cost, std::int64_t reserved_at) = 0;
+  };
+
+  // Binds the policy `name` (`algorithm`, `limits`); a limiter calls it once,
+  // at construction, and keeps the storage alive while it uses the result.
+  // Throws RateError for limits the storage cannot keep. By default each
+  // call becomes a Request to decide() or cancel().
+  virtual std::unique_ptr<Bound> bind(std::string name, std::string algorithm, std::vector<RateLimit> limits) {
+    validate(algorithm, limits);
+    return std::make_unique<Requests>(*this, std::move(name), std::move(algorithm), std::move(limits));
+  }
+
+ private:
+  class Requests final : public Bound {
+   public:
+    Requests(DecidingStorage& storage, std::string name, std::string algorithm, std::vector<RateLimit> limits)
+        : storage_{storage}, name_{std::move(name)}, algorithm_{std::move(algorithm)}, limits_{std::move(limits)} {}
+    Outcome decide(const Key& key, std::int64_t cost, std::optional<Instant> at, Duration max_wait) override {
+      return storage_.decide(key, Request{name_, algorithm_, limits_, cost, at, max_wait});
+    }
+    void cancel(const Key& key, std::int64_t cost, std::int64_t reserved_at) override {
+      storage_.cancel(key, Request{name_, algorithm_, limits_, cost, std::nullopt, Duration{0}}, reserved_at);
+    }
+
+   private:
+    DecidingStorage& storage_;
+    std::string name_, algorithm_;
+    std::vector<RateLimit> limits_;
+  };
 };
 
 }  // namespace leaksnek

@@ -76,16 +76,15 @@ class AsyncDecidingBinding final : public AsyncBinding<A, Key> {
                        AsyncDecidingStorage<Key>& storage)
       : AsyncBinding<A, Key>{std::move(core)},
         owner_{std::move(owner)},
-        storage_{storage},
+        bound_{storage.bind(this->core_.name(), std::string{A::name}, this->core_.limits())},
         fallback_{this->core_.fallback_for(storage)} {}
 
   boost::asio::awaitable<Reservation> reserve(const Key& key, std::int64_t cost, std::optional<Instant> at,
                                               Duration max_wait) override {
-    const StorageRequest request = this->core_.request(cost, at, max_wait);
     Reservation reservation;
     bool failed = false;
     try {
-      reservation = this->core_.accepted(co_await storage_.decide(key, request), cost, at);
+      reservation = this->core_.accepted(co_await bound_->decide(key, cost, at, max_wait), cost, at);
     } catch (const StorageError&) {
       failed = true;  // decided outside the handler: no co_await may run in one
     }
@@ -99,16 +98,15 @@ class AsyncDecidingBinding final : public AsyncBinding<A, Key> {
       this->core_.cancel(fallback_.tables, key, reservation);
       co_return;
     }
-    const StorageRequest request = this->core_.request(reservation.cost, std::nullopt, Duration{0});
     try {
-      co_await storage_.cancel(key, request, reservation.storage_time);
+      co_await bound_->cancel(key, reservation.cost, reservation.storage_time);
     } catch (const StorageError&) {  // NOLINT(bugprone-empty-catch): the capacity stays taken, never oversubscribed
     }
   }
 
  private:
-  std::shared_ptr<AsyncRateStorage<Key>> owner_;
-  AsyncDecidingStorage<Key>& storage_;
+  std::shared_ptr<AsyncRateStorage<Key>> owner_;  // keeps the storage behind bound_ alive
+  std::unique_ptr<typename AsyncDecidingStorage<Key>::Bound> bound_;
   typename DecisionCore<A, Key>::Fallback fallback_;
 };
 

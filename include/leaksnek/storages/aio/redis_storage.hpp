@@ -31,18 +31,20 @@ class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
 
   // One EVALSHA; see RedisStorage::decide. Throws StorageError, KeyError.
   boost::asio::awaitable<StorageOutcome> decide(const Key& key, const StorageRequest& request) override {
-    std::string scratch;
-    std::string name = redis::decision_key(client_->options(), request, redis::key_bytes(key, scratch));
-    std::vector<std::string> keys{std::move(name)};
-    co_return redis::parse_decision(co_await run(std::move(keys), redis::decide_args(request)));
+    Prepared prepared{client_, prepare(request)};
+    co_return co_await prepared.decide(key, request.cost, request.at, request.max_wait);
   }
 
   boost::asio::awaitable<void> cancel(const Key& key, const StorageRequest& request,
                                       std::int64_t reserved_at) override {
-    std::string scratch;
-    std::string name = redis::decision_key(client_->options(), request, redis::key_bytes(key, scratch));
-    std::vector<std::string> keys{std::move(name)};
-    (void)co_await run(std::move(keys), redis::cancel_args(request, reserved_at));
+    Prepared prepared{client_, prepare(request)};
+    co_await prepared.cancel(key, request.cost, reserved_at);
+  }
+
+  // Binds a policy; see RedisStorage::bind.
+  std::unique_ptr<typename AsyncDecidingStorage<Key>::Bound> bind(std::string name, std::string algorithm,
+                                                                  std::vector<RateLimit> limits) override {
+    return std::make_unique<Prepared>(client_, redis::PreparedPolicy{client_->options(), name, algorithm, limits});
   }
 
   void validate(std::string_view algorithm, std::span<const RateLimit> limits) const override {
@@ -100,12 +102,40 @@ class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
     co_return reply;
   }
 
-  boost::asio::awaitable<redis::Reply> run(std::vector<std::string> keys, std::vector<std::string> args) {
-    auto [error, reply] = co_await client_->async_eval(redis::decide_script(), keys, std::move(args),
-                                                       boost::asio::as_tuple(boost::asio::use_awaitable));
-    if (error) fail(error, reply);
-    co_return reply;
+  redis::PreparedPolicy prepare(const StorageRequest& request) const {
+    return {client_->options(), request.policy, request.algorithm, request.limits};
   }
+
+  class Prepared final : public AsyncDecidingStorage<Key>::Bound {
+   public:
+    Prepared(std::shared_ptr<redis::AsyncClient> client, redis::PreparedPolicy policy)
+        : client_{std::move(client)}, policy_{std::move(policy)} {}
+
+    boost::asio::awaitable<StorageOutcome> decide(const Key& key, std::int64_t cost, std::optional<Instant> at,
+                                                  Duration max_wait) override {
+      std::string scratch;
+      std::string name = policy_.key(redis::key_bytes(key, scratch));
+      std::vector<std::string> keys{std::move(name)};
+      co_return redis::parse_decision(co_await run(std::move(keys), policy_.decide_args(cost, at, max_wait)));
+    }
+    boost::asio::awaitable<void> cancel(const Key& key, std::int64_t cost, std::int64_t reserved_at) override {
+      std::string scratch;
+      std::string name = policy_.key(redis::key_bytes(key, scratch));
+      std::vector<std::string> keys{std::move(name)};
+      (void)co_await run(std::move(keys), policy_.cancel_args(cost, reserved_at));
+    }
+
+   private:
+    boost::asio::awaitable<redis::Reply> run(std::vector<std::string> keys, std::vector<std::string> args) {
+      auto [error, reply] = co_await client_->async_eval(redis::decide_script(), std::move(keys), std::move(args),
+                                                         boost::asio::as_tuple(boost::asio::use_awaitable));
+      if (error) fail(error, reply);
+      co_return reply;
+    }
+
+    std::shared_ptr<redis::AsyncClient> client_;
+    redis::PreparedPolicy policy_;
+  };
 
   std::shared_ptr<redis::AsyncClient> client_;
 };

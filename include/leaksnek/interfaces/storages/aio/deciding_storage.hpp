@@ -4,8 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -27,6 +32,42 @@ class AsyncDecidingStorage : public AsyncRateStorage<Key>, public DecidingStorag
   // Gives back a reservation made by decide(). Throws StorageError.
   virtual boost::asio::awaitable<void> cancel(const Key& key, const StorageRequest& request,
                                               std::int64_t reserved_at) = 0;
+
+  // One policy bound to this storage; see DecidingStorage::Bound.
+  class Bound {
+   public:
+    virtual ~Bound() = default;
+    virtual boost::asio::awaitable<StorageOutcome> decide(const Key& key, std::int64_t cost, std::optional<Instant> at,
+                                                          Duration max_wait) = 0;
+    virtual boost::asio::awaitable<void> cancel(const Key& key, std::int64_t cost, std::int64_t reserved_at) = 0;
+  };
+
+  // Binds a policy; see DecidingStorage::bind.
+  virtual std::unique_ptr<Bound> bind(std::string name, std::string algorithm, std::vector<RateLimit> limits) {
+    validate(algorithm, limits);
+    return std::make_unique<Requests>(*this, std::move(name), std::move(algorithm), std::move(limits));
+  }
+
+ private:
+  class Requests final : public Bound {
+   public:
+    Requests(AsyncDecidingStorage& storage, std::string name, std::string algorithm, std::vector<RateLimit> limits)
+        : storage_{storage}, name_{std::move(name)}, algorithm_{std::move(algorithm)}, limits_{std::move(limits)} {}
+    boost::asio::awaitable<StorageOutcome> decide(const Key& key, std::int64_t cost, std::optional<Instant> at,
+                                                  Duration max_wait) override {
+      const StorageRequest request{name_, algorithm_, limits_, cost, at, max_wait};
+      co_return co_await storage_.decide(key, request);
+    }
+    boost::asio::awaitable<void> cancel(const Key& key, std::int64_t cost, std::int64_t reserved_at) override {
+      const StorageRequest request{name_, algorithm_, limits_, cost, std::nullopt, Duration{0}};
+      co_await storage_.cancel(key, request, reserved_at);
+    }
+
+   private:
+    AsyncDecidingStorage& storage_;
+    std::string name_, algorithm_;
+    std::vector<RateLimit> limits_;
+  };
 };
 
 }  // namespace leaksnek
