@@ -61,6 +61,17 @@ struct StorageRequest {
   Duration max_wait{0};       // when denied but fitting within this, book it (see reserve())
 };
 
+// A policy as a storage's default Bound keeps it: the Requests it makes.
+struct RequestMaker {
+  std::string name;
+  std::string algorithm;
+  std::vector<RateLimit> limits;
+  [[nodiscard]] StorageRequest operator()(std::int64_t cost, std::optional<Instant> at = std::nullopt,
+                                          Duration max_wait = Duration{0}) const {
+    return {name, algorithm, limits, cost, at, max_wait};
+  }
+};
+
 // What a DecidingStorage decided.
 struct StorageOutcome {
   Reserved reserved;
@@ -116,25 +127,23 @@ class DecidingStorage : public RateStorage<Key>, public DecidingStorageBase {
   // call becomes a Request to decide() or cancel().
   virtual std::unique_ptr<Bound> bind(std::string name, std::string algorithm, std::vector<RateLimit> limits) {
     validate(algorithm, limits);
-    return std::make_unique<Requests>(*this, std::move(name), std::move(algorithm), std::move(limits));
+    return std::make_unique<Requests>(*this, RequestMaker{std::move(name), std::move(algorithm), std::move(limits)});
   }
 
  private:
   class Requests final : public Bound {
    public:
-    Requests(DecidingStorage& storage, std::string name, std::string algorithm, std::vector<RateLimit> limits)
-        : storage_{storage}, name_{std::move(name)}, algorithm_{std::move(algorithm)}, limits_{std::move(limits)} {}
+    Requests(DecidingStorage& storage, RequestMaker request) : storage_{storage}, request_{std::move(request)} {}
     Outcome decide(const Key& key, std::int64_t cost, std::optional<Instant> at, Duration max_wait) override {
-      return storage_.decide(key, Request{name_, algorithm_, limits_, cost, at, max_wait});
+      return storage_.decide(key, request_(cost, at, max_wait));
     }
     void cancel(const Key& key, std::int64_t cost, std::int64_t reserved_at) override {
-      storage_.cancel(key, Request{name_, algorithm_, limits_, cost, std::nullopt, Duration{0}}, reserved_at);
+      storage_.cancel(key, request_(cost), reserved_at);
     }
 
    private:
     DecidingStorage& storage_;
-    std::string name_, algorithm_;
-    std::vector<RateLimit> limits_;
+    RequestMaker request_;
   };
 };
 

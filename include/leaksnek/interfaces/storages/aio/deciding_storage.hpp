@@ -45,28 +45,26 @@ class AsyncDecidingStorage : public AsyncRateStorage<Key>, public DecidingStorag
   // Binds a policy; see DecidingStorage::bind.
   virtual std::unique_ptr<Bound> bind(std::string name, std::string algorithm, std::vector<RateLimit> limits) {
     validate(algorithm, limits);
-    return std::make_unique<Requests>(*this, std::move(name), std::move(algorithm), std::move(limits));
+    return std::make_unique<Requests>(*this, RequestMaker{std::move(name), std::move(algorithm), std::move(limits)});
   }
 
  private:
   class Requests final : public Bound {
    public:
-    Requests(AsyncDecidingStorage& storage, std::string name, std::string algorithm, std::vector<RateLimit> limits)
-        : storage_{storage}, name_{std::move(name)}, algorithm_{std::move(algorithm)}, limits_{std::move(limits)} {}
+    Requests(AsyncDecidingStorage& storage, RequestMaker request) : storage_{storage}, request_{std::move(request)} {}
     boost::asio::awaitable<StorageOutcome> decide(const Key& key, std::int64_t cost, std::optional<Instant> at,
                                                   Duration max_wait) override {
-      const StorageRequest request{name_, algorithm_, limits_, cost, at, max_wait};
+      const StorageRequest request = request_(cost, at, max_wait);
       co_return co_await storage_.decide(key, request);
     }
     boost::asio::awaitable<void> cancel(const Key& key, std::int64_t cost, std::int64_t reserved_at) override {
-      const StorageRequest request{name_, algorithm_, limits_, cost, std::nullopt, Duration{0}};
+      const StorageRequest request = request_(cost);
       co_await storage_.cancel(key, request, reserved_at);
     }
 
    private:
     AsyncDecidingStorage& storage_;
-    std::string name_, algorithm_;
-    std::vector<RateLimit> limits_;
+    RequestMaker request_;
   };
 };
 
