@@ -3,24 +3,22 @@
 #include <string>
 #include <string_view>
 
+#include <leaksnek/algorithms/policy.hpp>
+#include <leaksnek/algorithms/registry.hpp>
 #include <leaksnek/storages/redis_storage.hpp>
 
 namespace leaksnek::redis {
 
 std::string policy_tag(std::string_view algorithm, std::span<const RateLimit> limits) {
-  std::string tag{algorithm};
-  char separator = ':';
   for (const RateLimit& limit : limits) {
     if (limit.period().count() % 1000 != 0) {
       throw RateError{"Redis keeps time in microseconds: a period of " + std::to_string(limit.period().count()) +
                       "ns is not a whole number of microseconds"};
     }
-    tag.push_back(separator);
-    tag.append(std::to_string(limit.count())).append("/").append(std::to_string(limit.period().count() / 1000));
-    tag.append("us/").append(std::to_string(limit.burst()));
-    separator = ',';
   }
-  return tag;
+  std::string tag{algorithm};
+  tag.push_back(':');
+  return tag.append(with_algorithm(algorithm, [&]<class A>() { return state_tag<A>(limits); }));
 }
 
 namespace {

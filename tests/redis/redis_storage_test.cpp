@@ -13,6 +13,7 @@
 #include <leaksnek/mutexes/redis_mutex.hpp>
 #include <leaksnek/storages/redis_storage.hpp>
 
+#include "changed_limits.hpp"
 #include "redis_server.hpp"
 
 namespace leaksnek {
@@ -52,6 +53,13 @@ std::string redis_key(std::string_view algorithm, const std::vector<RateLimit>& 
   }
   name.append(":").append(key).append("}:").append(redis::policy_tag(algorithm, limits));
   return name;
+}
+
+// The same expectations as MemoryStorage's: a changed limit keeps a key's
+// state on Redis exactly where it does in memory.
+TEST(RedisStorage, KeepsStateAcrossChangedLimitsWhereItMeansTheSame) {
+  testing::RedisServer server;
+  testing::expect_changed_limits_keep_meaningful_state(storage_on(server));
 }
 
 // --- URLs -------------------------------------------------------------------
@@ -253,7 +261,8 @@ TEST(RedisStorage, EveryKeyOfADecisionHasOneHashTagAndBracesNeverCollide) {
   auto storage = storage_on(server);
   GcraLimiter<std::string> api{"api", RateLimit{1, 1h}, storage};
   EXPECT_TRUE(api.try_acquire("a{b}%c:d").allowed);
-  EXPECT_EQ(storage->client()->command({"EXISTS", "leaksnek:{api:a%7Bb%7D%25c:d}:gcra:1/3600000000us/1"}).integer, 1);
+  EXPECT_EQ(storage->client()->command({"EXISTS", "leaksnek:{api:a%7Bb%7D%25c:d}:gcra:1:1/3600000000000ns"}).integer,
+            1);
   // A ':' in the name cannot move the border between name and key.
   GcraLimiter<std::string> ab{"a:b", RateLimit{1, 1h}, storage};
   GcraLimiter<std::string> a{"a", RateLimit{1, 1h}, storage};

@@ -13,6 +13,7 @@
 
 #include <leaksnek/leaksnek.hpp>
 
+#include "changed_limits.hpp"
 #include "map_storage.hpp"
 #include "numbered.hpp"
 
@@ -119,6 +120,12 @@ TEST(Binding, YourOwnDecidingStorageIsAskedEachDecisionWithThePolicyName) {
   EXPECT_FALSE(failed.allowed) << "fail_closed";
   EXPECT_EQ(failed.retry_after, 1s);
   EXPECT_EQ(storage->fallbacks, 1);
+}
+
+// A policy whose limits change keeps each key's state in memory where it
+// still means the same (README, "Changing a policy's limits").
+TEST(ChangedLimits, MemoryStorageKeepsStateWhereItMeansTheSame) {
+  testing::expect_changed_limits_keep_meaningful_state(std::make_shared<MemoryStorage<std::string>>());
 }
 
 TYPED_TEST(EveryLimiter, MalformedStoredStateIsAnErrorAndIsLeftAlone) {
@@ -332,9 +339,13 @@ TEST(MemoryStorage, PoliciesWithDifferentNamesNeverShareState) {
   EXPECT_TRUE(search.try_acquire("alice", 2).allowed);
   EXPECT_FALSE(search_again.try_acquire("alice").allowed) << "one name, one policy";
   EXPECT_TRUE(payments.try_acquire("alice", 2).allowed) << "another name keeps its own state";
-  // The same name with other limits never reads the state the first wrote.
+  // The same name with a larger count keeps the window's count; with another
+  // period, the windows move and the state starts afresh.
   FixedWindowLimiter<std::string> search_wider{"search", rl("3/h"), storage, nullptr, clock};
-  EXPECT_TRUE(search_wider.try_acquire("alice", 3).allowed);
+  EXPECT_TRUE(search_wider.try_acquire("alice").allowed);
+  EXPECT_FALSE(search_wider.try_acquire("alice").allowed);
+  FixedWindowLimiter<std::string> search_daily{"search", rl("3/d"), storage, nullptr, clock};
+  EXPECT_TRUE(search_daily.try_acquire("alice", 3).allowed);
   // Unnamed limiters are named after their algorithm and limits.
   GcraLimiter<std::string> unnamed{rl("2/s"), storage, nullptr, clock};
   EXPECT_EQ(unnamed.name(), "gcra:2/1000000000ns/2");

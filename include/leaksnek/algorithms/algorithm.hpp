@@ -26,6 +26,17 @@
 
 namespace leaksnek {
 
+// What of its limit an algorithm's state is measured in. A policy whose
+// limits change keeps its keys' state (in memory and on Redis) when what the
+// state is measured in is unchanged, and starts afresh otherwise: see
+// state_tag() in policy.hpp.
+enum class StateUnits {
+  rate,    // count and period: GCRA's and the leaky bucket's units (a new burst keeps the state)
+  period,  // the period: the windows' numbering (a new count or burst keeps the state)
+  none,    // nothing: the sliding log's times and costs (any new limit keeps the state)
+  limit,   // the whole limit: the token bucket, and an algorithm that says nothing
+};
+
 template <class A>
 concept Algorithm = requires(const A& algorithm, typename A::State& state, const typename A::State& const_state,
                              Instant now, std::int64_t cost, RateWriter& writer, RateReader& reader) {

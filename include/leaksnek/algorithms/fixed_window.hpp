@@ -18,6 +18,7 @@ namespace leaksnek {
 class FixedWindow {
  public:
   static constexpr std::string_view name = "fixed-window";
+  static constexpr StateUnits state_units = StateUnits::period;
 
   struct State {
     std::int64_t window = std::numeric_limits<std::int64_t>::min();  // k of [k*P, (k+1)*P)

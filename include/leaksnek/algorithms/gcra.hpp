@@ -20,6 +20,7 @@ namespace leaksnek {
 class Gcra {
  public:
   static constexpr std::string_view name = "gcra";
+  static constexpr StateUnits state_units = StateUnits::rate;
 
   struct State {
     // Theoretical arrival time in bucket units (ns * count); the bucket is

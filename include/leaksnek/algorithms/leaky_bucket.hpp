@@ -19,6 +19,7 @@ namespace leaksnek {
 class LeakyBucket {
  public:
   static constexpr std::string_view name = "leaky-bucket";
+  static constexpr StateUnits state_units = StateUnits::rate;
 
   struct State {
     detail::Packed128 level;   // in bucket units (one request unit = period ns)

@@ -163,6 +163,51 @@ template <class P>
   return name;
 }
 
+// What an algorithm's state is measured in (StateUnits::limit when it says nothing).
+template <Algorithm A>
+[[nodiscard]] constexpr StateUnits state_units_of() {
+  if constexpr (requires { A::state_units; }) {
+    return A::state_units;
+  } else {
+    return StateUnits::limit;
+  }
+}
+
+// What a policy's state is measured in, as text: the number of limits, then
+// per limit what state_units_of<A>() names ("2:10/1000000000ns,100/3600000000000ns"
+// for GCRA; "1:60000000000ns" for a fixed window; "1:" for a sliding log).
+// Storages keep a policy's state under its name, algorithm and this tag, so
+// a changed limit keeps every key's state where the state still means the
+// same (a GCRA's new burst, a window's new count, a log's anything) and
+// starts afresh where it would not (a bucket's new rate, a token bucket's
+// new burst, a window's new period, another number of limits, another
+// algorithm).
+template <Algorithm A>
+[[nodiscard]] std::string state_tag(std::span<const RateLimit> limits) {
+  std::string tag = std::to_string(limits.size());
+  char separator = ':';
+  for (const RateLimit& limit : limits) {
+    tag.push_back(separator);
+    separator = ',';
+    const std::string period = std::to_string(limit.period().count()) + "ns";
+    switch (state_units_of<A>()) {
+      case StateUnits::rate:
+        tag.append(std::to_string(limit.count())).append("/").append(period);
+        break;
+      case StateUnits::period:
+        tag.append(period);
+        break;
+      case StateUnits::none:
+        break;
+      case StateUnits::limit:
+        tag.append(std::to_string(limit.count())).append("/").append(period).append("/");
+        tag.append(std::to_string(limit.burst()));
+        break;
+    }
+  }
+  return tag;
+}
+
 // The outcome of reserve(): the decision, and how long the caller must wait
 // before acting on it (zero unless a wait was reserved).
 struct Reserved {

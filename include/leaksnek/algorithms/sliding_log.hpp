@@ -19,6 +19,7 @@ namespace leaksnek {
 class SlidingLog {
  public:
   static constexpr std::string_view name = "sliding-log";
+  static constexpr StateUnits state_units = StateUnits::none;
 
   struct Entry {
     std::int64_t time;  // ns

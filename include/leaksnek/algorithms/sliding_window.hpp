@@ -20,6 +20,7 @@ namespace leaksnek {
 class SlidingWindow {
  public:
   static constexpr std::string_view name = "sliding-window";
+  static constexpr StateUnits state_units = StateUnits::period;
 
   struct State {
     std::int64_t window = std::numeric_limits<std::int64_t>::min();  // the current fixed window k

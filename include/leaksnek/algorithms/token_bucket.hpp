@@ -16,6 +16,9 @@ namespace leaksnek {
 class TokenBucket {
  public:
   static constexpr std::string_view name = "token-bucket";
+  // The tokens left in a bucket of the burst's size (Redis keeps what was
+  // used of it): only the same limit reads the state the same way.
+  static constexpr StateUnits state_units = StateUnits::limit;
 
   struct State {
     detail::Packed128 tokens;  // in bucket units (one token = period ns)

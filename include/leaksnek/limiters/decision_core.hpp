@@ -55,6 +55,7 @@ class DecisionCore {
     } else {
       multi_.emplace(limits_);
     }
+    tag_ = state_tag<A>(limits_);
   }
 
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
@@ -70,8 +71,8 @@ class DecisionCore {
   };
   [[nodiscard]] Tables tables_in(MemoryStorage<Key>& memory) const {
     Tables tables;
-    if (single_) tables.single = &memory.table(name_, *single_, limits_);
-    if (multi_) tables.multi = &memory.table(name_, *multi_, limits_);
+    if (single_) tables.single = &memory.template table<SinglePolicy<A>>(name_, tag_);
+    if (multi_) tables.multi = &memory.template table<MultiPolicy<A>>(name_, tag_);
     return tables;
   }
 
@@ -217,13 +218,14 @@ class DecisionCore {
   auto apply(const Tables& tables, const Key& key, std::optional<Instant> at, Run&& run) const {
     const Instant now = at ? *at : clock_.now();
     if (tables.single != nullptr) {
-      return tables.single->apply(key, now, [&](auto& state, Instant t) { return run(*single_, state, t); });
+      return tables.single->apply(key, now, *single_, [&](auto& state, Instant t) { return run(*single_, state, t); });
     }
-    return tables.multi->apply(key, now, [&](auto& state, Instant t) { return run(*multi_, state, t); });
+    return tables.multi->apply(key, now, *multi_, [&](auto& state, Instant t) { return run(*multi_, state, t); });
   }
 
   std::string name_;
   std::vector<RateLimit> limits_;
+  std::string tag_;  // state_tag<A>(limits_)
   ClockRef clock_;
   std::optional<SinglePolicy<A>> single_;
   std::optional<MultiPolicy<A>> multi_;

@@ -29,17 +29,19 @@ std::string_view key_bytes(const Key& key, std::string& scratch) {
   }
 }
 
-// The part of a Redis key that names the policy: algorithm and limits, so a
-// changed policy starts from fresh states instead of misreading old ones.
-// Throws RateError for a period that is not a whole number of microseconds
-// (Redis's clock resolution).
+// The part of a Redis key that says what its state is: the algorithm and
+// state_tag() of the limits ("gcra:1:10/60000000000ns"), so a changed limit
+// keeps a key's state where it still means the same and starts afresh where
+// it would not, and no algorithm reads another's state. Throws RateError for
+// a period that is not a whole number of microseconds (Redis's clock
+// resolution), Error for an unknown algorithm.
 std::string policy_tag(std::string_view algorithm, std::span<const RateLimit> limits);
 
 // Redis key names, each under options.prefix. A policy's state for a key:
 // prefix + "{" + policy name + ":" + key + "}:" + policy_tag, with '%', '{'
 // and '}' (and ':' in the name) %-escaped, so every key of one decision has
 // one hash tag (one Redis Cluster slot), names never collide, and a state is
-// read only by the algorithm and limits that wrote it. A seed-style Rate:
+// read only by the algorithm that wrote it, in the units it was written in. A seed-style Rate:
 // prefix + "rate:" + key; a RedisMutex lock: prefix + "lock:" + key. Throw
 // KeyError for a key over options.max_key_size bytes.
 void check_key(const Options& options, std::string_view bytes);

@@ -98,26 +98,29 @@ class MemoryStorage final : public RateStorage<Key> {
     return total;
   }
 
-  // The typed state of one policy (an algorithm and its limits).
+  // The typed states of one policy: its keys' states, read and written by
+  // the policy that acts on them.
   template <class Policy>
   class Table;
 
-  // The table of the policy named `name` (algorithm `Policy`, `limits`),
-  // created on first use; limiters call this once, at construction. Limiters
-  // with one name share its table; different names never share state. A name
-  // bound again with another algorithm or other limits gets a table of its
-  // own, so no state is read by a policy that did not write it. Thread-safe.
+  // The table of the policy named `name` (algorithm `Policy`), whose state
+  // is measured as `tag` says (state_tag()), created on first use; limiters
+  // call this once, at construction. Limiters with one name share its table
+  // when their tags agree, so a changed limit keeps every key's state where
+  // it still means the same; different names never share state, and no state
+  // is read by another algorithm or in other units than it was written in.
+  // Thread-safe.
   template <class Policy>
-  Table<Policy>& table(std::string_view name, const Policy& policy, const std::vector<RateLimit>& limits) {
+  Table<Policy>& table(std::string_view name, std::string_view tag) {
     std::lock_guard lock{tables_mutex_};
     for (auto& entry : tables_) {
-      if (entry.name == name && entry.type == std::type_index{typeid(Policy)} && entry.limits == limits) {
+      if (entry.name == name && entry.type == std::type_index{typeid(Policy)} && entry.tag == tag) {
         return static_cast<Table<Policy>&>(*entry.table);
       }
     }
-    auto table = std::make_unique<Table<Policy>>(policy, options_);
+    auto table = std::make_unique<Table<Policy>>(options_);
     Table<Policy>& result = *table;
-    tables_.push_back({std::string{name}, std::type_index{typeid(Policy)}, limits, std::move(table)});
+    tables_.push_back({std::string{name}, std::type_index{typeid(Policy)}, std::string{tag}, std::move(table)});
     return result;
   }
 
@@ -131,7 +134,7 @@ class MemoryStorage final : public RateStorage<Key> {
   struct TableEntry {
     std::string name;
     std::type_index type;
-    std::vector<RateLimit> limits;
+    std::string tag;
     std::unique_ptr<TableBase> table;
   };
 
@@ -150,8 +153,7 @@ class MemoryStorage<Key>::Table final : public TableBase {
   using Hash = detail::DefaultHash<Key>;
   using KeyEqual = std::equal_to<Key>;
 
-  Table(const Policy& policy, const Options& options)
-      : policy_{policy}, shards_(options.shards), shard_bits_{std::countr_zero(options.shards)} {
+  explicit Table(const Options& options) : shards_(options.shards), shard_bits_{std::countr_zero(options.shards)} {
     if (options.max_keys > 0) shard_cap_ = std::max<std::size_t>(1, options.max_keys / options.shards);
   }
 
@@ -160,9 +162,9 @@ class MemoryStorage<Key>::Table final : public TableBase {
   // shard has seen: threads that read the clock before taking the lock cannot
   // bring time backwards into a shard, so a key dropped as fresh stays fresh
   // for every later step. A new key starts from a fresh state and is kept only
-  // if the step left it not fresh.
+  // if the step left it not fresh by `policy`, the one acting.
   template <class Step>
-  auto apply(const Key& key, Instant now, Step&& step) {
+  auto apply(const Key& key, Instant now, const Policy& policy, Step&& step) {
     const std::size_t hash = Hash{}(key);
     Shard& shard = shards_[shard_of(hash)];
     std::lock_guard lock{shard.lock};
@@ -175,8 +177,8 @@ class MemoryStorage<Key>::Table final : public TableBase {
     }
     State state{};
     auto result = step(state, now);
-    if (!policy_.is_fresh(state, now)) {
-      make_room(shard, now);
+    if (!policy.is_fresh(state, now)) {
+      make_room(shard, now, policy);
       shard.map.emplace(key, Slot{std::move(state), ++shard.clock});
     }
     return result;
@@ -230,11 +232,11 @@ class MemoryStorage<Key>::Table final : public TableBase {
 
   // Before a shard takes a new key: drop fresh keys when it has doubled since
   // the last sweep, and at the cap evict the least recently used.
-  void make_room(Shard& shard, Instant now) {
+  void make_room(Shard& shard, Instant now, const Policy& policy) {
     const bool at_cap = shard_cap_ > 0 && shard.map.size() >= shard_cap_;
     if (!at_cap && shard.map.size() < shard.sweep_at) return;
     shard.forgotten += boost::unordered::erase_if(
-        shard.map, [&](const auto& entry) { return policy_.is_fresh(entry.second.state, now); });
+        shard.map, [&](const auto& entry) { return policy.is_fresh(entry.second.state, now); });
     shard.sweep_at = std::max<std::size_t>(64, 2 * shard.map.size());
     // Evict down to 15/16 of the share, oldest first, so that the next scan
     // is at least a sixteenth of the share away.
@@ -255,7 +257,6 @@ class MemoryStorage<Key>::Table final : public TableBase {
     });
   }
 
-  Policy policy_;
   std::vector<Shard> shards_;
   int shard_bits_;
   std::size_t shard_cap_ = 0;
