@@ -117,6 +117,7 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
   };
   std::deque<Held> held;
   redisAsyncContext* refused = nullptr;  // a connection whose handshake was refused, until it is dropped
+  std::string refusal;                   // why it was refused: the message of commands sent meanwhile
   std::string failure;                   // why the connection is being dropped: its commands' message
   bool closed = false;
   bool destroying = false;
@@ -214,7 +215,8 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
             if (error) return self->fail_held(reply.text);         // the connection is going
             if (auto why = self->handshake->answer(reply)) {
               self->refused = c;  // until it is dropped, nothing more is sent on it
-              self->fail_held(self->session.describe(*why));
+              self->refusal = self->session.describe(*why);
+              self->fail_held(self->refusal);
               // Not from inside hiredis's reply callback: it still uses the context.
               asio::post(self->strand, [self, c, why = std::move(*why)] {
                 if (self->context == c) self->fail_connection(why);
@@ -311,9 +313,8 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
       fail_connection("closed while idle", false);  // a restart or an idle timeout: reconnect, Redis is not down
     }
     if (context == nullptr) connect(deadline);
-    if (context == nullptr || context == refused) {
-      return done(make_error_code(errc::storage_failed), message(session.last_failure()));
-    }
+    if (context != nullptr && context == refused) return done(make_error_code(errc::storage_failed), message(refusal));
+    if (context == nullptr) return done(make_error_code(errc::storage_failed), message(session.last_failure()));
     if (handshaking()) {
       held.push_back({std::move(args), std::move(done), deadline});
       return;
@@ -358,6 +359,7 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
     closed = true;
     watchdog.cancel();
     fail_connection("the client closed");
+    fail_held(session.describe("the client closed"));  // also when hiredis had dropped the connection first
   }
 };
 
@@ -371,8 +373,16 @@ void Watch::cleanup(void* data) {
 
 void AsyncClient::forget(redisAsyncContext* context) noexcept {
   auto* state = static_cast<State*>(context->data);
-  if (state != nullptr && state->context == context) state->context = nullptr;
-  if (state != nullptr && state->refused == context) state->refused = nullptr;
+  if (state == nullptr) return;
+  if (state->refused == context) state->refused = nullptr;
+  if (state->context != context) return;  // this client dropped it itself (fail_connection)
+  // hiredis dropped it: what the handshake held fails with it, whichever
+  // order (by version) hiredis runs its callbacks and this cleanup in.
+  state->context = nullptr;
+  state->handshake.reset();
+  if (!state->destroying) {
+    state->fail_held(state->failure.empty() ? state->session.describe("connection lost") : state->failure);
+  }
 }
 
 AsyncClient::AsyncClient(boost::asio::any_io_executor executor, Options options)

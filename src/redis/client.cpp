@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <deque>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -227,12 +226,16 @@ Reply Client::command(std::span<const std::string_view> args) {
 
 Reply Client::eval(const Script& script, std::span<const std::string_view> keys,
                    std::span<const std::string_view> args) {
-  ScriptCall call{script, {keys.begin(), keys.end()}, {args.begin(), args.end()}};
+  return eval(script, std::vector<std::string>{keys.begin(), keys.end()},
+              std::vector<std::string>{args.begin(), args.end()});
+}
+
+Reply Client::eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args) {
+  ScriptCall call{script, std::move(keys), std::move(args)};
   Reply reply = impl_->with_connection([&](redisContext& context, Clock::time_point deadline) {
-    std::deque<Command> next{call.command()};
-    while (!next.empty() && !call.done()) {
-      for (Command& more : call.answer(impl_->run(context, next.front(), deadline))) next.push_back(std::move(more));
-      next.pop_front();
+    std::vector<Command> more = call.answer(impl_->run(context, call.command(), deadline));
+    for (std::size_t i = 0; i < more.size() && !call.done(); ++i) {
+      for (Command& again : call.answer(impl_->run(context, more[i], deadline))) more.push_back(std::move(again));
     }
     return call.reply();
   });

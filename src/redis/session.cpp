@@ -86,9 +86,13 @@ std::string Session::describe(std::string_view reason) const {
 
 std::string Session::unreachable(std::string_view reason, std::int64_t now_ns) {
   failures_.fetch_add(1, order);
-  down_until_.store(now_ns + options_.retry_interval.count(), order);
-  std::lock_guard lock{mutex_};
-  last_failure_ = reason;
+  {
+    std::lock_guard lock{mutex_};
+    last_failure_ = reason;
+    down_reason_ = reason;
+  }
+  // After the reason: whoever sees Redis down finds why.
+  down_until_.store(now_ns + options_.retry_interval.count(), std::memory_order_release);
   return describe(reason);
 }
 
@@ -100,7 +104,7 @@ std::string Session::refused(std::string_view reason) {
 
 std::string Session::fail_fast_message() const {
   std::lock_guard lock{mutex_};
-  return "Redis at " + where_ + " is unreachable (" + last_failure_ + "); retrying shortly";
+  return "Redis at " + where_ + " is unreachable (" + down_reason_ + "); retrying shortly";
 }
 
 std::string Session::last_failure() const {

@@ -154,10 +154,10 @@ std::int64_t field(const Reply& reply, std::size_t i) {
 
 }  // namespace
 
-StorageOutcome run_script(Client& client, std::string_view redis_key, const std::vector<std::string>& args) {
-  std::vector<std::string_view> views{args.begin(), args.end()};
-  std::string_view keys[] = {redis_key};
-  return parse_decision(client.eval(decide_script(), keys, views));
+StorageOutcome run_script(Client& client, std::string redis_key, std::vector<std::string> args) {
+  std::vector<std::string> keys;
+  keys.push_back(std::move(redis_key));
+  return parse_decision(client.eval(decide_script(), std::move(keys), std::move(args)));
 }
 
 StorageOutcome parse_decision(const Reply& reply) {

@@ -124,6 +124,39 @@ TYPED_TEST(EveryAsyncLimiter, TryAcquireAtDecidesAtTheGivenTimeLikeTheSyncFace) 
   }
 }
 
+// reserve() and cancel(), as on the sync face: a reservation holds its slot
+// until it is cancelled, on the memory path and on the seed's.
+template <class L>
+net::awaitable<void> reserve_then_cancel(L& limiter, Instant now, std::vector<bool>& steps) {
+  Decision first = co_await limiter.try_acquire_at("k", 1, now, net::use_awaitable);
+  steps.push_back(first.allowed);
+  Reservation reservation = co_await limiter.reserve("k", 1, 5s, net::use_awaitable);
+  steps.push_back(reservation.decision.allowed && reservation.wait == 1s);
+  Decision taken = co_await limiter.try_acquire_at("k", 1, now + 1s, net::use_awaitable);  // the reserved slot
+  steps.push_back(taken.allowed);
+  co_await limiter.cancel("k", reservation, net::use_awaitable);
+  Decision given_back = co_await limiter.try_acquire_at("k", 1, now + 1s, net::use_awaitable);
+  steps.push_back(given_back.allowed);
+}
+
+TYPED_TEST(EveryAsyncLimiter, ReserveHoldsItsSlotUntilCancelledLikeTheSyncFace) {
+  net::io_context io;
+  ManualClock clock{Instant{100s}};
+  AsyncLimiter<TypeParam, std::string> on_memory{io.get_executor(), rl("1/s"),
+                                                 std::make_shared<MemoryStorage<std::string>>(), clock};
+  AsyncLimiter<TypeParam, std::string> on_seed{io.get_executor(), rl("1/s"),
+                                               std::make_shared<testing::AsyncMapStorage>(),
+                                               std::make_shared<testing::AsyncMapMutex>(), clock};
+  std::vector<bool> memory_steps;
+  std::vector<bool> seed_steps;
+  net::co_spawn(io, reserve_then_cancel(on_memory, clock.now(), memory_steps), net::detached);
+  net::co_spawn(io, reserve_then_cancel(on_seed, clock.now(), seed_steps), net::detached);
+  io.run();
+  const std::vector<bool> expected{true, true, false, true};
+  EXPECT_EQ(memory_steps, expected);
+  EXPECT_EQ(seed_steps, expected);
+}
+
 TEST(AsyncLimiter, CompletesWithEveryKindOfToken) {
   net::io_context io;
   ManualClock clock;

@@ -32,8 +32,7 @@ namespace leaksnek {
 // state_tag() in policy.hpp.
 enum class StateUnits {
   rate,    // count and period: GCRA's and the leaky bucket's units (a new burst keeps the state)
-  period,  // the period: the windows' numbering (a new count or burst keeps the state)
-  none,    // nothing: the sliding log's times and costs (any new limit keeps the state)
+  period,  // the period: the windows' numbering, the log's reach (a new count or burst keeps the state)
   limit,   // the whole limit: the token bucket, and an algorithm that says nothing
 };
 

@@ -41,7 +41,7 @@ class FixedWindow {
 
     Decision decision;
     decision.limit = count;
-    decision.remaining = count - used;
+    decision.remaining = std::max<std::int64_t>(0, count - used);  // a lowered count may be overspent
     decision.reset_after = used > 0 ? until_next : Duration{0};
     if (cost > count) {
       decision.retry_after = Decision::never;

@@ -175,13 +175,13 @@ template <Algorithm A>
 
 // What a policy's state is measured in, as text: the number of limits, then
 // per limit what state_units_of<A>() names ("2:10/1000000000ns,100/3600000000000ns"
-// for GCRA; "1:60000000000ns" for a fixed window; "1:" for a sliding log).
+// for GCRA; "1:60000000000ns" for a fixed window).
 // Storages keep a policy's state under its name, algorithm and this tag, so
 // a changed limit keeps every key's state where the state still means the
-// same (a GCRA's new burst, a window's new count, a log's anything) and
+// same (a GCRA's new burst, a window's or a log's new count) and
 // starts afresh where it would not (a bucket's new rate, a token bucket's
-// new burst, a window's new period, another number of limits, another
-// algorithm).
+// new burst, a window's or a log's new period, another number of limits,
+// another algorithm).
 template <Algorithm A>
 [[nodiscard]] std::string state_tag(std::span<const RateLimit> limits) {
   std::string tag = std::to_string(limits.size());
@@ -196,8 +196,6 @@ template <Algorithm A>
         break;
       case StateUnits::period:
         tag.append(period);
-        break;
-      case StateUnits::none:
         break;
       case StateUnits::limit:
         tag.append(std::to_string(limit.count())).append("/").append(period).append("/");

@@ -19,7 +19,9 @@ namespace leaksnek {
 class SlidingLog {
  public:
   static constexpr std::string_view name = "sliding-log";
-  static constexpr StateUnits state_units = StateUnits::none;
+  // Entries are times: any count keeps them, but a log pruned by a shorter
+  // period would under-count a longer one.
+  static constexpr StateUnits state_units = StateUnits::period;
 
   struct Entry {
     std::int64_t time;  // ns
@@ -170,7 +172,9 @@ class SlidingLog {
         }
       }
     }
-    decision.remaining = limit_.count() - state.total() - (decision.allowed && !commit ? cost : 0);
+    // Never negative: a lowered count may find the log overspent.
+    decision.remaining =
+        std::max<std::int64_t>(0, limit_.count() - state.total() - (decision.allowed && !commit ? cost : 0));
     if (!state.empty()) {
       decision.reset_after = Duration{detail::saturate(int128{state.back().time} + period - detail::nanos(now))};
     }

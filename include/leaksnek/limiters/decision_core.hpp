@@ -136,8 +136,10 @@ class DecisionCore {
   };
   [[nodiscard]] Fallback fallback_for(DecidingStorageBase& storage) const {
     storage.validate(A::name, limits_);
-    Fallback fallback{&storage, std::make_shared<MemoryStorage<Key>>(
-                                    typename MemoryStorage<Key>::Options{.max_keys = storage.local_max_keys()})};
+    Fallback fallback;
+    fallback.storage = &storage;
+    fallback.memory = std::make_shared<MemoryStorage<Key>>(
+        typename MemoryStorage<Key>::Options{.max_keys = storage.local_max_keys()});
     fallback.tables = tables_in(*fallback.memory);
     return fallback;
   }

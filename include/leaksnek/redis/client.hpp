@@ -38,6 +38,7 @@ class Client {
   // once on NOSCRIPT (a restarted or flushed server). An error reply from the
   // script becomes StorageError (see ScriptCall).
   Reply eval(const Script& script, std::span<const std::string_view> keys, std::span<const std::string_view> args);
+  Reply eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args);
 
   [[nodiscard]] const Options& options() const noexcept;
   [[nodiscard]] Statistics statistics() const;

@@ -125,7 +125,9 @@ class Session {
   [[nodiscard]] const Options& options() const noexcept { return options_; }
 
   // True while calls must fail at once, without trying Redis.
-  [[nodiscard]] bool down(std::int64_t now_ns) const noexcept { return now_ns < down_until_.load(order); }
+  [[nodiscard]] bool down(std::int64_t now_ns) const noexcept {
+    return now_ns < down_until_.load(std::memory_order_acquire);
+  }
   // Time until the next call may try Redis again (zero when up).
   [[nodiscard]] Duration retry_in(std::int64_t now_ns) const noexcept;
   // Redis could not be reached, refused the handshake, timed out or broke the
@@ -156,8 +158,9 @@ class Session {
   Options options_;
   std::string where_;
   std::atomic<std::int64_t> down_until_{0};
-  mutable std::mutex mutex_;  // guards last_failure_
-  std::string last_failure_;
+  mutable std::mutex mutex_;  // guards last_failure_ and down_reason_
+  std::string last_failure_;  // the last failure of any kind
+  std::string down_reason_;   // the last failure to reach Redis, for fail_fast_message()
   std::atomic<std::uint64_t> calls_{0}, connects_{0}, failures_{0}, script_loads_{0};
   std::atomic<std::uint64_t> failed_open_{0}, failed_closed_{0}, fell_back_{0};
 };

@@ -33,7 +33,7 @@ std::vector<std::string> write_args(const std::string& name, const Rate& rate, D
 // The script's reply as a decision; throws StorageError on a malformed one.
 StorageOutcome parse_decision(const Reply& reply);
 // EVALSHA of the decision script on `redis_key` with `args`. Throws StorageError.
-StorageOutcome run_script(Client& client, std::string_view redis_key, const std::vector<std::string>& args);
+StorageOutcome run_script(Client& client, std::string redis_key, std::vector<std::string> args);
 
 // Rate fields as Redis storages them ("1 2 3") and back; throws StorageError on text no Rate was written as.
 std::string encode_rate(const Rate& rate);
@@ -131,13 +131,12 @@ class RedisStorage final : public DecidingStorage<Key> {
         : client_{std::move(client)}, policy_{std::move(policy)} {}
     Outcome decide(const Key& key, std::int64_t cost, std::optional<Instant> at, Duration max_wait) override {
       std::string scratch;
-      std::string name = policy_.key(redis::key_bytes(key, scratch));
-      return redis::run_script(*client_, name, policy_.decide_args(cost, at, max_wait));
+      return redis::run_script(*client_, policy_.key(redis::key_bytes(key, scratch)),
+                               policy_.decide_args(cost, at, max_wait));
     }
     void cancel(const Key& key, std::int64_t cost, std::int64_t reserved_at) override {
       std::string scratch;
-      std::string name = policy_.key(redis::key_bytes(key, scratch));
-      redis::run_script(*client_, name, policy_.cancel_args(cost, reserved_at));
+      redis::run_script(*client_, policy_.key(redis::key_bytes(key, scratch)), policy_.cancel_args(cost, reserved_at));
     }
 
    private:

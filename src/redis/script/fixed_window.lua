@@ -12,7 +12,7 @@ function fixed.decide(lim, st, now, cost)
   end
   local used = (st and cmp(st.w, window) == 0) and st.c or 0
   local until_next = ns(sub(mul(add(window, 1), lim.p), now))
-  local d = {allowed = false, limit = lim.n, retry = 0, remaining = sub(lim.n, used)}
+  local d = {allowed = false, limit = lim.n, retry = 0, remaining = max(0, sub(lim.n, used))}
   d.reset = lt(0, used) and until_next or 0
   if lt(lim.n, cost) then
     d.retry = NEVER

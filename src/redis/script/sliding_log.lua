@@ -44,7 +44,7 @@ function log.decide_at(lim, st, now, cost, commit)
       if le(excess, freed) then d.retry = ns(sub(add(e.time, P), now)); break end
     end
   end
-  d.remaining = sub(sub(N, total), (d.allowed and not commit) and cost or 0)
+  d.remaining = max(0, sub(sub(N, total), (d.allowed and not commit) and cost or 0))
   local newest = d.push and now or (st.h < st.n and log.entry(st, st.n - 1).time)
   if newest then d.reset = ns(sub(add(newest, P), now)) end
   return d

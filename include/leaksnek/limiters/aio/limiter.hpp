@@ -2,6 +2,8 @@
 // driver of one AsyncBinding (aio/binding.hpp): its policy bound to the
 // storage, with DecisionCore making every decision, as for Limiter. Waiting
 // (acquire) suspends on an Asio timer, so no thread sleeps and nothing polls.
+// It offers Limiter's operations: try_acquire, try_acquire_at,
+// limit_exceeded, reserve, cancel and acquire.
 //
 // Over a MemoryStorage a decision is one step inside the storage, completed
 // through the executor. Over an AsyncDecidingStorage (AsyncRedisStorage) it is
@@ -154,6 +156,42 @@ class AsyncLimiter {
     return start<Decision>(std::forward<Token>(token), std::move(key), cost, max_wait);
   }
 
+  // A reserved request (see DecisionCore), as Limiter::reserve returns it.
+  using Reservation = leaksnek::Reservation;
+
+  // Decides now, and when denied but the request fits within `max_wait`,
+  // reserves it for the time it fits and completes at once, without
+  // waiting: the caller proceeds at reservation.until (on the limiter's
+  // clock) or calls cancel(); as Limiter::reserve. acquire() is reserve()
+  // and a wait. Completion signature void(error_code, Reservation); a
+  // cancellation is recorded but not passed to the storage mid-decision.
+  template <class Token = boost::asio::deferred_t>
+  auto reserve(Key key, std::int64_t cost, Duration max_wait, Token&& token = {}) {
+    detail::check_cost(cost);
+    return boost::asio::async_initiate<Token, void(error_code, Reservation)>(
+        [impl = impl_](auto handler, Key op_key, std::int64_t op_cost, Duration op_max_wait) {
+          launch<Reservation>(impl, std::move(handler), reserve_only(impl, std::move(op_key), op_cost, op_max_wait));
+        },
+        token, std::move(key), cost, max_wait);
+  }
+
+  // Gives a reservation's capacity back, for a caller that will not proceed;
+  // as Limiter::cancel (call it before reservation.until). Completion
+  // signature void(error_code); a storage failure leaves the capacity taken
+  // (never oversubscribed) and is not an error.
+  template <class Token = boost::asio::deferred_t>
+  auto cancel(Key key, Reservation reservation, Token&& token = {}) {
+    return boost::asio::async_initiate<Token, void(error_code)>(
+        [impl = impl_](auto handler, Key op_key, Reservation op_reservation) {
+          auto handler_executor = boost::asio::get_associated_executor(handler, impl->executor);
+          boost::asio::co_spawn(handler_executor, cancel_only(impl, std::move(op_key), op_reservation),
+                                [handler = std::move(handler)](const std::exception_ptr& error) mutable {
+                                  std::move(handler)(error ? error_of(error) : error_code{});
+                                });
+        },
+        token, std::move(key), reservation);
+  }
+
  private:
   template <class T>
   using Outcome = std::tuple<error_code, T>;
@@ -192,6 +230,7 @@ class AsyncLimiter {
   static Decision result_as(const Decision& decision, Decision*) { return decision; }
   static bool result_as(const Decision& decision, bool*) { return !decision.allowed; }  // limit_exceeded
   static Decision failed_as(Decision*) { return Decision{}; }
+  static Reservation failed_as(Reservation*) { return Reservation{}; }
   static bool failed_as(bool*) { return true; }  // a failure never reads as "allowed"
 
   static Decision cancelled(Decision booked, Duration left) {
@@ -321,6 +360,21 @@ class AsyncLimiter {
     co_await impl->binding->cancel(key, reservation);
     co_return Outcome<Decision>{boost::asio::error::operation_aborted,
                                 cancelled(reservation.decision, reservation.until - impl->clock().now())};
+  }
+
+  static boost::asio::awaitable<Outcome<Reservation>> reserve_only(std::shared_ptr<Impl> impl, Key key,
+                                                                   std::int64_t cost, Duration max_wait) {
+    namespace this_coro = boost::asio::this_coro;
+    co_await this_coro::throw_if_cancelled(false);
+    co_await this_coro::reset_cancellation_state(
+        boost::asio::enable_total_cancellation(),
+        [](boost::asio::cancellation_type) { return boost::asio::cancellation_type::none; });
+    Reservation reservation = co_await impl->binding->reserve(key, cost, std::nullopt, max_wait);
+    co_return Outcome<Reservation>{error_code{}, reservation};
+  }
+
+  static boost::asio::awaitable<void> cancel_only(std::shared_ptr<Impl> impl, Key key, Reservation reservation) {
+    co_await impl->binding->cancel(key, reservation);
   }
 
   // Waits on a steady timer until `until` on the limiter's clock; false when
