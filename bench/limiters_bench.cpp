@@ -15,27 +15,16 @@
 
 #include <leaksnek/leaksnek.hpp>
 
+#include "baselines.hpp"
+
 namespace {
 
 using namespace leaksnek;
 
-// 10^9 per second, burst 100: every request is allowed (a write each time),
-// whether time comes from the clock or advances 1 ns per call.
-constexpr std::int64_t emission_ns = 1;
-constexpr std::int64_t tolerance_ns = 100;
-
-std::int64_t steady_now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-// The textbook GCRA step on one word: allowed iff max(tat, now) + T - now <= tau.
-bool gcra_step(std::int64_t& tat, std::int64_t now) {
-  std::int64_t next = std::max(tat, now) + emission_ns;
-  if (next - now > tolerance_ns) return false;
-  tat = next;
-  return true;
-}
+using bench::emission_ns;
+using bench::gcra_step;
+using bench::make_keys;
+using bench::steady_now;
 
 // ---- Baselines: plain code that does the least a limiter must do ----------
 
@@ -46,13 +35,7 @@ void BM_Baseline_AtomicGcra(benchmark::State& state, bool clock_read) {
   std::int64_t explicit_now = steady_now();
   for (auto _ : state) {
     std::int64_t now = clock_read ? steady_now() : (explicit_now += emission_ns);
-    std::int64_t expected = tat.load(std::memory_order_relaxed);
-    bool allowed = false;
-    for (;;) {
-      std::int64_t desired = expected;
-      allowed = gcra_step(desired, now);
-      if (!allowed || tat.compare_exchange_weak(expected, desired, std::memory_order_acq_rel)) break;
-    }
+    bool allowed = bench::atomic_gcra_step(tat, now);
     benchmark::DoNotOptimize(allowed);
   }
 }
@@ -60,17 +43,6 @@ BENCHMARK_CAPTURE(BM_Baseline_AtomicGcra, clock, true);
 BENCHMARK_CAPTURE(BM_Baseline_AtomicGcra, explicit_time, false);
 // The hardware's price for one word shared by 2 cores, beside ours below.
 BENCHMARK_CAPTURE(BM_Baseline_AtomicGcra, clock_2_threads, true)->Threads(2)->UseRealTime();
-
-std::vector<std::string> make_keys(std::size_t count) {
-  std::vector<std::string> keys;
-  keys.reserve(count);
-  char text[32];
-  for (std::size_t i = 0; i < count; ++i) {
-    std::snprintf(text, sizeof text, "user:%07zu", i);  // 12 bytes: in the std::string itself
-    keys.emplace_back(text);
-  }
-  return keys;
-}
 
 const std::vector<std::string>& million_keys() {
   static const std::vector<std::string> keys = make_keys(1'000'000);
