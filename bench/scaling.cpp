@@ -114,8 +114,8 @@ void distinct_keys(const std::vector<std::string>& keys, int threads, double sec
       return allowed;
     };
   });
-  std::printf("distinct %9zu keys  %2d threads  %8.1f M/s  per-thread maps %8.1f M/s  ratio %.2f  %s\n",
-              keys.size(), threads, ours, floor, ours / floor, ours / floor >= 0.7 ? "met" : "MISSED (>= 0.7)");
+  std::printf("distinct %9zu keys  %2d threads  %8.1f M/s  per-thread maps %8.1f M/s  ratio %.2f  %s\n", keys.size(),
+              threads, ours, floor, ours / floor, ours / floor >= 0.7 ? "met" : "MISSED (>= 0.7)");
 }
 
 void hot_key(int threads, double seconds) {
@@ -125,9 +125,8 @@ void hot_key(int threads, double seconds) {
     return [limiter = limiter.get(), &key] { return limiter->try_acquire(key).allowed; };
   });
   auto word = std::make_shared<std::atomic<std::int64_t>>(0);
-  const double floor = rate(threads, seconds, [&](int) {
-    return [word] { return bench::atomic_gcra_step(*word, bench::steady_now()); };
-  });
+  const double floor = rate(
+      threads, seconds, [&](int) { return [word] { return bench::atomic_gcra_step(*word, bench::steady_now()); }; });
   const char* verdict = threads < 2 ? "" : ours / floor >= 0.8 ? "met" : "MISSED (>= 0.8)";
   std::printf("hot key              %2d threads  %8.1f M/s  one atomic word  %8.1f M/s  ratio %.2f  %s\n", threads,
               ours, floor, ours / floor, verdict);

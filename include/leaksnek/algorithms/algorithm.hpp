@@ -8,9 +8,10 @@
 // a failed compare-and-swap. A denied request leaves the state as it found it,
 // up to forgetting what has expired.
 //
-// A state belongs to the RateLimit it was decided with (GCRA keeps time scaled
-// by the count, the windows keep window numbers): when a policy changes, start
-// its keys from fresh states.
+// A state means something only in the units it was written in (GCRA keeps
+// time scaled by the count, the windows keep window numbers): storages keep
+// it under state_tag() (policy.hpp), so a changed limit keeps it where its
+// StateUnits are unchanged and starts afresh otherwise.
 #pragma once
 
 #include <concepts>

@@ -178,7 +178,8 @@ template <Algorithm A>
 // for GCRA; "1:60000000000ns" for a fixed window).
 // Storages keep a policy's state under its name, algorithm and this tag, so
 // a changed limit keeps every key's state where the state still means the
-// same (a GCRA's new burst, a window's or a log's new count) and
+// same (a GCRA's or a leaky bucket's new burst, a window's or a log's new
+// count or burst) and
 // starts afresh where it would not (a bucket's new rate, a token bucket's
 // new burst, a window's or a log's new period, another number of limits,
 // another algorithm).

@@ -18,6 +18,10 @@
 
 namespace leaksnek {
 
+// Every call is thread-safe. Costs: in a MemoryStorage one hash lookup and
+// one shard lock; over a storage that decides by itself one call to it (a
+// Redis round trip); over the seed's storage a KeyMutex lock, a read and a
+// write.
 template <Algorithm A, class Key>
 class Binding {
  public:
@@ -35,9 +39,13 @@ class Binding {
     if (in_memory_ != nullptr) return core_.decide(*in_memory_, key, cost, at);
     return reserve(key, cost, at, Duration{0}).decision;
   }
-  // One decision; when max_wait > 0 (and no `at`), a reservation.
+  // One decision: at `at` (or now), or, when max_wait > 0, a reservation
+  // (pass one or the other; in memory `at` is then ignored).
   virtual Reservation reserve(const Key& key, std::int64_t cost, std::optional<Instant> at, Duration max_wait) = 0;
   // Gives back what a reservation of this binding holds (a cancelled wait).
+  // Over a storage that decides by itself a failure leaves the capacity
+  // taken (never oversubscribed); over the seed's storage it throws what the
+  // storage or mutex throws.
   virtual void cancel(const Key& key, const Reservation& reservation) = 0;
 
  protected:

@@ -35,7 +35,7 @@ namespace leaksnek {
 // or denied at once. The caller proceeds at `until`, or cancels.
 struct Reservation {
   Decision decision;
-  Instant until{};   // when the caller may proceed
+  Instant until{};   // when the caller may proceed (meaningful when wait > 0)
   Duration wait{0};  // until - the time of the reservation
   std::int64_t cost = 0;
   bool remote = false;            // reserved in a storage that decides by itself (else in this process)
@@ -127,7 +127,8 @@ class DecisionCore {
     return reservation;
   }
   // What decides when `storage` fails: its policy, and for
-  // OnStorageError::local this process's bounded memory. Throws RateError for
+  // OnStorageError::local this process's bounded memory (a MemoryStorage of
+  // its own, made whatever the policy: it holds keys only once used). Throws RateError for
   // limits the storage cannot keep.
   struct Fallback {
     DecidingStorageBase* storage = nullptr;

@@ -95,7 +95,9 @@ class Limiter final : public RateLimiter<Key> {
 
   // Gives a reservation's capacity back, for a caller that will not proceed
   // (a cancelled wait). Call it before reservation.until; see
-  // Algorithm::cancel. Thread-safe.
+  // Algorithm::cancel. Thread-safe. Over a storage that decides by itself a
+  // failure leaves the capacity taken (never oversubscribed); over the seed's
+  // storage it throws what the storage or mutex throws.
   void cancel(const Key& key, const Reservation& reservation) { binding_->cancel(key, reservation); }
 
   // Decides now, and when denied but the request fits within `max_wait`,

@@ -27,6 +27,9 @@ struct redisAsyncContext;
 
 namespace leaksnek::redis {
 
+// Thread-safe: every call may come from any thread (the work is posted to the
+// client's strand). Each command costs one allocation for its arguments and
+// one for its completion; replies are copied out of hiredis.
 class AsyncClient {
  public:
   using error_code = boost::system::error_code;
@@ -48,6 +51,7 @@ class AsyncClient {
   void command(std::vector<std::string> args, Callback done);
   // EVALSHA of `script` (loaded and retried on NOSCRIPT); an error reply
   // from the script is errc::storage_failed, as Client::eval's StorageError.
+  // `script` must outlive the call (scripts are static in leaksnek).
   void eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args, Callback done);
 
   // The same with a completion token; signature void(error_code, Reply).
@@ -71,9 +75,13 @@ class AsyncClient {
 
   [[nodiscard]] boost::asio::any_io_executor get_executor() const noexcept { return executor_; }
   [[nodiscard]] const Options& options() const noexcept;
+  // Counters, as Client's.
   [[nodiscard]] Statistics statistics() const;
+  // Counts a decision made by an OnStorageError policy.
   void count(OnStorageError policy) noexcept;
+  // Time until the next attempt to reach Redis (zero when up).
   [[nodiscard]] Duration retry_in() const noexcept;
+  // The last failure of any kind, as Client::last_failure.
   [[nodiscard]] std::string last_failure() const;
 
  private:

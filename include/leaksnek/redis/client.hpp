@@ -18,9 +18,10 @@
 
 namespace leaksnek::redis {
 
-// Thread-safe. Each call takes an idle connection (or opens one), sends one
-// command and reads its reply: one round trip. Throws StorageError on failure,
-// never waiting past Options::timeout.
+// Thread-safe. Each call takes an idle connection (or opens one: connect,
+// then the handshake), sends one command and reads its reply: one round trip
+// on a warm connection, three more after NOSCRIPT. One deadline,
+// Options::timeout, covers all of it. Throws StorageError on failure.
 class Client {
  public:
   explicit Client(Options options);
@@ -46,7 +47,8 @@ class Client {
   void count(OnStorageError policy) noexcept;
   // True while calls fail fast after a failure to reach Redis.
   [[nodiscard]] bool down() const noexcept;
-  // The reason of the last failure to reach Redis (empty if none).
+  // The last failure of any kind (unreachable, refused, a script's error),
+  // as "Redis at HOST:PORT: reason"; empty if none.
   [[nodiscard]] std::string last_failure() const;
   // Time until the next attempt to reach Redis (zero when up).
   [[nodiscard]] Duration retry_in() const noexcept;

@@ -51,7 +51,8 @@ std::string rate_key(const Options& options, std::string_view bytes);
 // What a decision on Redis needs that depends only on the policy, prepared
 // once when a limiter binds (RedisStorage::bind): the decision key around a
 // user's key, and the script's arguments but for the cost and the time.
-// Throws RateError as policy_tag does.
+// Throws RateError and Error as policy_tag does. Immutable once built, so
+// thread-safe; each call builds its strings (a few small allocations).
 class PreparedPolicy {
  public:
   PreparedPolicy(const Options& options, std::string_view policy, std::string_view algorithm,

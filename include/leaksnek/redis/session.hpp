@@ -85,7 +85,8 @@ class Handshake {
 
 // One EVALSHA, and its recovery when the server lacks the script (a restart,
 // SCRIPT FLUSH): SCRIPT LOAD then EVALSHA again, once. Feed it the reply to
-// every command it asked for, in order. Not thread-safe.
+// every command it asked for, in order. `script` must outlive it. Not
+// thread-safe.
 class ScriptCall {
  public:
   ScriptCall(const Script& script, std::vector<std::string> keys, std::vector<std::string> args);
@@ -117,7 +118,9 @@ class ScriptCall {
 // What one client knows about its server, shared by all its connections:
 // whether Redis is down (and calls fail fast until the retry interval ends,
 // after which the next call reconnects), the last failure, the counters.
-// Times are the caller's steady-clock nanoseconds. Thread-safe.
+// Times are the caller's steady-clock nanoseconds. Thread-safe: down(),
+// retry_in() and the counters are atomics; the messages take a mutex and
+// allocate.
 class Session {
  public:
   explicit Session(Options options);

@@ -2,7 +2,8 @@
 // RateStorage and also decides atomically by itself, so a limiter over it
 // takes one step per decision and needs no KeyMutex.
 //
-// Layout: per named policy, a table of S shards (64 by default), each a
+// Layout: per policy (name, algorithm, state_tag()), a table of S shards (64
+// by default), each a
 // boost::unordered_flat_map behind a spin lock. A decision hashes the key once,
 // locks one shard, finds the key's slot and runs the algorithm's pure step on
 // it in place: one hash lookup, one lock, no allocation for a key already
@@ -109,7 +110,9 @@ class MemoryStorage final : public RateStorage<Key> {
   // when their tags agree, so a changed limit keeps every key's state where
   // it still means the same; different names never share state, and no state
   // is read by another algorithm or in other units than it was written in.
-  // Thread-safe.
+  // Thread-safe; a linear scan of the tables under a mutex. The table lives
+  // as long as the storage (a table left by a changed limit keeps its keys,
+  // each up to max_keys, until they are fresh again and swept).
   template <class Policy>
   Table<Policy>& table(std::string_view name, std::string_view tag) {
     std::lock_guard lock{tables_mutex_};
@@ -162,7 +165,10 @@ class MemoryStorage<Key>::Table final : public TableBase {
   // shard has seen: threads that read the clock before taking the lock cannot
   // bring time backwards into a shard, so a key dropped as fresh stays fresh
   // for every later step. A new key starts from a fresh state and is kept only
-  // if the step left it not fresh by `policy`, the one acting.
+  // if the step left it not fresh by `policy`, the one acting. Thread-safe:
+  // `step` runs under one shard's spin lock (it must not block nor use the
+  // table); a new key may first sweep or evict in its shard (O(shard), which
+  // allocates).
   template <class Step>
   auto apply(const Key& key, Instant now, const Policy& policy, Step&& step) {
     const std::size_t hash = Hash{}(key);

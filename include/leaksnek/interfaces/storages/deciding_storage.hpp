@@ -113,10 +113,13 @@ class DecidingStorage : public RateStorage<Key>, public DecidingStorageBase {
   virtual void cancel(const Key& key, const Request& request, std::int64_t reserved_at) = 0;
 
   // One policy bound to this storage: decide() and cancel() for any key, with
-  // what depends only on the policy prepared once. Thread-safe as the storage.
+  // what depends only on the policy prepared once. Called from any thread,
+  // as decide() and cancel() above must be.
   class Bound {
    public:
     virtual ~Bound() = default;
+    // As DecidingStorage::decide with this policy's request (`at` or
+    // max_wait > 0, not both), and DecidingStorage::cancel.
     virtual Outcome decide(const Key& key, std::int64_t cost, std::optional<Instant> at, Duration max_wait) = 0;
     virtual void cancel(const Key& key, std::int64_t cost, std::int64_t reserved_at) = 0;
   };

@@ -34,13 +34,14 @@ class RateStorage {
  public:
   virtual ~RateStorage() = default;
 
-  // Tells `binder` which kind of storage this is. A storage of your own need
-  // not override it: limiters then lock, read, decide and write, as the
-  // seed's do.
+  // Tells `binder` which kind of storage this is, by calling exactly one of
+  // its bind() overloads. A storage of your own need not override it:
+  // limiters then lock, read, decide and write, as the seed's do.
   virtual void accept(StorageBinder<Key>& binder) { binder.bind(*this); }
 
   // The key's state; an empty Rate when the key was never seen or has been
-  // forgotten. May throw (the limiter then changes nothing).
+  // forgotten. May throw (the limiter then changes nothing). read() and
+  // write() are called from any thread; a KeyMutex serializes each key.
   [[nodiscard]] virtual Rate read(const Key& key) = 0;
 
   // Stores the key's state. `expires_after`: from now on, the key decides as if

@@ -23,6 +23,8 @@
 
 namespace leaksnek {
 
+// Every call is thread-safe, and the key passed by reference must outlive the
+// awaited operation. Costs as Binding's.
 template <Algorithm A, class Key>
 class AsyncBinding {
  public:
@@ -36,11 +38,13 @@ class AsyncBinding {
   // The blocking binding when decisions need no I/O (a MemoryStorage): the
   // limiter then calls it directly, without a coroutine. Null otherwise.
   [[nodiscard]] virtual Binding<A, Key>* in_process() noexcept { return nullptr; }
-  // One decision; when max_wait > 0 (and no `at`), a reservation. Throws
+  // One decision at `at` (or now), or, when max_wait > 0, a reservation
+  // (pass one or the other). Throws
   // what the storage throws (a StorageError only when there is no fallback).
   virtual boost::asio::awaitable<Reservation> reserve(const Key& key, std::int64_t cost, std::optional<Instant> at,
                                                       Duration max_wait) = 0;
-  // Gives back what a reservation of this binding holds (a cancelled wait).
+  // Gives back what a reservation of this binding holds (a cancelled wait);
+  // failures as Binding::cancel.
   virtual boost::asio::awaitable<void> cancel(const Key& key, Reservation reservation) = 0;
 
  protected:

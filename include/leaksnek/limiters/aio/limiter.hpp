@@ -177,8 +177,9 @@ class AsyncLimiter {
 
   // Gives a reservation's capacity back, for a caller that will not proceed;
   // as Limiter::cancel (call it before reservation.until). Completion
-  // signature void(error_code); a storage failure leaves the capacity taken
-  // (never oversubscribed) and is not an error.
+  // signature void(error_code). Over an AsyncDecidingStorage a storage
+  // failure leaves the capacity taken (never oversubscribed) and is no
+  // error; over the seed's interfaces it is errc::storage_failed.
   template <class Token = boost::asio::deferred_t>
   auto cancel(Key key, Reservation reservation, Token&& token = {}) {
     return boost::asio::async_initiate<Token, void(error_code)>(
