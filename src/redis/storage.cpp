@@ -112,10 +112,6 @@ std::vector<std::string> PreparedPolicy::cancel_args(std::int64_t cost, std::int
   return args("cancel", std::nullopt, cost, reserved_at);
 }
 
-std::string decision_key(const Options& options, const StorageRequest& request, std::string_view bytes) {
-  return PreparedPolicy{options, request.policy, request.algorithm, request.limits}.key(bytes);
-}
-
 std::string rate_key(const Options& options, std::string_view bytes) {
   check_key(options, bytes);
   std::string name = options.prefix;

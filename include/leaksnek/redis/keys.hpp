@@ -37,15 +37,15 @@ std::string_view key_bytes(const Key& key, std::string& scratch) {
 // resolution), Error for an unknown algorithm.
 std::string policy_tag(std::string_view algorithm, std::span<const RateLimit> limits);
 
-// Redis key names, each under options.prefix. A policy's state for a key:
-// prefix + "{" + policy name + ":" + key + "}:" + policy_tag, with '%', '{'
-// and '}' (and ':' in the name) %-escaped, so every key of one decision has
-// one hash tag (one Redis Cluster slot), names never collide, and a state is
-// read only by the algorithm that wrote it, in the units it was written in. A seed-style Rate:
-// prefix + "rate:" + key; a RedisMutex lock: prefix + "lock:" + key. Throw
-// KeyError for a key over options.max_key_size bytes.
+// Redis key names, each under options.prefix. A policy's state for a key
+// (PreparedPolicy::key): prefix + "{" + policy name + ":" + key + "}:" +
+// policy_tag, with '%', '{' and '}' (and ':' in the name) %-escaped, so every
+// key of one decision has one hash tag (one Redis Cluster slot), names never
+// collide, and a state is read only by the algorithm that wrote it, in the
+// units it was written in. A seed-style Rate: prefix + "rate:" + key; a
+// RedisMutex lock: prefix + "lock:" + key. Throw KeyError for a key over
+// options.max_key_size bytes.
 void check_key(const Options& options, std::string_view bytes);
-std::string decision_key(const Options& options, const StorageRequest& request, std::string_view bytes);
 std::string rate_key(const Options& options, std::string_view bytes);
 
 // What a decision on Redis needs that depends only on the policy, prepared
@@ -58,7 +58,8 @@ class PreparedPolicy {
   PreparedPolicy(const Options& options, std::string_view policy, std::string_view algorithm,
                  std::span<const RateLimit> limits);
 
-  // decision_key() of `bytes`; throws KeyError for a key over the maximum.
+  // The policy's key for `bytes` (see above); throws KeyError for a key over
+  // the maximum.
   [[nodiscard]] std::string key(std::string_view bytes) const;
   // The script's arguments (after its key): decide, or reserve when max_wait
   // > 0 (an explicit time is floored to a microsecond); cancel a reservation
