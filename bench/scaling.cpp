@@ -12,7 +12,10 @@
 //                  Target: ratio >= 0.8 for T >= 2.
 //
 // Every decision reads the steady clock, on both sides. GCRA at 10^9/s,
-// burst 100: every decision is allowed and writes.
+// burst 100: every decision is allowed and writes. Each side runs three
+// rounds, alternating with the other, and keeps its best: on a shared virtual
+// machine the host's load changes from second to second, and alternating
+// keeps a change from landing on one side only.
 //
 // Usage: leaksnek_scaling [seconds per case, default 0.5] [max threads]
 #include <algorithm>
@@ -24,6 +27,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/unordered/unordered_flat_map.hpp>
@@ -92,28 +96,45 @@ Slice slice_of(std::size_t keys, int threads, int t) {
   return {per * static_cast<std::size_t>(t), per * static_cast<std::size_t>(t + 1)};
 }
 
+// The best of three alternating rounds of each side: {ours, baseline}.
+template <class Ours, class Baseline>
+std::pair<double, double> best_of_rounds(Ours ours, Baseline baseline) {
+  double best_ours = 0;
+  double best_baseline = 0;
+  for (int round = 0; round < 3; ++round) {
+    best_ours = std::max(best_ours, ours());
+    best_baseline = std::max(best_baseline, baseline());
+  }
+  return {best_ours, best_baseline};
+}
+
 void distinct_keys(const std::vector<std::string>& keys, int threads, double seconds) {
   auto limiter = fresh_limiter();
   for (const std::string& key : keys) (void)limiter->try_acquire(key);  // every key present
-  const double ours = rate(threads, seconds, [&](int t) {
-    Slice slice = slice_of(keys.size(), threads, t);
-    return [&keys, limiter = limiter.get(), slice, i = slice.begin]() mutable {
-      bool allowed = limiter->try_acquire(keys[i]).allowed;
-      if (++i == slice.end) i = slice.begin;
-      return allowed;
-    };
-  });
-  const double floor = rate(threads, seconds, [&](int t) {
-    Slice slice = slice_of(keys.size(), threads, t);
-    // std::hash, as MemoryStorage uses: the same hashing on both sides.
-    auto map = std::make_shared<boost::unordered_flat_map<std::string, std::int64_t, std::hash<std::string>>>();
-    for (std::size_t k = slice.begin; k < slice.end; ++k) map->emplace(keys[k], 0);
-    return [&keys, map, slice, i = slice.begin]() mutable {
-      bool allowed = bench::gcra_step((*map)[keys[i]], bench::steady_now());
-      if (++i == slice.end) i = slice.begin;
-      return allowed;
-    };
-  });
+  auto [ours, floor] = best_of_rounds(
+      [&] {
+        return rate(threads, seconds, [&](int t) {
+          Slice slice = slice_of(keys.size(), threads, t);
+          return [&keys, limiter = limiter.get(), slice, i = slice.begin]() mutable {
+            bool allowed = limiter->try_acquire(keys[i]).allowed;
+            if (++i == slice.end) i = slice.begin;
+            return allowed;
+          };
+        });
+      },
+      [&] {
+        return rate(threads, seconds, [&](int t) {
+          Slice slice = slice_of(keys.size(), threads, t);
+          // std::hash, as MemoryStorage uses: the same hashing on both sides.
+          auto map = std::make_shared<boost::unordered_flat_map<std::string, std::int64_t, std::hash<std::string>>>();
+          for (std::size_t k = slice.begin; k < slice.end; ++k) map->emplace(keys[k], 0);
+          return [&keys, map, slice, i = slice.begin]() mutable {
+            bool allowed = bench::gcra_step((*map)[keys[i]], bench::steady_now());
+            if (++i == slice.end) i = slice.begin;
+            return allowed;
+          };
+        });
+      });
   std::printf("distinct %9zu keys  %2d threads  %8.1f M/s  per-thread maps %8.1f M/s  ratio %.2f  %s\n", keys.size(),
               threads, ours, floor, ours / floor, ours / floor >= 0.7 ? "met" : "MISSED (>= 0.7)");
 }
@@ -121,12 +142,16 @@ void distinct_keys(const std::vector<std::string>& keys, int threads, double sec
 void hot_key(int threads, double seconds) {
   auto limiter = fresh_limiter();
   const std::string key = "user:0000042";
-  const double ours = rate(threads, seconds, [&](int) {
-    return [limiter = limiter.get(), &key] { return limiter->try_acquire(key).allowed; };
-  });
   auto word = std::make_shared<std::atomic<std::int64_t>>(0);
-  const double floor = rate(
-      threads, seconds, [&](int) { return [word] { return bench::atomic_gcra_step(*word, bench::steady_now()); }; });
+  auto [ours, floor] = best_of_rounds(
+      [&] {
+        return rate(threads, seconds,
+                    [&](int) { return [limiter = limiter.get(), &key] { return limiter->try_acquire(key).allowed; }; });
+      },
+      [&] {
+        return rate(threads, seconds,
+                    [&](int) { return [word] { return bench::atomic_gcra_step(*word, bench::steady_now()); }; });
+      });
   const char* verdict = threads < 2 ? "" : ours / floor >= 0.8 ? "met" : "MISSED (>= 0.8)";
   std::printf("hot key              %2d threads  %8.1f M/s  one atomic word  %8.1f M/s  ratio %.2f  %s\n", threads,
               ours, floor, ours / floor, verdict);

@@ -78,5 +78,49 @@ TYPED_TEST(Concurrency, MultiLimitsStayExact) {
   EXPECT_EQ(hammer(limiter, {"k"}, 500), 20);
 }
 
+// Keys already present are decided under a read of their shard while another
+// thread inserts: the map grows (rehashes) and, with a cap, evicts under the
+// readers. One shard, so every insert lands where the readers read.
+template <class A>
+void churn_beside_present_keys(std::size_t max_keys) {
+  ManualClock clock;
+  auto storage = std::make_shared<MemoryStorage<std::string>>(
+      MemoryStorage<std::string>::Options{.max_keys = max_keys, .shards = 1});
+  Limiter<A, std::string> limiter{rl("5/h"), storage, nullptr, clock};
+  std::vector<std::string> present;
+  for (int i = 0; i < 8; ++i) present.push_back(testing::numbered("present-", i));
+  for (const std::string& key : present) ASSERT_TRUE(limiter.try_acquire(key).allowed);
+  std::atomic<bool> churning{true};
+  std::thread churn{[&] {
+    for (int i = 0; i < 20'000; ++i) (void)limiter.try_acquire(testing::numbered("new-", i));
+    churning = false;
+  }};
+  std::atomic<std::int64_t> allowed{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&] {
+      std::int64_t mine = 0;
+      for (std::size_t i = 0; churning || i < 1000; ++i) mine += limiter.try_acquire(present[i % 8]).allowed ? 1 : 0;
+      allowed += mine;
+    });
+  }
+  churn.join();
+  for (auto& reader : readers) reader.join();
+  MemoryStorage<std::string>::Statistics statistics = storage->statistics();
+  if (max_keys == 0) {
+    EXPECT_EQ(allowed, 4 * 8) << "each present key: exactly its limit";
+    EXPECT_EQ(statistics.keys, 8u + 20'000u);
+    EXPECT_EQ(statistics.evicted, 0u);
+  } else {
+    EXPECT_LE(statistics.keys, max_keys);
+    EXPECT_GT(statistics.evicted, 0u);
+    EXPECT_GE(allowed, 4 * 8) << "an evicted key starts over; none gets less";
+  }
+}
+
+TYPED_TEST(Concurrency, PresentKeysStayExactWhileTheirShardGrows) { churn_beside_present_keys<TypeParam>(0); }
+
+TYPED_TEST(Concurrency, PresentKeysAreReadSafelyWhileTheirShardEvicts) { churn_beside_present_keys<TypeParam>(1024); }
+
 }  // namespace
 }  // namespace leaksnek

@@ -3,19 +3,23 @@
 // takes one step per decision and needs no KeyMutex.
 //
 // Layout: per policy (name, algorithm, state_tag()), a table of S shards (64
-// by default), each a
-// boost::unordered_flat_map behind a spin lock. A decision hashes the key once,
-// locks one shard, finds the key's slot and runs the algorithm's pure step on
-// it in place: one hash lookup, one lock, no allocation for a key already
-// present. Threads on different keys rarely share a shard.
+// by default), each a boost::unordered_flat_map. A decision on a key already
+// present hashes the key once, finds its slot under a read of the shard that
+// writes nothing shared (detail::ReadMostly), locks the slot alone and runs
+// the algorithm's pure step on it in place: no allocation, and no cache line
+// written but the key's own and the thread's, so threads on different keys
+// scale with cores, and threads on one key share only that key's line. A new
+// key, a sweep or an eviction takes its shard exclusively.
 //
 // Memory stays bounded. A key whose state is back to "as if never seen" (a
-// full bucket, an expired window) is dropped when its shard grows, which
-// changes no decision. With Options::max_keys, a shard at its share of the cap
-// first drops such keys, then evicts its least recently used keys (the one
+// full bucket, an expired window) and that has not been used since the last
+// sweep is dropped when its shard fills up, which changes no decision. With
+// Options::max_keys, a shard at its share of the cap first drops every fresh
+// key, then evicts its least recently used keys (the one
 // lossy case: an evicted key starts over with a full allowance), counted in
 // Statistics::evicted. A GCRA key takes a 56-byte slot (a std::string key
-// object, 16 bytes of state, an 8-byte recency stamp) plus 1 byte of map
+// object, 16 bytes of state, an 8-byte word holding the key's lock and
+// its recency stamp) plus 1 byte of map
 // metadata, at a load factor between 0.44 and 0.875, plus the key's heap bytes
 // if it is too long for the string's inline buffer (15 bytes).
 #pragma once
@@ -29,6 +33,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <typeindex>
 #include <utility>
@@ -38,7 +43,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include <leaksnek/detail/hash.hpp>
-#include <leaksnek/detail/spin_lock.hpp>
+#include <leaksnek/detail/read_mostly.hpp>
 #include <leaksnek/interfaces/storages/rate_storage.hpp>
 #include <leaksnek/values/rate_limit.hpp>
 
@@ -161,38 +166,48 @@ class MemoryStorage<Key>::Table final : public TableBase {
   }
 
   // Runs `step(State&, Instant now)` on `key`'s state atomically and returns
-  // its result. `now` is the caller's time, raised to the latest time this
-  // shard has seen: threads that read the clock before taking the lock cannot
-  // bring time backwards into a shard, so a key dropped as fresh stays fresh
-  // for every later step. A new key starts from a fresh state and is kept only
-  // if the step left it not fresh by `policy`, the one acting. Thread-safe:
-  // `step` runs under one shard's spin lock (it must not block nor use the
-  // table); a new key may first sweep or evict in its shard (O(shard), which
-  // allocates).
+  // its result. A key already present is found under a read of its shard
+  // (detail::ReadMostly: no shared line is written) and stepped under its own
+  // lock, whose word also holds its recency stamp. A new key takes the shard exclusively; there `now` is
+  // raised to the latest time the shard has seen exclusively, so that a key
+  // dropped as fresh stays fresh for every later step (a present key's state
+  // decides exactly even when threads bring slightly older times). A new key
+  // starts from a fresh state and is kept only if the step left it not fresh
+  // by `policy`, the one acting. Thread-safe: `step` must not block nor use
+  // the table; a new key may first sweep or evict in its shard (O(shard),
+  // which allocates).
   template <class Step>
   auto apply(const Key& key, Instant now, const Policy& policy, Step&& step) {
     const std::size_t hash = Hash{}(key);
     Shard& shard = shards_[shard_of(hash)];
-    std::lock_guard lock{shard.lock};
+    detail::ReaderRecord& reader = detail::this_thread_reader();
+    if (shard.access.try_read(reader)) [[likely]] {
+      detail::ReadGuard reading{reader};
+      auto found = shard.map.find(Lookup{hash, &key});
+      if (found != shard.map.end()) [[likely]] {
+        return found->second.update([&](State& state) { return step(state, now); }, shard.clock);
+      }
+    }
+    std::lock_guard exclusive{shard.access};
     now = std::max(now, shard.latest);
     shard.latest = now;
     auto found = shard.map.find(Lookup{hash, &key});
     if (found != shard.map.end()) {
-      found->second.used = ++shard.clock;
-      return step(found->second.state, now);
+      return found->second.update_alone([&](State& state) { return step(state, now); }, shard.clock);
     }
     State state{};
     auto result = step(state, now);
     if (!policy.is_fresh(state, now)) {
       make_room(shard, now, policy);
-      shard.map.emplace(key, Slot{std::move(state), ++shard.clock});
+      shard.map.emplace(std::piecewise_construct, std::forward_as_tuple(key),
+                        std::forward_as_tuple(std::move(state), ++shard.clock));
     }
     return result;
   }
 
   void add_to(Statistics& total) const override {
     for (const Shard& shard : shards_) {
-      std::lock_guard lock{shard.lock};
+      std::lock_guard lock{shard.access};
       total.keys += shard.map.size();
       total.evicted += shard.evicted;
       total.forgotten += shard.forgotten;
@@ -217,16 +232,48 @@ class MemoryStorage<Key>::Table final : public TableBase {
     bool operator()(const Lookup& a, const Key& b) const { return KeyEqual{}(*a.key, b); }
     bool operator()(const Key& a, const Lookup& b) const { return KeyEqual{}(a, *b.key); }
   };
-  struct Slot {
-    State state;
-    std::uint64_t used;  // the shard's access count when last used: recency for the cap
+  // A key's state and its stamp: the shard's count of new keys when the key
+  // was last used, recency for the cap without a shared counter written on
+  // every decision. update() runs concurrently under a read of the shard; the
+  // rest only under exclusive access.
+  class Slot {
+   public:
+    Slot(State state, std::uint64_t stamp) : state_{std::move(state)} { lock_.set_stamp(stamp); }
+    template <class Step>
+    auto update(Step&& step, std::uint64_t stamp) {
+      lock_.lock();
+      Unlock unlock{lock_, stamp};
+      return step(state_);
+    }
+    template <class Step>
+    auto update_alone(Step&& step, std::uint64_t stamp) {
+      lock_.set_stamp(stamp);
+      return step(state_);
+    }
+    [[nodiscard]] const State& state() const noexcept { return state_; }
+    [[nodiscard]] std::uint64_t age(std::uint64_t clock) const noexcept { return clock - lock_.stamp(); }
+
+   private:
+    // Unlocks at scope exit (the step may throw), leaving the stamp.
+    struct Unlock {
+      detail::StampedLock& lock;
+      std::uint64_t stamp;
+      Unlock(detail::StampedLock& to_unlock, std::uint64_t with_stamp) : lock{to_unlock}, stamp{with_stamp} {}
+      Unlock(const Unlock&) = delete;
+      Unlock& operator=(const Unlock&) = delete;
+      ~Unlock() { lock.unlock(stamp); }
+    };
+    State state_;
+    detail::StampedLock lock_;
   };
   struct alignas(64) Shard {
-    mutable detail::SpinLock lock;
+    // Read by every decision, written only by the exclusive path: the lines
+    // below stay shared between cores while keys are only looked up.
+    mutable detail::ReadMostly access;
     boost::unordered_flat_map<Key, Slot, KeyHash, KeyEq> map;
-    std::uint64_t clock = 0;
+    std::uint64_t clock = 0;  // new keys so far
     Instant latest{Duration::min()};
-    std::size_t sweep_at = 64;
+    std::uint64_t last_sweep = 0;  // clock at the last sweep
     std::uint64_t evicted = 0;
     std::uint64_t forgotten = 0;
   };
@@ -236,14 +283,24 @@ class MemoryStorage<Key>::Table final : public TableBase {
     return static_cast<std::size_t>((static_cast<std::uint64_t>(hash) * 0x9E3779B97F4A7C15ULL) >> (64 - shard_bits_));
   }
 
-  // Before a shard takes a new key: drop fresh keys when it has doubled since
-  // the last sweep, and at the cap evict the least recently used.
+  // Before a shard takes a new key: when the shard is full (at its share of
+  // the cap, or at the load where its map would grow), drop fresh keys; at
+  // the cap evict the least recently used.
   void make_room(Shard& shard, Instant now, const Policy& policy) {
     const bool at_cap = shard_cap_ > 0 && shard.map.size() >= shard_cap_;
-    if (!at_cap && shard.map.size() < shard.sweep_at) return;
-    shard.forgotten += boost::unordered::erase_if(
-        shard.map, [&](const auto& entry) { return policy.is_fresh(entry.second.state, now); });
-    shard.sweep_at = std::max<std::size_t>(64, 2 * shard.map.size());
+    if (!at_cap && shard.map.size() < shard.map.max_load()) return;
+    // Below the cap, a fresh key goes only if it was not used since the last
+    // sweep: a key in use that is fresh between its uses (a fast refill)
+    // stays, so that its next use finds it without taking the shard
+    // exclusively, while an idle key goes within two sweeps. When that frees
+    // less than a quarter of the map, it grows instead of sweeping again at
+    // the next new key; it holds at most about twice the keys in use.
+    const std::uint64_t idle_after = shard.clock - shard.last_sweep;
+    shard.forgotten += boost::unordered::erase_if(shard.map, [&](const auto& entry) {
+      return (at_cap || entry.second.age(shard.clock) > idle_after) && policy.is_fresh(entry.second.state(), now);
+    });
+    shard.last_sweep = shard.clock;
+    if (!at_cap && shard.map.size() >= shard.map.max_load() / 4 * 3) shard.map.reserve(2 * shard.map.size() + 1);
     // Evict down to 15/16 of the share, oldest first, so that the next scan
     // is at least a sixteenth of the share away.
     if (shard_cap_ == 0) return;
@@ -251,13 +308,13 @@ class MemoryStorage<Key>::Table final : public TableBase {
     if (shard.map.size() <= keep) return;
     std::vector<std::uint64_t> ages;
     ages.reserve(shard.map.size());
-    for (const auto& entry : shard.map) ages.push_back(shard.clock - entry.second.used);
+    for (const auto& entry : shard.map) ages.push_back(entry.second.age(shard.clock));
     const std::size_t evict = shard.map.size() - keep;
     std::nth_element(ages.begin(), ages.begin() + static_cast<std::ptrdiff_t>(evict - 1), ages.end(), std::greater<>{});
     const std::uint64_t min_age = ages[evict - 1];
     std::size_t budget = evict;
     shard.evicted += boost::unordered::erase_if(shard.map, [&](const auto& entry) {
-      if (budget == 0 || shard.clock - entry.second.used < min_age) return false;
+      if (budget == 0 || entry.second.age(shard.clock) < min_age) return false;
       --budget;
       return true;
     });

@@ -1,0 +1,166 @@
+// Exclusion for data that is read on every call and changed rarely (a hash
+// map whose keys are looked up on every decision and inserted once), built
+// so that a reader writes no cache line but its own thread's.
+//
+// A reader announces what it reads in its thread's own record (one store and
+// a full fence), then checks that no writer is active (a load of a line that
+// only writers change). A writer takes a lock, raises its flag and waits until
+// no record names what it guards. A shared reader-writer lock would make every
+// reader write the lock's line, which is what stops a table from scaling with
+// cores: two cores deciding on different keys would pass that line back and
+// forth on every decision.
+//
+// Costs: a read is a thread_local access, a sequentially consistent store
+// (xchg on x86) and a release store. A write waits for current readers and
+// scans every thread record ever made (O(threads)). Readers that find a
+// writer active do not wait for it here: they fall back to taking the lock.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+#include <leaksnek/detail/spin_lock.hpp>
+
+namespace leaksnek::detail {
+
+// One per thread that ever read: what it reads now (nullptr when nothing).
+// Records are kept for the life of the process and reused by later threads.
+struct alignas(128) ReaderRecord {
+  std::atomic<const void*> reading{nullptr};
+  std::atomic<bool> owned{true};
+  ReaderRecord* next = nullptr;
+};
+
+inline std::atomic<ReaderRecord*>& reader_records() {
+  static std::atomic<ReaderRecord*> head{nullptr};
+  return head;
+}
+
+inline ReaderRecord* claim_reader_record() {
+  std::atomic<ReaderRecord*>& head = reader_records();
+  for (ReaderRecord* record = head.load(std::memory_order_acquire); record != nullptr; record = record->next) {
+    bool owned = false;
+    if (!record->owned.load(std::memory_order_relaxed) &&
+        record->owned.compare_exchange_strong(owned, true, std::memory_order_acquire)) {
+      return record;
+    }
+  }
+  auto* record = new ReaderRecord;  // reachable from the list for the life of the process
+  record->next = head.load(std::memory_order_relaxed);
+  while (!head.compare_exchange_weak(record->next, record, std::memory_order_release, std::memory_order_relaxed)) {
+  }
+  return record;
+}
+
+// This thread's record, claimed on first use and released at thread exit.
+inline ReaderRecord& this_thread_reader() {
+  struct Owner {
+    ReaderRecord* record = claim_reader_record();
+    Owner() = default;
+    Owner(const Owner&) = delete;
+    Owner& operator=(const Owner&) = delete;
+    ~Owner() {
+      record->reading.store(nullptr, std::memory_order_release);
+      record->owned.store(false, std::memory_order_release);
+    }
+  };
+  thread_local Owner owner;
+  return *owner.record;
+}
+
+class ReadMostly {
+ public:
+  // Starts a read; false when a writer is active (then nothing was started:
+  // take the lock instead). The reader must not block while reading.
+  [[nodiscard]] bool try_read(ReaderRecord& reader) const noexcept {
+    reader.reading.store(this, std::memory_order_seq_cst);
+    if (!writing_.load(std::memory_order_seq_cst)) [[likely]]
+      return true;
+    reader.reading.store(nullptr, std::memory_order_release);
+    return false;
+  }
+  static void end_read(ReaderRecord& reader) noexcept { reader.reading.store(nullptr, std::memory_order_release); }
+
+  // Exclusive access: no reader reads while it is held.
+  void lock() noexcept {
+    lock_.lock();
+    writing_.store(true, std::memory_order_seq_cst);
+    for (ReaderRecord* record = reader_records().load(std::memory_order_acquire); record != nullptr;
+         record = record->next) {
+      for (int spins = 0; record->reading.load(std::memory_order_seq_cst) == this; ++spins) {
+        if (spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+          __builtin_ia32_pause();
+#endif
+        } else {
+          std::this_thread::yield();
+        }
+      }
+    }
+  }
+  void unlock() noexcept {
+    writing_.store(false, std::memory_order_release);
+    lock_.unlock();
+  }
+
+ private:
+  std::atomic<bool> writing_{false};
+  SpinLock lock_;
+};
+
+// Ends a read at scope exit, so that an exception from the reader's work
+// cannot leave a writer waiting for ever.
+class ReadGuard {
+ public:
+  explicit ReadGuard(ReaderRecord& reader) noexcept : reader_{reader} {}
+  ReadGuard(const ReadGuard&) = delete;
+  ReadGuard& operator=(const ReadGuard&) = delete;
+  ~ReadGuard() { ReadMostly::end_read(reader_); }
+
+ private:
+  ReaderRecord& reader_;
+};
+
+// A per-item lock word for items reached under a read: bit 0 is the lock,
+// the other 63 bits a stamp the holder leaves on unlock (the table's recency
+// for its sweeps and its key cap), so that unlocking and stamping are one
+// store to the item's own line.
+class StampedLock {
+ public:
+  StampedLock() = default;
+  // Copies move with the map's items, only under exclusive access.
+  StampedLock(const StampedLock& other) noexcept : word_{other.word_.load(std::memory_order_relaxed)} {}
+  StampedLock& operator=(const StampedLock& other) noexcept {
+    word_.store(other.word_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    return *this;
+  }
+
+  void lock() noexcept {
+    std::uint64_t word = word_.load(std::memory_order_relaxed);
+    for (int spins = 0;; ++spins) {
+      if ((word & 1) == 0 &&
+          word_.compare_exchange_weak(word, word | 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+        return;
+      }
+      if (spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      } else {
+        std::this_thread::yield();
+      }
+      word = word_.load(std::memory_order_relaxed);
+    }
+  }
+  void unlock(std::uint64_t stamp) noexcept { word_.store(stamp << 1, std::memory_order_release); }
+
+  // Under exclusive access (no holder): the last stamp, and setting it.
+  [[nodiscard]] std::uint64_t stamp() const noexcept { return word_.load(std::memory_order_relaxed) >> 1; }
+  void set_stamp(std::uint64_t stamp) noexcept { word_.store(stamp << 1, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> word_{0};
+};
+
+}  // namespace leaksnek::detail
