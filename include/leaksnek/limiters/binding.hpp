@@ -19,7 +19,7 @@
 namespace leaksnek {
 
 // Every call is thread-safe. Costs: in a MemoryStorage one hash lookup and
-// one shard lock; over a storage that decides by itself one call to it (a
+// one lock of the key alone; over a storage that decides by itself one call to it (a
 // Redis round trip); over the seed's storage a KeyMutex lock, a read and a
 // write.
 template <Algorithm A, class Key>

@@ -7,7 +7,7 @@
 //
 // Three places a policy's state can live:
 // - a MemoryStorage: the policy's tables in it (tables_in()); decide(),
-//   reserve() and cancel() are one hash lookup and one shard lock each;
+//   reserve() and cancel() are one hash lookup and one key lock each;
 // - a storage that decides by itself (RedisStorage, AsyncRedisStorage):
 //   the policy bound to it (DecidingStorage::bind) is asked, accepted() reads
 //   its outcome, and failed() decides by its OnStorageError policy in a

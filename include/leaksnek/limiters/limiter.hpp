@@ -66,7 +66,7 @@ class Limiter final : public RateLimiter<Key> {
                       std::move(mutex))} {}
 
   // Decides now; see RateLimiter::try_acquire. Over a MemoryStorage: one clock
-  // read, one hash lookup, one shard lock. Thread-safe.
+  // read, one hash lookup, one lock of the key alone. Thread-safe.
   Decision try_acquire(const Key& key, std::int64_t cost = 1) override {
     detail::check_cost(cost);
     return binding_->decide(key, cost, std::nullopt);
