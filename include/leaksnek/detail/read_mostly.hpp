@@ -54,19 +54,28 @@ inline ReaderRecord* claim_reader_record() {
 }
 
 // This thread's record, claimed on first use and released at thread exit.
-inline ReaderRecord& this_thread_reader() {
+// The common case is one load of a plain thread_local pointer (no guard).
+[[gnu::noinline]] inline ReaderRecord& claim_this_thread_reader(ReaderRecord*& cached) {
   struct Owner {
     ReaderRecord* record = claim_reader_record();
-    Owner() = default;
+    ReaderRecord*& cached;
+    explicit Owner(ReaderRecord*& cache) : cached{cache} { cached = record; }
     Owner(const Owner&) = delete;
     Owner& operator=(const Owner&) = delete;
     ~Owner() {
+      cached = nullptr;
       record->reading.store(nullptr, std::memory_order_release);
       record->owned.store(false, std::memory_order_release);
     }
   };
-  thread_local Owner owner;
+  thread_local Owner owner{cached};
   return *owner.record;
+}
+inline ReaderRecord& this_thread_reader() {
+  thread_local ReaderRecord* cached = nullptr;
+  if (cached != nullptr) [[likely]]
+    return *cached;
+  return claim_this_thread_reader(cached);
 }
 
 class ReadMostly {
@@ -138,7 +147,22 @@ class StampedLock {
 
   void lock() noexcept {
     std::uint64_t word = word_.load(std::memory_order_relaxed);
+    if ((word & 1) == 0 &&
+        word_.compare_exchange_weak(word, word | 1, std::memory_order_acquire, std::memory_order_relaxed)) [[likely]] {
+      return;
+    }
+    lock_contended();
+  }
+  void unlock(std::uint64_t stamp) noexcept { word_.store(stamp << 1, std::memory_order_release); }
+
+  // Under exclusive access (no holder): the last stamp, and setting it.
+  [[nodiscard]] std::uint64_t stamp() const noexcept { return word_.load(std::memory_order_relaxed) >> 1; }
+  void set_stamp(std::uint64_t stamp) noexcept { word_.store(stamp << 1, std::memory_order_relaxed); }
+
+ private:
+  [[gnu::noinline]] void lock_contended() noexcept {
     for (int spins = 0;; ++spins) {
+      std::uint64_t word = word_.load(std::memory_order_relaxed);
       if ((word & 1) == 0 &&
           word_.compare_exchange_weak(word, word | 1, std::memory_order_acquire, std::memory_order_relaxed)) {
         return;
@@ -150,16 +174,9 @@ class StampedLock {
       } else {
         std::this_thread::yield();
       }
-      word = word_.load(std::memory_order_relaxed);
     }
   }
-  void unlock(std::uint64_t stamp) noexcept { word_.store(stamp << 1, std::memory_order_release); }
 
-  // Under exclusive access (no holder): the last stamp, and setting it.
-  [[nodiscard]] std::uint64_t stamp() const noexcept { return word_.load(std::memory_order_relaxed) >> 1; }
-  void set_stamp(std::uint64_t stamp) noexcept { word_.store(stamp << 1, std::memory_order_relaxed); }
-
- private:
   std::atomic<std::uint64_t> word_{0};
 };
 

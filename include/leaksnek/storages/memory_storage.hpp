@@ -33,7 +33,6 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <tuple>
 #include <type_traits>
 #include <typeindex>
 #include <utility>
@@ -41,6 +40,7 @@
 
 #include <boost/container_hash/hash.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
+#include <boost/unordered/unordered_flat_set.hpp>
 
 #include <leaksnek/detail/hash.hpp>
 #include <leaksnek/detail/read_mostly.hpp>
@@ -185,7 +185,7 @@ class MemoryStorage<Key>::Table final : public TableBase {
       detail::ReadGuard reading{reader};
       auto found = shard.map.find(Lookup{hash, &key});
       if (found != shard.map.end()) [[likely]] {
-        return found->second.update([&](State& state) { return step(state, now); }, shard.clock);
+        return found->update([&](State& state) { return step(state, now); }, shard.clock);
       }
     }
     std::lock_guard exclusive{shard.access};
@@ -193,14 +193,13 @@ class MemoryStorage<Key>::Table final : public TableBase {
     shard.latest = now;
     auto found = shard.map.find(Lookup{hash, &key});
     if (found != shard.map.end()) {
-      return found->second.update_alone([&](State& state) { return step(state, now); }, shard.clock);
+      return found->update_alone([&](State& state) { return step(state, now); }, shard.clock);
     }
     State state{};
     auto result = step(state, now);
     if (!policy.is_fresh(state, now)) {
       make_room(shard, now, policy);
-      shard.map.emplace(std::piecewise_construct, std::forward_as_tuple(key),
-                        std::forward_as_tuple(std::move(state), ++shard.clock));
+      shard.map.emplace(key, std::move(state), ++shard.clock);
     }
     return result;
   }
@@ -221,32 +220,39 @@ class MemoryStorage<Key>::Table final : public TableBase {
     std::size_t hash;
     const Key* key;
   };
-  struct KeyHash {
-    using is_transparent = void;
-    std::size_t operator()(const Key& key) const { return Hash{}(key); }
-    std::size_t operator()(const Lookup& lookup) const noexcept { return lookup.hash; }
+  // A key, its state and its lock, whose word also holds the key's stamp:
+  // the shard's count of new keys when the key was last used, recency for
+  // the cap without a shared counter written on every decision. update()
+  // runs concurrently under a read of the shard; the rest only under
+  // exclusive access. The key is never changed in place; the state and the
+  // lock are (mutable: a set's elements are const).
+  class Entry;
+  struct Packed {
+    Key key;
+    State state;
+    detail::StampedLock lock;
   };
-  struct KeyEq {
-    using is_transparent = void;
-    bool operator()(const Key& a, const Key& b) const { return KeyEqual{}(a, b); }
-    bool operator()(const Lookup& a, const Key& b) const { return KeyEqual{}(*a.key, b); }
-    bool operator()(const Key& a, const Lookup& b) const { return KeyEqual{}(a, *b.key); }
-  };
-  // A key's state and its stamp: the shard's count of new keys when the key
-  // was last used, recency for the cap without a shared counter written on
-  // every decision. update() runs concurrently under a read of the shard; the
-  // rest only under exclusive access.
-  class Slot {
+  // Entries are aligned to their size rounded up to a power of two, up to a
+  // cache line: a key's entry never straddles two lines, and a line holds no
+  // part of another key that a thread deciding on it would pull away from
+  // another core. A GCRA entry with a std::string key takes 64 bytes.
+  static constexpr std::size_t entry_alignment =
+      std::bit_ceil(sizeof(Packed)) <= 64 ? std::bit_ceil(sizeof(Packed)) : alignof(Packed);
+
+  class alignas(entry_alignment) Entry {
    public:
-    Slot(State state, std::uint64_t stamp) : state_{std::move(state)} { lock_.set_stamp(stamp); }
+    Entry(const Key& key, State state, std::uint64_t stamp) : key_{key}, state_{std::move(state)} {
+      lock_.set_stamp(stamp);
+    }
+    [[nodiscard]] const Key& key() const noexcept { return key_; }
     template <class Step>
-    auto update(Step&& step, std::uint64_t stamp) {
+    auto update(Step&& step, std::uint64_t stamp) const {
       lock_.lock();
       Unlock unlock{lock_, stamp};
       return step(state_);
     }
     template <class Step>
-    auto update_alone(Step&& step, std::uint64_t stamp) {
+    auto update_alone(Step&& step, std::uint64_t stamp) const {
       lock_.set_stamp(stamp);
       return step(state_);
     }
@@ -263,14 +269,26 @@ class MemoryStorage<Key>::Table final : public TableBase {
       Unlock& operator=(const Unlock&) = delete;
       ~Unlock() { lock.unlock(stamp); }
     };
-    State state_;
-    detail::StampedLock lock_;
+    Key key_;
+    mutable State state_;
+    mutable detail::StampedLock lock_;
+  };
+  struct EntryHash {
+    using is_transparent = void;
+    std::size_t operator()(const Entry& entry) const { return Hash{}(entry.key()); }
+    std::size_t operator()(const Lookup& lookup) const noexcept { return lookup.hash; }
+  };
+  struct EntryEq {
+    using is_transparent = void;
+    bool operator()(const Entry& a, const Entry& b) const { return KeyEqual{}(a.key(), b.key()); }
+    bool operator()(const Lookup& a, const Entry& b) const { return KeyEqual{}(*a.key, b.key()); }
+    bool operator()(const Entry& a, const Lookup& b) const { return KeyEqual{}(a.key(), *b.key); }
   };
   struct alignas(64) Shard {
     // Read by every decision, written only by the exclusive path: the lines
     // below stay shared between cores while keys are only looked up.
     mutable detail::ReadMostly access;
-    boost::unordered_flat_map<Key, Slot, KeyHash, KeyEq> map;
+    boost::unordered_flat_set<Entry, EntryHash, EntryEq> map;
     std::uint64_t clock = 0;  // new keys so far
     Instant latest{Duration::min()};
     std::uint64_t last_sweep = 0;  // clock at the last sweep
@@ -297,7 +315,7 @@ class MemoryStorage<Key>::Table final : public TableBase {
     // the next new key; it holds at most about twice the keys in use.
     const std::uint64_t idle_after = shard.clock - shard.last_sweep;
     shard.forgotten += boost::unordered::erase_if(shard.map, [&](const auto& entry) {
-      return (at_cap || entry.second.age(shard.clock) > idle_after) && policy.is_fresh(entry.second.state(), now);
+      return (at_cap || entry.age(shard.clock) > idle_after) && policy.is_fresh(entry.state(), now);
     });
     shard.last_sweep = shard.clock;
     if (!at_cap && shard.map.size() >= shard.map.max_load() / 4 * 3) shard.map.reserve(2 * shard.map.size() + 1);
@@ -308,13 +326,13 @@ class MemoryStorage<Key>::Table final : public TableBase {
     if (shard.map.size() <= keep) return;
     std::vector<std::uint64_t> ages;
     ages.reserve(shard.map.size());
-    for (const auto& entry : shard.map) ages.push_back(entry.second.age(shard.clock));
+    for (const auto& entry : shard.map) ages.push_back(entry.age(shard.clock));
     const std::size_t evict = shard.map.size() - keep;
     std::nth_element(ages.begin(), ages.begin() + static_cast<std::ptrdiff_t>(evict - 1), ages.end(), std::greater<>{});
     const std::uint64_t min_age = ages[evict - 1];
     std::size_t budget = evict;
     shard.evicted += boost::unordered::erase_if(shard.map, [&](const auto& entry) {
-      if (budget == 0 || entry.second.age(shard.clock) < min_age) return false;
+      if (budget == 0 || entry.age(shard.clock) < min_age) return false;
       --budget;
       return true;
     });
