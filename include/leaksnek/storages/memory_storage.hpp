@@ -15,13 +15,14 @@
 // full bucket, an expired window) and that has not been used since the last
 // sweep is dropped when its shard fills up, which changes no decision. With
 // Options::max_keys, a shard at its share of the cap first drops every fresh
-// key, then evicts its least recently used keys (the one
-// lossy case: an evicted key starts over with a full allowance), counted in
-// Statistics::evicted. A GCRA key takes a 56-byte slot (a std::string key
-// object, 16 bytes of state, an 8-byte word holding the key's lock and
-// its recency stamp) plus 1 byte of map
-// metadata, at a load factor between 0.44 and 0.875, plus the key's heap bytes
-// if it is too long for the string's inline buffer (15 bytes).
+// key, then evicts its least recently used keys (the one lossy case: an
+// evicted key starts over with a full allowance), counted in
+// Statistics::evicted. A GCRA key with a std::string key takes a 64-byte
+// entry (the 32-byte string object, 16 bytes of state, an 8-byte word holding
+// the key's lock and recency stamp, 8 bytes to align the entry on a cache
+// line) plus 1 byte of map metadata, at a load factor between 0.44 and 0.875,
+// plus the key's heap bytes if it is too long for the string's inline buffer
+// (15 bytes).
 #pragma once
 
 #include <algorithm>
@@ -159,7 +160,7 @@ class MemoryStorage<Key>::Table final : public TableBase {
  public:
   using State = typename Policy::State;
   using Hash = detail::DefaultHash<Key>;
-  using KeyEqual = std::equal_to<Key>;
+  using KeyEqual = detail::KeyEqual<Key>;
 
   explicit Table(const Options& options) : shards_(options.shards), shard_bits_{std::countr_zero(options.shards)} {
     if (options.max_keys > 0) shard_cap_ = std::max<std::size_t>(1, options.max_keys / options.shards);
@@ -241,7 +242,7 @@ class MemoryStorage<Key>::Table final : public TableBase {
 
   class alignas(entry_alignment) Entry {
    public:
-    Entry(const Key& key, State state, std::uint64_t stamp) : key_{key}, state_{std::move(state)} {
+    Entry(const Key& key, State state, std::uint64_t stamp) : state_{std::move(state)}, key_{key} {
       lock_.set_stamp(stamp);
     }
     [[nodiscard]] const Key& key() const noexcept { return key_; }
@@ -269,9 +270,9 @@ class MemoryStorage<Key>::Table final : public TableBase {
       Unlock& operator=(const Unlock&) = delete;
       ~Unlock() { lock.unlock(stamp); }
     };
-    Key key_;
-    mutable State state_;
     mutable detail::StampedLock lock_;
+    mutable State state_;
+    Key key_;
   };
   struct EntryHash {
     using is_transparent = void;
