@@ -406,6 +406,48 @@ TEST(MemoryStorage, RecentlyUsedKeysSurviveTheCap) {
   }
 }
 
+// Regression: a shard whose map reached its load limit below the cap evicted
+// live keys (lossy) as if at the cap.
+TEST(MemoryStorage, NothingIsEvictedBelowTheCap) {
+  ManualClock clock;
+  auto storage =
+      std::make_shared<MemoryStorage<std::string>>(MemoryStorage<std::string>::Options{.max_keys = 106, .shards = 1});
+  GcraLimiter<std::string> limiter{rl("1/h"), storage, nullptr, clock};  // nothing refills, nothing is fresh
+  for (int i = 0; i < 106; ++i) ASSERT_TRUE(limiter.try_acquire(numbered("k", i)).allowed) << i;
+  EXPECT_EQ(storage->statistics().evicted, 0u);
+  EXPECT_EQ(storage->statistics().keys, 106u);
+  for (int i = 0; i < 106; ++i) EXPECT_FALSE(limiter.try_acquire(numbered("k", i)).allowed) << i;
+  ASSERT_TRUE(limiter.try_acquire("one more").allowed);
+  EXPECT_GT(storage->statistics().evicted, 0u) << "at the cap, the oldest go";
+}
+
+// Regression: stamps move only with new keys, so ages tie; eviction took tied
+// keys in map order and could keep an older one.
+TEST(MemoryStorage, EvictionTakesEveryOlderKeyBeforeTiedOnes) {
+  ManualClock clock;
+  auto storage =
+      std::make_shared<MemoryStorage<std::string>>(MemoryStorage<std::string>::Options{.max_keys = 32, .shards = 1});
+  GcraLimiter<std::string> limiter{rl("1/h"), storage, nullptr, clock};
+  ASSERT_TRUE(limiter.try_acquire("oldest").allowed);
+  ASSERT_TRUE(limiter.try_acquire("tied-1").allowed);
+  ASSERT_TRUE(limiter.try_acquire("tied-2").allowed);
+  ASSERT_TRUE(limiter.try_acquire("x").allowed);
+  ASSERT_FALSE(limiter.try_acquire("tied-1").allowed);  // both now stamped alike, after "oldest"
+  ASSERT_FALSE(limiter.try_acquire("tied-2").allowed);
+  std::vector<std::string> rest{"x"};
+  for (int i = 0; i < 28; ++i) {
+    rest.push_back(numbered("k", i));
+    ASSERT_TRUE(limiter.try_acquire(rest.back()).allowed);
+  }
+  for (const std::string& key : rest) ASSERT_FALSE(limiter.try_acquire(key).allowed);  // the most recent
+  ASSERT_TRUE(limiter.try_acquire("new").allowed);                                     // at the cap: two go
+  EXPECT_EQ(storage->statistics().evicted, 2u);
+  const int tied_allowed =
+      (limiter.try_acquire("tied-1").allowed ? 1 : 0) + (limiter.try_acquire("tied-2").allowed ? 1 : 0);
+  EXPECT_EQ(tied_allowed, 1) << "one of the tied keys went";
+  EXPECT_TRUE(limiter.try_acquire("oldest").allowed) << "the oldest went first";
+}
+
 TEST(MemoryStorage, SeedReadWriteRoundTrips) {
   MemoryStorage<std::string> storage;
   EXPECT_TRUE(storage.read("k").empty());

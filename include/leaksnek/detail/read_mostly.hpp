@@ -37,9 +37,14 @@ inline std::atomic<ReaderRecord*>& reader_records() {
   return head;
 }
 
+// The list's head is read and written sequentially consistently: a writer
+// reads it after raising its flag, and a reader's first announcement must come
+// after its record is in the list in that one order, or the writer could walk
+// a list without it (store buffering, which x86 forbids but POWER and ARM
+// allow).
 inline ReaderRecord* claim_reader_record() {
   std::atomic<ReaderRecord*>& head = reader_records();
-  for (ReaderRecord* record = head.load(std::memory_order_acquire); record != nullptr; record = record->next) {
+  for (ReaderRecord* record = head.load(std::memory_order_seq_cst); record != nullptr; record = record->next) {
     bool owned = false;
     if (!record->owned.load(std::memory_order_relaxed) &&
         record->owned.compare_exchange_strong(owned, true, std::memory_order_acquire)) {
@@ -47,15 +52,24 @@ inline ReaderRecord* claim_reader_record() {
     }
   }
   auto* record = new ReaderRecord;  // reachable from the list for the life of the process
-  record->next = head.load(std::memory_order_relaxed);
-  while (!head.compare_exchange_weak(record->next, record, std::memory_order_release, std::memory_order_relaxed)) {
+  record->next = head.load(std::memory_order_seq_cst);
+  while (!head.compare_exchange_weak(record->next, record, std::memory_order_seq_cst, std::memory_order_seq_cst)) {
   }
   return record;
 }
 
+// Set when this thread's record was released at its exit: a destructor that
+// runs later (another thread_local's, or a static's on the main thread) and
+// still decides gets a record of its own that is never released.
+inline thread_local bool reader_released = false;
+
 // This thread's record, claimed on first use and released at thread exit.
 // The common case is one load of a plain thread_local pointer (no guard).
 [[gnu::noinline]] inline ReaderRecord& claim_this_thread_reader(ReaderRecord*& cached) {
+  if (reader_released) {
+    cached = claim_reader_record();
+    return *cached;
+  }
   struct Owner {
     ReaderRecord* record = claim_reader_record();
     ReaderRecord*& cached;
@@ -64,6 +78,7 @@ inline ReaderRecord* claim_reader_record() {
     Owner& operator=(const Owner&) = delete;
     ~Owner() {
       cached = nullptr;
+      reader_released = true;
       record->reading.store(nullptr, std::memory_order_release);
       record->owned.store(false, std::memory_order_release);
     }
@@ -95,17 +110,9 @@ class ReadMostly {
   void lock() noexcept {
     lock_.lock();
     writing_.store(true, std::memory_order_seq_cst);
-    for (ReaderRecord* record = reader_records().load(std::memory_order_acquire); record != nullptr;
+    for (ReaderRecord* record = reader_records().load(std::memory_order_seq_cst); record != nullptr;
          record = record->next) {
-      for (int spins = 0; record->reading.load(std::memory_order_seq_cst) == this; ++spins) {
-        if (spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-          __builtin_ia32_pause();
-#endif
-        } else {
-          std::this_thread::yield();
-        }
-      }
+      for (int spins = 0; record->reading.load(std::memory_order_seq_cst) == this; ++spins) spin_wait(spins);
     }
   }
   void unlock() noexcept {
@@ -167,13 +174,7 @@ class StampedLock {
           word_.compare_exchange_weak(word, word | 1, std::memory_order_acquire, std::memory_order_relaxed)) {
         return;
       }
-      if (spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-      } else {
-        std::this_thread::yield();
-      }
+      spin_wait(spins);
     }
   }
 

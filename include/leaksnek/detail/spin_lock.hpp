@@ -8,19 +8,23 @@
 
 namespace leaksnek::detail {
 
+// One step of a wait on another core: a pause for the first 64 steps, then a
+// yield, so that a preempted holder on a small machine gets the core back.
+inline void spin_wait(int step) noexcept {
+  if (step < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  } else {
+    std::this_thread::yield();
+  }
+}
+
 class SpinLock {
  public:
   void lock() noexcept {
     for (int spins = 0; locked_.exchange(true, std::memory_order_acquire);) {
-      while (locked_.load(std::memory_order_relaxed)) {
-        if (++spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-          __builtin_ia32_pause();
-#endif
-        } else {
-          std::this_thread::yield();
-        }
-      }
+      while (locked_.load(std::memory_order_relaxed)) spin_wait(++spins);
     }
   }
 

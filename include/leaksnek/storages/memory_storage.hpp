@@ -43,6 +43,12 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <boost/unordered/unordered_flat_set.hpp>
 
+// Readers find() concurrently: the map must not write statistics on a lookup.
+#if defined(BOOST_UNORDERED_ENABLE_STATS)
+#error \
+    "leaksnek's MemoryStorage reads its maps from several threads at once; build without BOOST_UNORDERED_ENABLE_STATS"
+#endif
+
 #include <leaksnek/detail/hash.hpp>
 #include <leaksnek/detail/read_mostly.hpp>
 #include <leaksnek/interfaces/storages/rate_storage.hpp>
@@ -169,14 +175,15 @@ class MemoryStorage<Key>::Table final : public TableBase {
   // Runs `step(State&, Instant now)` on `key`'s state atomically and returns
   // its result. A key already present is found under a read of its shard
   // (detail::ReadMostly: no shared line is written) and stepped under its own
-  // lock, whose word also holds its recency stamp. A new key takes the shard exclusively; there `now` is
-  // raised to the latest time the shard has seen exclusively, so that a key
-  // dropped as fresh stays fresh for every later step (a present key's state
-  // decides exactly even when threads bring slightly older times). A new key
-  // starts from a fresh state and is kept only if the step left it not fresh
-  // by `policy`, the one acting. Thread-safe: `step` must not block nor use
-  // the table; a new key may first sweep or evict in its shard (O(shard),
-  // which allocates).
+  // lock, whose word also holds its recency stamp. A new key takes the shard
+  // exclusively. On both paths `now` is raised to the latest time the shard
+  // has seen on the exclusive path (written there only, so readers only read
+  // it), so that a key dropped as fresh stays fresh for every later step and
+  // a decision does not depend on which path took it. A new key starts from
+  // a fresh state and is kept only if the step left it not fresh by `policy`,
+  // the one acting. Thread-safe: `step` must not block nor use any
+  // MemoryStorage (a thread reads one shard at a time); a new key may first
+  // sweep or evict in its shard (O(shard), which allocates).
   template <class Step>
   auto apply(const Key& key, Instant now, const Policy& policy, Step&& step) {
     const std::size_t hash = Hash{}(key);
@@ -186,6 +193,7 @@ class MemoryStorage<Key>::Table final : public TableBase {
       detail::ReadGuard reading{reader};
       auto found = shard.map.find(Lookup{hash, &key});
       if (found != shard.map.end()) [[likely]] {
+        now = std::max(now, shard.latest);  // as on the exclusive path: one answer whichever path decides
         return found->update([&](State& state) { return step(state, now); }, shard.clock);
       }
     }
@@ -234,9 +242,11 @@ class MemoryStorage<Key>::Table final : public TableBase {
     detail::StampedLock lock;
   };
   // Entries are aligned to their size rounded up to a power of two, up to a
-  // cache line: a key's entry never straddles two lines, and a line holds no
-  // part of another key that a thread deciding on it would pull away from
-  // another core. A GCRA entry with a std::string key takes 64 bytes.
+  // cache line: an entry never straddles two lines, and an entry of 33 to 64
+  // bytes (a std::string key's, whatever the algorithm but the token
+  // bucket's) has its line to itself, so that a thread deciding on it pulls
+  // no other key's line away from another core. A GCRA entry with a
+  // std::string key takes 64 bytes.
   static constexpr std::size_t entry_alignment =
       std::bit_ceil(sizeof(Packed)) <= 64 ? std::bit_ceil(sizeof(Packed)) : alignof(Packed);
 
@@ -319,10 +329,15 @@ class MemoryStorage<Key>::Table final : public TableBase {
       return (at_cap || entry.age(shard.clock) > idle_after) && policy.is_fresh(entry.state(), now);
     });
     shard.last_sweep = shard.clock;
-    if (!at_cap && shard.map.size() >= shard.map.max_load() / 4 * 3) shard.map.reserve(2 * shard.map.size() + 1);
+    if (!at_cap) {
+      if (shard.map.size() >= shard.map.max_load() / 4 * 3) {
+        const std::size_t room = 2 * shard.map.size() + 1;
+        shard.map.reserve(shard_cap_ > 0 ? std::min(room, shard_cap_) : room);
+      }
+      return;
+    }
     // Evict down to 15/16 of the share, oldest first, so that the next scan
     // is at least a sixteenth of the share away.
-    if (shard_cap_ == 0) return;
     const std::size_t keep = shard_cap_ - std::max<std::size_t>(1, shard_cap_ / 16);
     if (shard.map.size() <= keep) return;
     std::vector<std::uint64_t> ages;
@@ -330,11 +345,16 @@ class MemoryStorage<Key>::Table final : public TableBase {
     for (const auto& entry : shard.map) ages.push_back(entry.age(shard.clock));
     const std::size_t evict = shard.map.size() - keep;
     std::nth_element(ages.begin(), ages.begin() + static_cast<std::ptrdiff_t>(evict - 1), ages.end(), std::greater<>{});
+    // Every key older than the cut goes, then as many at the cut as are still
+    // needed (stamps move only with new keys, so ages often tie).
     const std::uint64_t min_age = ages[evict - 1];
-    std::size_t budget = evict;
+    std::size_t ties = evict - static_cast<std::size_t>(std::count_if(
+                                   ages.begin(), ages.end(), [&](std::uint64_t age) { return age > min_age; }));
     shard.evicted += boost::unordered::erase_if(shard.map, [&](const auto& entry) {
-      if (budget == 0 || entry.age(shard.clock) < min_age) return false;
-      --budget;
+      const std::uint64_t age = entry.age(shard.clock);
+      if (age > min_age) return true;
+      if (age < min_age || ties == 0) return false;
+      --ties;
       return true;
     });
   }
