@@ -26,6 +26,7 @@
 
 #include "redis_server.hpp"
 #include "serve/config.hpp"
+#include "serve/requests.hpp"
 
 namespace leaksnek {
 namespace {
@@ -110,6 +111,49 @@ TEST(ServeConfig, ErrorsNameTheFileThePolicyAndTheField) {
                 .find("policies.a.key_header: must not be empty"),
             std::string::npos);
   EXPECT_NE(config_error("[policies.a\n").find("leaksnek.toml: line 1"), std::string::npos);
+  EXPECT_NE(config_error("[policies.a]\nalgorithm = \"gcra\"\nlimit = \"1/s\"\ntrusted_proxies = 0\n")
+                .find("policies.a.trusted_proxies"),
+            std::string::npos);
+  EXPECT_NE(config_error("[policies.a]\nalgorithm = \"gcra\"\nlimit = \"1/s\"\ntrusted_proxies = 17\n")
+                .find("policies.a.trusted_proxies"),
+            std::string::npos);
+}
+
+TEST(ServeConfig, TrustedProxiesIsOneUnlessSet) {
+  auto config = cli::parse_serve_config(
+      "[policies.a]\nalgorithm = \"gcra\"\nlimit = \"1/s\"\n"
+      "[policies.b]\nalgorithm = \"gcra\"\nlimit = \"1/s\"\ntrusted_proxies = 3\n",
+      "x.toml");
+  EXPECT_EQ(config.policies[0].trusted_proxies, 1u);
+  EXPECT_EQ(config.policies[1].trusted_proxies, 3u);
+}
+
+// RFC 9110: the lines of a header are one comma-separated list, in order.
+TEST(KeyOfHeader, TakesTheNthElementFromTheEndOfAllLinesTogether) {
+  auto key = [](std::vector<std::string_view> lines, std::size_t trusted) {
+    return std::string{cli::key_of_header(lines, trusted, "X-Forwarded-For")};
+  };
+  EXPECT_EQ(key({"10.0.0.1, 203.0.113.9"}, 1), "203.0.113.9");
+  EXPECT_EQ(key({"10.0.0.1", "203.0.113.9"}, 1), "203.0.113.9");
+  EXPECT_EQ(key({"10.0.0.1, 198.51.100.7", "203.0.113.9"}, 2), "198.51.100.7") << "across lines";
+  EXPECT_EQ(key({"a, b", "c ,\td"}, 3), "b");
+  EXPECT_EQ(key({"a,, b, ", ""}, 2), "a") << "empty elements are skipped";
+  auto refused = [](std::vector<std::string_view> lines, std::size_t trusted) {
+    try {
+      (void)cli::key_of_header(lines, trusted, "X-Forwarded-For");
+    } catch (const cli::BadRequest& bad) {
+      EXPECT_EQ(bad.status, 400u);
+      return bad.message;
+    }
+    return std::string{"accepted"};
+  };
+  EXPECT_EQ(refused({}, 1), "missing the key header X-Forwarded-For");
+  EXPECT_EQ(refused({" , "}, 1), "missing the key header X-Forwarded-For (it is empty)");
+  EXPECT_EQ(refused({"203.0.113.9"}, 2),
+            "the key header X-Forwarded-For has 1 element, fewer than the policy's trusted_proxies = 2");
+  EXPECT_EQ(refused({"a, b", "c"}, 4),
+            "the key header X-Forwarded-For has 3 elements, fewer than the policy's trusted_proxies = 4");
+  EXPECT_NE(refused({std::string_view{std::string(300, 'k')}}, 1).find("at most 256"), std::string::npos);
 }
 
 // The binary, started on a free port; stopped with SIGTERM.
@@ -308,6 +352,35 @@ TEST(Serve, CheckTakesTheLastLineOfTheKeyHeader) {
                                 {{"X-Forwarded-For", forged}, {"X-Forwarded-For", "203.0.113.50"}});
     EXPECT_EQ(response.result_int(), i < 2 ? 204u : 429u) << i;
   }
+}
+
+// Behind two proxies the key is the element the first proxy appended; a
+// client's own lines and elements come before it and change nothing, and a
+// request with too few elements is refused without counting against any key.
+TEST(Serve, CheckTakesTheElementTheTrustedProxiesSawFromAllLines) {
+  ServeProcess server{"[policies.edge]\nalgorithm = \"fixed-window\"\nlimit = \"2/h\"\ntrusted_proxies = 2\n"};
+  Client client{server.port()};
+  for (int i = 0; i < 3; ++i) {
+    const std::string forged = "10.0.0." + std::to_string(i);
+    auto response = client.send(http::verb::get, "/v1/check/edge", "",
+                                {{"X-Forwarded-For", forged + ", 198.51.100.7"}, {"X-Forwarded-For", "192.0.2.1"}});
+    EXPECT_EQ(response.result_int(), i < 2 ? 204u : 429u) << i;
+  }
+  auto short_list = client.send(http::verb::get, "/v1/check/edge", "", {{"X-Forwarded-For", "198.51.100.8"}});
+  EXPECT_EQ(short_list.result_int(), 400u);
+  EXPECT_NE(short_list.body().find("fewer than the policy's trusted_proxies = 2"), std::string::npos)
+      << short_list.body();
+  // 198.51.100.8 was not counted: its two requests are still there.
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(client.send(http::verb::get, "/v1/check/edge", "", {{"X-Forwarded-For", "198.51.100.8, 192.0.2.1"}})
+                  .result_int(),
+              204u);
+  }
+  std::vector<std::pair<std::string, std::string>> many;
+  for (int i = 0; i < 17; ++i) many.emplace_back("X-Forwarded-For", "192.0.2." + std::to_string(i));
+  auto too_many = client.send(http::verb::get, "/v1/check/edge", "", many);
+  EXPECT_EQ(too_many.result_int(), 400u);
+  EXPECT_NE(too_many.body().find("more than 16 lines"), std::string::npos) << too_many.body();
 }
 
 TEST(Serve, BadInputIsA4xxNamingTheProblemAndCountsNothing) {

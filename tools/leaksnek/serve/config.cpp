@@ -10,6 +10,7 @@
 #include <leaksnek/redis/options.hpp>
 #include <leaksnek/shortcuts/rate_limit.hpp>
 
+#include "serve/requests.hpp"
 #include "simulate.hpp"
 
 namespace leaksnek::cli {
@@ -83,7 +84,8 @@ class Checker {
 
 ServePolicy parse_policy(const Checker& check, std::string_view name, const toml::table& table) {
   const std::string where = "policies." + std::string{name};
-  check.only(table, where, {"algorithm", "limit", "limits", "burst", "key_header", "allow_status", "deny_status"});
+  check.only(table, where,
+             {"algorithm", "limit", "limits", "burst", "key_header", "trusted_proxies", "allow_status", "deny_status"});
   ServePolicy policy;
   policy.name = std::string{name};
   policy.algorithm = check.string(table, where, "algorithm");
@@ -135,6 +137,8 @@ ServePolicy parse_policy(const Checker& check, std::string_view name, const toml
       check.fail(Checker::field(where, "key_header"), "is not a header name");
     policy.key_header = header;
   }
+  policy.trusted_proxies =
+      static_cast<std::size_t>(check.integer(table, where, "trusted_proxies", 1, max_trusted_proxies, 1));
   policy.allow_status = static_cast<unsigned>(check.integer(table, where, "allow_status", 0, 999, 204));
   if (policy.allow_status != 200 && policy.allow_status != 204) {
     check.fail(Checker::field(where, "allow_status"), "must be 204 or 200");

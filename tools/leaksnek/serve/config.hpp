@@ -22,11 +22,14 @@ struct ServePolicy {
   std::string algorithm;          // one of the six names of spec/simulate.md
   std::vector<RateLimit> limits;  // 1 to 8, all-or-nothing
   // /v1/check/{policy} (nginx auth_request, Envoy ext_authz): the request
-  // header holding the key (its last comma-separated element: the address
-  // the nearest proxy saw, which a client cannot forge through nginx's
-  // $proxy_add_x_forwarded_for), the status of an allowance (204, or 200 for
-  // Envoy) and of a denial (429 or 403).
+  // header holding the key, all its lines read as one comma-separated list
+  // (RFC 9110), and which element is the key: the trusted_proxies-th from the
+  // end (1: the last, the address your nearest proxy appended, which a client
+  // cannot forge through nginx's $proxy_add_x_forwarded_for; 2 behind two
+  // proxies, and so on); the status of an allowance (204, or 200 for Envoy)
+  // and of a denial (429 or 403).
   std::string key_header = "X-Forwarded-For";
+  std::size_t trusted_proxies = 1;  // 1 to 16
   unsigned allow_status = 204;
   unsigned deny_status = 429;
 };
@@ -55,6 +58,7 @@ struct ServeConfig {
 //   limit = "100/s"           # or limits = ["5/m", "20/h"]
 //   burst = 200               # optional, the bucket family
 //   key_header = "X-Real-IP"  # optional, for /v1/check/api
+//   trusted_proxies = 2       # optional, for /v1/check/api (1 by default)
 //   allow_status = 200        # optional, for /v1/check/api (204 by default)
 //   deny_status = 403         # optional, for /v1/check/api
 ServeConfig parse_serve_config(std::string_view text, std::string_view file);

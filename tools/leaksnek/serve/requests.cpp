@@ -73,13 +73,30 @@ void check_key(std::string_view key) {
   }
 }
 
-std::string_view key_of_header(std::string_view header, std::string_view header_name) {
-  std::string_view last = header.find(',') == std::string_view::npos ? header : header.substr(header.rfind(',') + 1);
-  while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) last.remove_prefix(1);
-  while (!last.empty() && (last.back() == ' ' || last.back() == '\t')) last.remove_suffix(1);
-  if (last.empty()) throw BadRequest{400, "missing the key header " + std::string{header_name}};
-  check_key(last);
-  return last;
+std::string_view key_of_header(std::span<const std::string_view> lines, std::size_t trusted_proxies,
+                               std::string_view header_name) {
+  if (lines.empty()) throw BadRequest{400, "missing the key header " + std::string{header_name}};
+  // Walk the list from its end: the last line's last element first.
+  std::size_t seen = 0;
+  for (auto line = lines.rbegin(); line != lines.rend(); ++line) {
+    std::string_view rest = *line;
+    while (true) {
+      const std::size_t comma = rest.rfind(',');
+      std::string_view element = comma == std::string_view::npos ? rest : rest.substr(comma + 1);
+      while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) element.remove_prefix(1);
+      while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) element.remove_suffix(1);
+      if (!element.empty() && ++seen == trusted_proxies) {
+        check_key(element);
+        return element;
+      }
+      if (comma == std::string_view::npos) break;
+      rest = rest.substr(0, comma);
+    }
+  }
+  if (seen == 0) throw BadRequest{400, "missing the key header " + std::string{header_name} + " (it is empty)"};
+  throw BadRequest{400, "the key header " + std::string{header_name} + " has " + std::to_string(seen) +
+                            (seen == 1 ? " element" : " elements") +
+                            ", fewer than the policy's trusted_proxies = " + std::to_string(trusted_proxies)};
 }
 
 }  // namespace leaksnek::cli

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -32,8 +33,16 @@ AcquireFields fields_of_query(std::string_view target);
 AcquireFields fields_of_json(std::string_view body);
 // Throws BadRequest for an empty key or one over max_key_bytes.
 void check_key(std::string_view key);
-// The key of /v1/check: the last comma-separated element of `header` (the
-// address the nearest proxy saw), trimmed. Throws BadRequest when empty or too long.
-std::string_view key_of_header(std::string_view header, std::string_view header_name);
+// The most proxies a policy may trust, and the most lines of its key header a
+// request may carry (more is refused: every count a client sets is capped).
+constexpr std::int64_t max_trusted_proxies = 16;
+constexpr std::size_t max_key_header_lines = 16;
+
+// The key of /v1/check: the header's `lines`, in order, read as one
+// comma-separated list (RFC 9110; empty elements are skipped), and of it the
+// `trusted_proxies`-th element from the end, trimmed. Throws BadRequest (400)
+// when the header is missing, has fewer elements, or the key is too long.
+std::string_view key_of_header(std::span<const std::string_view> lines, std::size_t trusted_proxies,
+                               std::string_view header_name);
 
 }  // namespace leaksnek::cli

@@ -1,5 +1,6 @@
 #include "serve/service.hpp"
 
+#include <array>
 #include <charconv>
 #include <cstdio>
 
@@ -249,14 +250,22 @@ std::optional<HttpResponse> Service::check_request(const HttpRequest& request, s
     return error(404, "unknown policy \"" + std::string{name.substr(0, 64)} + "\"", request.version());
   }
   policy = found->second.get();
-  // The last line of the header, whatever a client wrote in lines before it
-  // (a proxy appends its own line or element last).
-  std::string_view header;
+  // Every line of the header, in order, as one list (a proxy appends its
+  // element last, whatever a client wrote before it).
+  std::array<std::string_view, max_key_header_lines> lines;
+  std::size_t count = 0;
   for (auto [it, end] = request.equal_range(policy->config.key_header); it != end; ++it) {
-    header = std::string_view{it->value().data(), it->value().size()};
+    if (count == lines.size()) {
+      return error(400,
+                   "the key header " + policy->config.key_header + " has more than " +
+                       std::to_string(max_key_header_lines) + " lines",
+                   request.version());
+    }
+    lines[count++] = std::string_view{it->value().data(), it->value().size()};
   }
   try {
-    key = std::string{key_of_header(header, policy->config.key_header)};
+    key = std::string{
+        key_of_header(std::span{lines.data(), count}, policy->config.trusted_proxies, policy->config.key_header)};
   } catch (const BadRequest& bad) {
     return error(bad.status, bad.message, request.version());
   }
