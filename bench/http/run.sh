@@ -5,10 +5,16 @@
 # connections, one hot key and 100,000 keys. Installs nginx, wrk and
 # redis-server (Debian) if missing; needs the release build:
 #   cmake --preset release && cmake --build --preset release --target leaksnek_exe
-# Usage: bash bench/http/run.sh [SECONDS]   (default 10 per case)
+# Usage: bash bench/http/run.sh [SECONDS] [THREADS...]   (default 10 s per case, 1 thread)
+# With THREADS (e.g. 1 2 4 8): for each N, `serve --threads N` against nginx
+# with N workers, on the memory storage; on a machine with at least 2N cores
+# the servers are pinned to cores 0..N-1 and wrk (N threads, 32N connections)
+# to the others.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-10}
+shift || true
+thread_counts=("$@")
 for package in nginx wrk redis-server; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$package" >/dev/null
@@ -24,8 +30,9 @@ algorithm = "gcra"
 limit = "1000000/s"
 TOML
 
-cat >"$work/nginx.conf" <<NGINX
-worker_processes 1;
+nginx_conf() {  # WORKERS
+cat <<NGINX
+worker_processes $1;
 pid $work/nginx.pid;
 error_log $work/nginx-error.log;
 events { worker_connections 4096; }
@@ -40,6 +47,8 @@ http {
   }
 }
 NGINX
+}
+nginx_conf 1 >"$work/nginx.conf"
 
 cat >"$work/keys.lua" <<'LUA'
 local counter = 0
@@ -49,31 +58,60 @@ request = function()
 end
 LUA
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_ticks() { local total=0 pid; for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo "$total"; }
 hz=$(getconf CLK_TCK)
 
-run_case() {  # name pid url [script]
-  local name=$1 pid=$2 url=$3 script=${4:-}
+wrk_threads=1 wrk_connections=64 wrk_prefix=()
+run_case() {  # name "pids" url [script]
+  local name=$1 pids=$2 url=$3 script=${4:-}
   local before after requests
-  before=$(cpu_ticks "$pid")
-  if [[ -n $script ]]; then
-    wrk -t1 -c64 -d"${seconds}s" --latency -s "$script" "$url" >"$work/out"
-  else
-    wrk -t1 -c64 -d"${seconds}s" --latency "$url" >"$work/out"
-  fi
-  after=$(cpu_ticks "$pid")
+  # shellcheck disable=SC2086
+  before=$(cpu_ticks $pids)
+  local args=(-t"$wrk_threads" -c"$wrk_connections" -d"${seconds}s" --latency)
+  if [[ -n $script ]]; then args+=(-s "$script"); fi
+  "${wrk_prefix[@]}" wrk "${args[@]}" "$url" >"$work/out"
+  # shellcheck disable=SC2086
+  after=$(cpu_ticks $pids)
   requests=$(awk '/requests in/ {print $1}' "$work/out")
   printf '%-28s %12s req/s   p99 %8s   %6.1f us CPU/request\n' "$name" \
     "$(awk '/Requests\/sec/ {print $2}' "$work/out")" "$(awk '$1 == "99%" {print $2}' "$work/out")" \
     "$(echo "($after - $before) * 1000000 / $hz / $requests" | bc -l)"
 }
 
-./build/release/leaksnek serve --config "$work/serve.toml" --listen 127.0.0.1:18080 >"$work/serve.out" &
+if ((${#thread_counts[@]} > 0)); then
+  cores=$(nproc)
+  for n in "${thread_counts[@]}"; do
+    server_prefix=() wrk_prefix=()
+    if ((cores >= 2 * n)); then
+      server_prefix=(taskset -c "0-$((n - 1))") wrk_prefix=(taskset -c "$n-$((cores - 1))")
+    fi
+    wrk_threads=$n wrk_connections=$((n > 1 ? 32 * n : 64))
+    nginx_conf "$n" >"$work/nginx.conf"
+    "${server_prefix[@]}" nginx -c "$work/nginx.conf"
+    "${server_prefix[@]}" ./build/release/leaksnek serve --config "$work/serve.toml" --listen 127.0.0.1:18080 \
+      --threads "$n" >"$work/serve.out" &
+    serve_pid=$!
+    sleep 0.5
+    workers=$(pgrep -P "$(cat "$work/nginx.pid")" | tr '\n' ' ')
+    echo "wrk -t$wrk_threads -c$wrk_connections -d${seconds}s, loopback, $cores cores, servers on ${server_prefix[*]:-any core}"
+    run_case "nginx limit_req x$n, hot key" "$workers" "http://127.0.0.1:18081/v1/acquire?policy=bench&key=hot"
+    run_case "leaksnek --threads $n, hot key" "$serve_pid" "http://127.0.0.1:18080/v1/acquire?policy=bench&key=hot"
+    run_case "nginx limit_req x$n, 100k keys" "$workers" "http://127.0.0.1:18081" "$work/keys.lua"
+    run_case "leaksnek --threads $n, 100k keys" "$serve_pid" "http://127.0.0.1:18080" "$work/keys.lua"
+    kill "$serve_pid"
+    nginx -s stop -c "$work/nginx.conf"
+    wait "$serve_pid" || true
+    sleep 0.5
+  done
+  exit 0
+fi
+
+./build/release/leaksnek serve --config "$work/serve.toml" --listen 127.0.0.1:18080 --threads 1 >"$work/serve.out" &
 serve_pid=$!
 redis-server --port 18379 --save "" --appendonly no --daemonize no --logfile "$work/redis.log" &
 redis_pid=$!
 sleep 0.5
-./build/release/leaksnek serve --config "$work/serve.toml" --listen 127.0.0.1:18082 \
+./build/release/leaksnek serve --config "$work/serve.toml" --listen 127.0.0.1:18082 --threads 1 \
   --storage redis://127.0.0.1:18379 >"$work/serve-redis.out" &
 serve_redis_pid=$!
 nginx -c "$work/nginx.conf"

@@ -11,7 +11,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +29,7 @@
 #include "redis_server.hpp"
 #include "serve/config.hpp"
 #include "serve/requests.hpp"
+#include "serve_process.hpp"
 
 namespace leaksnek {
 namespace {
@@ -35,6 +38,8 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
+using testing::Client;
+using testing::ServeProcess;
 
 std::string config_error(std::string_view text) {
   try {
@@ -119,6 +124,16 @@ TEST(ServeConfig, ErrorsNameTheFileThePolicyAndTheField) {
             std::string::npos);
 }
 
+TEST(ServeConfig, ThreadsAreOnePerCoreUnlessSet) {
+  const std::string policy = "[policies.p]\nalgorithm = \"gcra\"\nlimit = \"1/s\"\n";
+  EXPECT_EQ(cli::parse_serve_config(policy, "x.toml").threads, 0);  // 0: one per core
+  EXPECT_EQ(cli::parse_serve_config("[server]\nthreads = 4\n" + policy, "x.toml").threads, 4);
+  EXPECT_EQ(config_error("[server]\nthreads = 0\n" + policy),
+            "leaksnek.toml: server.threads: must be from 1 to 256, got 0");
+  EXPECT_EQ(config_error("[server]\nthreads = 257\n" + policy),
+            "leaksnek.toml: server.threads: must be from 1 to 256, got 257");
+}
+
 TEST(ServeConfig, TrustedProxiesIsOneUnlessSet) {
   auto config = cli::parse_serve_config(
       "[policies.a]\nalgorithm = \"gcra\"\nlimit = \"1/s\"\n"
@@ -155,101 +170,6 @@ TEST(KeyOfHeader, TakesTheNthElementFromTheEndOfAllLinesTogether) {
             "the key header X-Forwarded-For has 3 elements, fewer than the policy's trusted_proxies = 4");
   EXPECT_NE(refused({std::string_view{std::string(300, 'k')}}, 1).find("at most 256"), std::string::npos);
 }
-
-// The binary, started on a free port; stopped with SIGTERM.
-class ServeProcess {
- public:
-  explicit ServeProcess(const std::string& config, const std::string& extra = "") {
-    path_ = std::filesystem::temp_directory_path() /
-            ("leaksnek-serve-" + std::to_string(getpid()) + "-" + std::to_string(counter_++) + ".toml");
-    std::ofstream{path_} << config;
-    std::string command = std::string{LEAKSNEK_BINARY} + " serve --config " + path_.string() +
-                          " --listen 127.0.0.1:0 --read-timeout 500ms " + extra;
-    int out[2];
-    if (pipe(out) != 0) throw std::runtime_error{"pipe"};
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], STDOUT_FILENO);
-      close(out[0]);
-      close(out[1]);
-      execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), nullptr);
-      _exit(127);
-    }
-    close(out[1]);
-    std::string line;
-    char c = 0;
-    while (read(out[0], &c, 1) == 1 && c != '\n') line.push_back(c);
-    close(out[0]);
-    auto at = line.find("listening on 127.0.0.1:");
-    if (at == std::string::npos) throw std::runtime_error{"serve did not start: " + line};
-    port_ = std::stoi(line.substr(at + 23));
-  }
-  ~ServeProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    std::filesystem::remove(path_);
-  }
-
-  // SIGTERM; the exit status, or -1 if it took over `limit`.
-  int stop(std::chrono::milliseconds limit = 15s) {
-    terminate();
-    return wait(limit);
-  }
-  void terminate() { kill(pid_, SIGTERM); }
-  // The exit status, or -1 if it took over `limit` (-2: killed by a signal).
-  int wait(std::chrono::milliseconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
-      }
-      std::this_thread::sleep_for(5ms);
-    }
-    return -1;
-  }
-
-  [[nodiscard]] int port() const noexcept { return port_; }
-
- private:
-  static inline int counter_ = 0;
-  std::filesystem::path path_;
-  pid_t pid_ = -1;
-  int port_ = 0;
-};
-
-// A keep-alive HTTP/1.1 client.
-class Client {
- public:
-  explicit Client(int port) : socket_{io_} {
-    socket_.connect(tcp::endpoint{asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
-  }
-  http::response<http::string_body> send(http::verb method, const std::string& target, const std::string& body = "",
-                                         const std::vector<std::pair<std::string, std::string>>& headers = {}) {
-    http::request<http::string_body> request{method, target, 11};
-    request.set(http::field::host, "localhost");
-    for (const auto& [name, value] : headers) request.insert(name, value);  // a name given twice: two lines
-    if (!body.empty()) {
-      request.set(http::field::content_type, "application/json");
-      request.body() = body;
-    }
-    request.prepare_payload();
-    http::write(socket_, request);
-    http::response_parser<http::string_body> parser;
-    parser.skip(method == http::verb::head);  // a HEAD response has no body, whatever its Content-Length
-    http::read(socket_, buffer_, parser);
-    return parser.release();
-  }
-  tcp::socket& socket() { return socket_; }
-
- private:
-  asio::io_context io_;
-  tcp::socket socket_;
-  boost::beast::flat_buffer buffer_;
-};
 
 constexpr const char* demo_config = R"(
 [server]
@@ -590,6 +510,43 @@ TEST(Serve, IdleConnectionsGiveWayAtTheConnectionCap) {
   boost::system::error_code error;
   asio::read(idle.front()->socket(), asio::buffer(&byte, 1), error);
   EXPECT_TRUE(error == asio::error::eof || error == asio::error::connection_reset) << error.message();
+  EXPECT_EQ(server.stop(), 0);
+}
+
+// CPU time (user + system) the process has used so far.
+std::chrono::milliseconds cpu_time(pid_t pid) {
+  std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string text{std::istreambuf_iterator<char>{stat}, {}};
+  std::istringstream fields{text.substr(text.rfind(')') + 2)};  // after "pid (comm) "
+  std::string field;
+  long long ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stoll(field);  // utime, stime
+  }
+  return std::chrono::milliseconds{ticks * 1000 / sysconf(_SC_CLK_TCK)};
+}
+
+// Hundreds of idle sockets against a descriptor limit of 128 (the cap then
+// sits below it by default): a new client is still answered within a second,
+// and the server does not spin while they sit there.
+TEST(Serve, ANewClientIsAnsweredWithinASecondWhileIdleSocketsHoldTheDescriptorLimit) {
+  ServeProcess server{demo_config, "--read-timeout 60s", "ulimit -n 128"};
+  std::vector<std::unique_ptr<Client>> idle;
+  for (int i = 0; i < 300; ++i) idle.push_back(std::make_unique<Client>(server.port()));
+  EXPECT_EQ(Client{server.port()}.send(http::verb::get, "/healthz").result_int(), 200u);  // all accepted by now
+  const auto cpu_before = cpu_time(server.pid());
+  const auto wall_before = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) {
+    Client client{server.port()};
+    timeval limit{1, 0};
+    setsockopt(client.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(client.send(http::verb::get, "/healthz").result_int(), 200u) << i;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s) << i;
+  }
+  std::this_thread::sleep_for(500ms);  // a window in which nothing happens: a spinning loop would burn it all
+  const auto wall = std::chrono::steady_clock::now() - wall_before;
+  EXPECT_LT(cpu_time(server.pid()) - cpu_before, wall / 2);
   EXPECT_EQ(server.stop(), 0);
 }
 

@@ -168,8 +168,8 @@ ServeConfig parse_serve_config(std::string_view text, std::string_view file) {
     const toml::table* table = server->as_table();
     if (table == nullptr) check.fail("server", "must be a table");
     check.only(*table, "server",
-               {"listen", "storage", "on_storage_error", "max_cost", "max_keys", "max_connections", "access_log",
-                "store", "on_store_error"});
+               {"listen", "storage", "on_storage_error", "max_cost", "max_keys", "max_connections", "threads",
+                "access_log", "store", "on_store_error"});
     if (std::string listen = check.string(*table, "server", "listen"); !listen.empty()) config.listen = listen;
     // "store" and "on_store_error": the first wave's spellings, still read.
     for (const char* key : {"storage", "store"}) {
@@ -197,6 +197,7 @@ ServeConfig parse_serve_config(std::string_view text, std::string_view file) {
     config.max_cost = check.integer(*table, "server", "max_cost", 1, RateLimit::max_count, config.max_cost);
     config.max_connections = check.integer(*table, "server", "max_connections", 1, 1'000'000, config.max_connections);
     config.max_keys = check.integer(*table, "server", "max_keys", 1, std::int64_t{1} << 40, config.max_keys);
+    config.threads = check.integer(*table, "server", "threads", 1, max_serve_threads, config.threads);
     if (const toml::node* log = table->get("access_log")) {
       if (!log->is_boolean()) check.fail("server.access_log", "must be true or false");
       config.access_log = log->as_boolean()->get();

@@ -17,6 +17,9 @@ class ConfigError : public Error {
   using Error::Error;
 };
 
+// `threads` (and --threads) at most.
+constexpr std::int64_t max_serve_threads = 256;
+
 struct ServePolicy {
   std::string name;
   std::string algorithm;          // one of the six names of spec/simulate.md
@@ -43,7 +46,10 @@ struct ServeConfig {
   // Open connections at most (and below the descriptor limit); at the cap the
   // oldest connection waiting for a request is closed to admit a new one.
   std::int64_t max_connections = 10'000;
-  std::int64_t max_keys = 1'000'000;  // keys kept in memory (the storage, or Redis's local fallback) at most
+  std::int64_t max_keys = 1'000'000;
+  // Threads serving connections, all on the one storage; 0: one per core
+  // this process may run on.
+  std::int64_t threads = 0;  // keys kept in memory (the storage, or Redis's local fallback) at most
   bool access_log = false;
   std::vector<ServePolicy> policies;  // at least one, by name
 };
@@ -51,7 +57,7 @@ struct ServeConfig {
 // Parses and checks a configuration; throws ConfigError naming `file`, the
 // policy and the field. Shape:
 //   [server]                  # optional: listen, storage, on_storage_error, max_cost, max_keys,
-//                             # max_connections, access_log
+//                             # max_connections, threads, access_log
 //                             # ("store" and "on_store_error" are read as old spellings)
 //   [policies.api]
 //   algorithm = "gcra"

@@ -1,8 +1,12 @@
 #include "serve/serve.hpp"
 
+#include <sched.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -11,13 +15,17 @@
 #include <list>
 #include <memory>
 #include <sstream>
+#include <thread>
 #include <tuple>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -46,12 +54,13 @@ using tcp = asio::ip::tcp;
 constexpr std::string_view serve_usage =
     "usage: leaksnek serve --config FILE [--listen HOST:PORT] [--storage memory|redis://host:port/db]\n"
     "                      [--on-storage-error fail-open|fail-closed|local] [--read-timeout DURATION]\n"
-    "                      [--max-connections N] [--access-log]\n"
+    "                      [--max-connections N] [--threads N] [--access-log]\n"
     "  An HTTP rate limit service over the policies of FILE (TOML; see examples/serve.toml):\n"
     "  POST /v1/acquire {\"policy\",\"key\",\"cost\"} or GET /v1/acquire?policy=&key=&cost= answer\n"
     "  200 or 429 with the decision; GET /v1/check/POLICY (nginx auth_request, Envoy ext_authz)\n"
     "  answers 204 or 429 (or 403) for the key in the policy's key header; /metrics, /healthz,\n"
-    "  /readyz. --listen defaults to 127.0.0.1:8080, --storage to memory. SIGTERM or SIGINT\n"
+    "  /readyz. --listen defaults to 127.0.0.1:8080, --storage to memory, --threads to one per\n"
+    "  core (all on the one storage). SIGTERM or SIGINT\n"
     "  drains in-flight requests and exits 0. (--store and --on-store-error: old spellings.)\n";
 
 constexpr std::size_t header_limit = 8 * 1024;
@@ -71,7 +80,7 @@ Options parse_options(int argc, char** argv, bool& help) {
   Arguments arguments{argc,
                       argv,
                       {"--config", "--listen", "--storage", "--on-storage-error", "--read-timeout", "--max-connections",
-                       "--store", "--on-store-error"},
+                       "--threads", "--store", "--on-store-error"},
                       {"--access-log", "--help"}};
   help = arguments.flag("--help");
   Options options;
@@ -109,6 +118,9 @@ Options parse_options(int argc, char** argv, bool& help) {
   if (auto connections = arguments.value("--max-connections")) {
     options.config.max_connections = parse_positive("--max-connections", *connections, 1'000'000);
   }
+  if (auto threads = arguments.value("--threads")) {
+    options.config.threads = parse_positive("--threads", *threads, max_serve_threads);
+  }
   if (arguments.flag("--access-log")) options.config.access_log = true;
   return options;
 }
@@ -133,14 +145,30 @@ tcp::endpoint parse_listen(std::string_view listen) {
   return {address, static_cast<unsigned short>(port)};
 }
 
-// The server: an acceptor, its sessions, and the drain on SIGTERM.
+// How many threads `configured` (0: one per core this process may run on).
+std::size_t thread_count(std::int64_t configured) {
+  if (configured > 0) return static_cast<std::size_t>(configured);
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) > 0) {
+    return std::min<std::size_t>(static_cast<std::size_t>(CPU_COUNT(&cpus)), max_serve_threads);
+  }
+  return std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, max_serve_threads);
+}
+
+// The server: worker threads, each running its own io_context with the
+// sessions of the connections handed to it, and all deciding on the one
+// Service (one storage). The acceptor runs on worker 0 and hands connections
+// round-robin; a connection stays on its worker, so a session never runs on
+// two threads and the workers share nothing but the Service and a count.
 class Server {
  public:
-  Server(asio::io_context& io, Options options)
-      : io_{io},
-        options_{std::move(options)},
-        service_{io.get_executor(), options_.config},
-        acceptor_{io},
+  Server(Options options)
+      : options_{std::move(options)},
+        workers_{make_workers(thread_count(options_.config.threads))},
+        service_{workers_[0]->io.get_executor(), options_.config},
+        acceptor_{workers_[0]->io},
+        signals_{workers_[0]->io, SIGINT, SIGTERM},  // before "listening": a SIGTERM right after drains
         max_connections_{connection_cap(options_.config.max_connections)} {}
 
   // Binds and prints "listening on HOST:PORT" (the port chosen when 0).
@@ -151,65 +179,22 @@ class Server {
     acceptor_.bind(endpoint);
     acceptor_.listen(asio::socket_base::max_listen_connections);
     auto bound = acceptor_.local_endpoint();
-    std::printf("leaksnek serve: listening on %s:%u (storage: %s, %zu policies)\n", bound.address().to_string().c_str(),
-                bound.port(), options_.config.storage.c_str(), options_.config.policies.size());
+    std::printf("leaksnek serve: listening on %s:%u (storage: %s, %zu policies, %zu threads)\n",
+                bound.address().to_string().c_str(), bound.port(), options_.config.storage.c_str(),
+                options_.config.policies.size(), workers_.size());
     std::fflush(stdout);
   }
 
-  asio::awaitable<void> accept() {
-    asio::steady_timer pause{io_};
-    while (!draining_) {
-      auto [error, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
-      if (error) {
-        if (draining_ || error == asio::error::operation_aborted) break;
-        // Out of descriptors: free one at once. Any other failure, or every
-        // connection busy: pause, then try again.
-        const bool out_of_descriptors = error.value() == EMFILE || error.value() == ENFILE;
-        if (out_of_descriptors && close_oldest_idle()) continue;
-        pause.expires_after(std::chrono::milliseconds{50});
-        (void)co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-        continue;
-      }
-      // At the cap, a connection waiting for a request gives way (as nginx
-      // reuses keep-alive connections); when every one is mid-request, the
-      // newcomer is refused. Idle sockets cannot lock legitimate clients out.
-      if (connections_.size() >= max_connections_ && !close_oldest_idle()) {
-        boost::system::error_code ignored;
-        socket.close(ignored);  // NOLINT(bugprone-unused-return-value)
-        continue;
-      }
-      boost::system::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);  // NOLINT(bugprone-unused-return-value)
-      asio::co_spawn(io_, session(beast::tcp_stream{std::move(socket)}), asio::detached);
-    }
-  }
-
-  // Stops accepting, lets each in-flight request finish, closes idle
-  // connections; the process exits when the last one is done. After 5 s the
-  // connections still open are closed, so their sessions end and io.run()
-  // returns with every session gone (stopping the io_context instead would
-  // destroy suspended sessions after the server they belong to).
-  void drain() {
-    if (draining_) return;
-    draining_ = true;
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);  // NOLINT(bugprone-unused-return-value)
-    for (Connection* connection : connections_) {
-      // Waiting for a request that has not begun: close. Mid-request (part of
-      // it read, its body awaited after a 100 Continue, or being answered): finish it.
-      if (connection->idle && connection->buffer->size() == 0) {
-        connection->stream->socket().cancel(ignored);  // NOLINT(bugprone-unused-return-value)
-      }
-    }
-    deadline_ = std::make_unique<asio::steady_timer>(io_, std::chrono::seconds{5});
-    deadline_->async_wait([this](boost::system::error_code error) {
-      if (error) return;
-      boost::system::error_code unused;
-      for (Connection* connection : connections_) {
-        connection->stream->socket().close(unused);  // NOLINT(bugprone-unused-return-value)
-      }
+  // Serves until SIGTERM or SIGINT has drained every connection.
+  void run() {
+    signals_.async_wait([this](boost::system::error_code error, int) {
+      if (!error) drain();
     });
-    if (connections_.empty()) deadline_->cancel();
+    asio::co_spawn(workers_[0]->io, accept(), asio::detached);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < workers_.size(); ++i) threads.emplace_back([this, i] { workers_[i]->io.run(); });
+    workers_[0]->io.run();
+    for (std::thread& thread : threads) thread.join();
   }
 
  private:
@@ -219,10 +204,118 @@ class Server {
     bool idle = true;  // waiting for the first byte of a request
   };
 
-  // Closes the longest-open connection that waits for a request with nothing
-  // of it received; false when there is none.
-  bool close_oldest_idle() {
-    for (Connection* connection : connections_) {
+  // One thread's io_context and the connections it serves; touched only on
+  // that thread (work for it is posted).
+  struct Worker {
+    asio::io_context io{1};
+    asio::executor_work_guard<asio::io_context::executor_type> busy{io.get_executor()};  // until the drain
+    std::list<Connection*> connections;
+    bool draining = false;
+    std::unique_ptr<asio::steady_timer> deadline;
+  };
+
+  static std::vector<std::unique_ptr<Worker>> make_workers(std::size_t count) {
+    std::vector<std::unique_ptr<Worker>> workers;
+    for (std::size_t i = 0; i < count; ++i) workers.push_back(std::make_unique<Worker>());
+    return workers;
+  }
+
+  asio::awaitable<void> accept() {
+    asio::steady_timer pause{workers_[0]->io};
+    std::size_t next = 0;
+    while (!stopping_) {
+      Worker& worker = *workers_[next];
+      auto [error, socket] = co_await acceptor_.async_accept(worker.io, asio::as_tuple(asio::use_awaitable));
+      if (error) {
+        if (stopping_ || error == asio::error::operation_aborted) break;
+        // Out of descriptors: a worker frees one (its oldest idle
+        // connection). Any failure: pause, so the loop never spins.
+        if (error.value() == EMFILE || error.value() == ENFILE) {
+          asio::post(worker.io, [this, &worker] { (void)close_oldest_idle(worker); });
+        }
+        next = (next + 1) % workers_.size();
+        pause.expires_after(std::chrono::milliseconds{10});
+        (void)co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
+      asio::post(worker.io,
+                 [this, index = next, socket = std::move(socket)]() mutable { admit(index, std::move(socket), 0); });
+      next = (next + 1) % workers_.size();
+    }
+  }
+
+  // On worker `index`'s thread: serves `socket` there. At the cap, a
+  // connection waiting for a request gives way (as nginx reuses keep-alive
+  // connections), this worker's oldest first, then the next worker's; when
+  // every one is mid-request, the newcomer is refused. Idle sockets cannot
+  // lock legitimate clients out.
+  void admit(std::size_t index, tcp::socket socket, std::size_t tried) {
+    Worker& worker = *workers_[index];
+    if (worker.draining) return;  // closes it
+    if (open_.load(std::memory_order_relaxed) >= max_connections_ && !close_oldest_idle(worker)) {
+      if (tried + 1 >= workers_.size()) return;  // refused: closes it
+      boost::system::error_code error;
+      const tcp::endpoint local = socket.local_endpoint(error);
+      const int descriptor = error ? -1 : socket.release(error);
+      if (error) return;
+      const std::size_t to = (index + 1) % workers_.size();
+      asio::post(workers_[to]->io, [this, to, local, descriptor, tried] {
+        tcp::socket moved{workers_[to]->io};
+        boost::system::error_code assign_error;
+        moved.assign(local.protocol(), descriptor, assign_error);  // NOLINT(bugprone-unused-return-value)
+        if (assign_error) {
+          ::close(descriptor);
+          return;
+        }
+        admit(to, std::move(moved), tried + 1);
+      });
+      return;
+    }
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);  // NOLINT(bugprone-unused-return-value)
+    asio::co_spawn(worker.io, session(worker, beast::tcp_stream{std::move(socket)}), asio::detached);
+  }
+
+  // Stops accepting and drains every worker: each lets its in-flight
+  // requests finish and closes its idle connections; a worker's thread ends
+  // when its last connection is done. After 5 s the connections still open
+  // are closed, so their sessions end and every io_context runs out of work
+  // with every session gone (stopping one instead would destroy suspended
+  // sessions after the server they belong to).
+  void drain() {
+    if (stopping_) return;
+    stopping_ = true;
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);  // NOLINT(bugprone-unused-return-value)
+    for (auto& worker : workers_) asio::post(worker->io, [this, &worker = *worker] { drain(worker); });
+  }
+
+  void drain(Worker& worker) {
+    worker.draining = true;
+    worker.busy.reset();
+    boost::system::error_code ignored;
+    for (Connection* connection : worker.connections) {
+      // Waiting for a request that has not begun: close. Mid-request (part of
+      // it read, its body awaited after a 100 Continue, or being answered): finish it.
+      if (connection->idle && connection->buffer->size() == 0) {
+        connection->stream->socket().cancel(ignored);  // NOLINT(bugprone-unused-return-value)
+      }
+    }
+    worker.deadline = std::make_unique<asio::steady_timer>(worker.io, std::chrono::seconds{5});
+    worker.deadline->async_wait([&worker](boost::system::error_code error) {
+      if (error) return;
+      boost::system::error_code unused;
+      for (Connection* connection : worker.connections) {
+        connection->stream->socket().close(unused);  // NOLINT(bugprone-unused-return-value)
+      }
+    });
+    if (worker.connections.empty()) worker.deadline->cancel();
+  }
+
+  // Closes `worker`'s longest-open connection that waits for a request with
+  // nothing of it received; false when there is none.
+  static bool close_oldest_idle(Worker& worker) {
+    for (Connection* connection : worker.connections) {
       if (connection->idle && connection->buffer->size() == 0 && connection->stream->socket().is_open()) {
         boost::system::error_code ignored;
         connection->stream->socket().close(ignored);  // NOLINT(bugprone-unused-return-value)
@@ -244,30 +337,33 @@ class Server {
     return std::max<std::size_t>(cap, 1);
   }
 
-  // Keeps a session in the registry for exactly its lifetime.
+  // Keeps a session in its worker's registry, and counted, for exactly its lifetime.
   class Registered {
    public:
-    Registered(Server& server, Connection& connection) : server_{server} {
-      server_.connections_.push_back(&connection);
-      entry_ = std::prev(server_.connections_.end());
+    Registered(Server& server, Worker& worker, Connection& connection) : server_{server}, worker_{worker} {
+      worker_.connections.push_back(&connection);
+      entry_ = std::prev(worker_.connections.end());
+      server_.open_.fetch_add(1, std::memory_order_relaxed);
     }
     ~Registered() {
-      server_.connections_.erase(entry_);
-      if (server_.draining_ && server_.connections_.empty() && server_.deadline_) server_.deadline_->cancel();
+      server_.open_.fetch_sub(1, std::memory_order_relaxed);
+      worker_.connections.erase(entry_);
+      if (worker_.draining && worker_.connections.empty() && worker_.deadline) worker_.deadline->cancel();
     }
     Registered(const Registered&) = delete;
     Registered& operator=(const Registered&) = delete;
 
    private:
     Server& server_;
+    Worker& worker_;
     std::list<Connection*>::iterator entry_;
   };
 
-  asio::awaitable<void> session(beast::tcp_stream stream) {
+  asio::awaitable<void> session(Worker& worker, beast::tcp_stream stream) {
     beast::flat_buffer buffer{buffer_limit};
     Connection connection{&stream, &buffer};
-    Registered registered{*this, connection};
-    while (!draining_) {
+    Registered registered{*this, worker, connection};
+    while (!worker.draining) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(header_limit);
       parser.body_limit(body_limit);
@@ -298,7 +394,7 @@ class Server {
                    read_error != http::error::end_of_stream && read_error != http::error::partial_message) {
           refusal = Service::error(400, "malformed HTTP request: " + read_error.message());
         }
-        if (refusal && !draining_) {
+        if (refusal && !worker.draining) {
           refusal->keep_alive(false);
           refusal->prepare_payload();
           stream.expires_after(std::chrono::seconds{5});
@@ -316,7 +412,7 @@ class Server {
       } else {
         response = co_await service_.handle(request);
       }
-      response.keep_alive(request.keep_alive() && !draining_);
+      response.keep_alive(request.keep_alive() && !worker.draining);
       stream.expires_after(std::chrono::seconds{10});
       auto [write_error, written] = co_await http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
       (void)written;
@@ -359,14 +455,14 @@ class Server {
                  static_cast<long long>(took.count() / 1000));
   }
 
-  asio::io_context& io_;
   Options options_;
+  std::vector<std::unique_ptr<Worker>> workers_;
   Service service_;
   tcp::acceptor acceptor_;
-  std::list<Connection*> connections_;
+  asio::signal_set signals_;
   std::size_t max_connections_;
-  bool draining_ = false;
-  std::unique_ptr<asio::steady_timer> deadline_;
+  std::atomic<std::size_t> open_{0};  // connections open on every worker
+  bool stopping_ = false;             // worker 0's: the acceptor is closed
 };
 
 }  // namespace
@@ -379,15 +475,9 @@ int serve_main(int argc, char** argv) {
       std::fputs(serve_usage.data(), stdout);
       return 0;
     }
-    asio::io_context io{1};
-    Server server{io, std::move(options)};
-    asio::signal_set signals{io, SIGINT, SIGTERM};  // before "listening" is printed: a SIGTERM right after drains
+    Server server{std::move(options)};
     server.open();
-    signals.async_wait([&](boost::system::error_code error, int) {
-      if (!error) server.drain();
-    });
-    asio::co_spawn(io, server.accept(), asio::detached);
-    io.run();
+    server.run();
     return 0;
   } catch (const UsageError& error) {
     std::fprintf(stderr, "leaksnek serve: %s\n%s", error.what(), serve_usage.data());

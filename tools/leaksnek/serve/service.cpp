@@ -30,8 +30,8 @@ std::string json_text(const json::object& object) { return json::serialize(objec
 struct Service::Policy {
   ServePolicy config;
   std::unique_ptr<PolicyRunner> runner;
-  std::atomic<std::uint64_t> allowed{0};
-  std::atomic<std::uint64_t> denied{0};
+  Counter allowed;
+  Counter denied;
 };
 
 Service::Service(asio::any_io_executor executor, ServeConfig config)
@@ -218,7 +218,7 @@ std::optional<HttpResponse> Service::acquire_request(const HttpRequest& request,
 }
 
 HttpResponse Service::decided(Policy& policy, const Decision& decision, unsigned version) const {
-  (decision.allowed ? policy.allowed : policy.denied).fetch_add(1, std::memory_order_relaxed);
+  (decision.allowed ? policy.allowed : policy.denied).add();
   HttpResponse response{decision.allowed ? http::status::ok : http::status::too_many_requests, version};
   response.set(http::field::content_type, "application/json");
   // Formatted by hand (the hot path); policy names are letters, digits, '-' and '_'.
@@ -273,7 +273,7 @@ std::optional<HttpResponse> Service::check_request(const HttpRequest& request, s
 }
 
 HttpResponse Service::checked(Policy& policy, const Decision& decision, unsigned version) const {
-  (decision.allowed ? policy.allowed : policy.denied).fetch_add(1, std::memory_order_relaxed);
+  (decision.allowed ? policy.allowed : policy.denied).add();
   HttpResponse response{
       static_cast<http::status>(decision.allowed ? policy.config.allow_status : policy.config.deny_status), version};
   if (!decision.allowed) {
