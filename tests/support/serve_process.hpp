@@ -2,10 +2,13 @@
 // HTTP/1.1 client for it: for tests that drive the server over real sockets.
 #pragma once
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -75,6 +78,11 @@ class ServeProcess {
     return wait(limit);
   }
   void terminate() { kill(pid_, SIGTERM); }
+  // Replaces the configuration file and sends SIGHUP (serve reloads it).
+  void reload(const std::string& config) {
+    std::ofstream{path_, std::ios::trunc} << config;
+    kill(pid_, SIGHUP);
+  }
   // The exit status, or -1 if it took over `limit` (-2: killed by a signal).
   int wait(std::chrono::milliseconds limit) {
     auto deadline = std::chrono::steady_clock::now() + limit;
@@ -132,7 +140,19 @@ class Client {
   boost::beast::flat_buffer buffer_;
 };
 
+// Whether the server closed `socket` (end of stream or reset) within
+// `limit`, reading nothing else. (Asio's blocking reads ignore SO_RCVTIMEO.)
+inline bool closed_within(tcp::socket& socket, std::chrono::milliseconds limit) {
+  pollfd wanted{socket.native_handle(), POLLIN, 0};
+  if (::poll(&wanted, 1, static_cast<int>(limit.count())) != 1) return false;
+  char byte = 0;
+  const ssize_t got = ::recv(socket.native_handle(), &byte, 1, MSG_DONTWAIT);
+  return got == 0 || (got < 0 && errno == ECONNRESET);
+}
+
 }  // namespace serve_detail
+
+using serve_detail::closed_within;
 
 using serve_detail::Client;
 using serve_detail::ServeProcess;

@@ -10,8 +10,10 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <list>
 #include <memory>
 #include <sstream>
@@ -60,7 +62,8 @@ constexpr std::string_view serve_usage =
     "  200 or 429 with the decision; GET /v1/check/POLICY (nginx auth_request, Envoy ext_authz)\n"
     "  answers 204 or 429 (or 403) for the key in the policy's key header; /metrics, /healthz,\n"
     "  /readyz. --listen defaults to 127.0.0.1:8080, --storage to memory, --threads to one per\n"
-    "  core (all on the one storage). SIGTERM or SIGINT\n"
+    "  core (all on the one storage). SIGHUP reads FILE again (a bad one is refused and the\n"
+    "  configuration in force goes on serving). SIGTERM or SIGINT\n"
     "  drains in-flight requests and exits 0. (--store and --on-store-error: old spellings.)\n";
 
 constexpr std::size_t header_limit = 8 * 1024;
@@ -163,13 +166,26 @@ std::size_t thread_count(std::int64_t configured) {
 // two threads and the workers share nothing but the Service and a count.
 class Server {
  public:
-  Server(Options options)
-      : options_{std::move(options)},
+  // `load` reads the configuration (the file, then the command line's
+  // options on top): at start, and again at each SIGHUP.
+  explicit Server(std::function<Options()> load)
+      : load_{std::move(load)},
+        options_{load_()},
         workers_{make_workers(thread_count(options_.config.threads))},
         service_{workers_[0]->io.get_executor(), options_.config},
         acceptor_{workers_[0]->io},
         signals_{workers_[0]->io, SIGINT, SIGTERM},  // before "listening": a SIGTERM right after drains
-        max_connections_{connection_cap(options_.config.max_connections)} {}
+        hangups_{workers_[0]->io, SIGHUP},
+        max_connections_{connection_cap(options_.config.max_connections)} {
+    for (auto& worker : workers_) worker->policies = service_.policies();
+  }
+  // The workers' policies go first: the last of them may close a Redis
+  // client, which needs worker 0's io_context still there.
+  ~Server() {
+    for (auto& worker : workers_) worker->policies.reset();
+  }
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
 
   // Binds and prints "listening on HOST:PORT" (the port chosen when 0).
   void open() {
@@ -190,6 +206,7 @@ class Server {
     signals_.async_wait([this](boost::system::error_code error, int) {
       if (!error) drain();
     });
+    await_hangup();
     asio::co_spawn(workers_[0]->io, accept(), asio::detached);
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < workers_.size(); ++i) threads.emplace_back([this, i] { workers_[i]->io.run(); });
@@ -199,8 +216,9 @@ class Server {
 
  private:
   struct Connection {
-    beast::tcp_stream* stream;
-    beast::flat_buffer* buffer;
+    explicit Connection(tcp::socket socket) : stream{std::move(socket)} {}
+    beast::tcp_stream stream;
+    beast::flat_buffer buffer{buffer_limit};
     bool idle = true;  // waiting for the first byte of a request
   };
 
@@ -209,7 +227,8 @@ class Server {
   struct Worker {
     asio::io_context io{1};
     asio::executor_work_guard<asio::io_context::executor_type> busy{io.get_executor()};  // until the drain
-    std::list<Connection*> connections;
+    std::shared_ptr<const PolicySet> policies;  // this thread's view of the policies in force
+    std::list<Connection> connections;          // oldest first; each from its admission to its session's end
     bool draining = false;
     std::unique_ptr<asio::steady_timer> deadline;
   };
@@ -238,10 +257,53 @@ class Server {
         (void)co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         continue;
       }
+      // Counted in the order of acceptance, before any worker admits it.
+      open_.fetch_add(1, std::memory_order_relaxed);
       asio::post(worker.io,
                  [this, index = next, socket = std::move(socket)]() mutable { admit(index, std::move(socket), 0); });
       next = (next + 1) % workers_.size();
     }
+  }
+
+  void await_hangup() {
+    hangups_.async_wait([this](boost::system::error_code error, int) {
+      if (error || stopping_) return;
+      reload();
+      await_hangup();
+    });
+  }
+
+  // SIGHUP: reads the configuration again. A bad one is refused with the
+  // messages of a start, and the configuration in force goes on serving.
+  // Each worker takes the new policies between two requests.
+  void reload() {
+    Options next;
+    try {
+      next = load_();
+    } catch (const std::exception& error) {
+      service_.refused();
+      std::fprintf(stderr, "leaksnek serve: reload refused, the previous configuration goes on serving: %s\n",
+                   error.what());
+      return;
+    }
+    Reloaded reloaded;
+    try {
+      reloaded = service_.reload(next.config);
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "leaksnek serve: reload refused, the previous configuration goes on serving: %s\n",
+                   error.what());
+      return;
+    }
+    for (const std::string& change : reloaded.at_next_start) {
+      std::fprintf(stderr, "leaksnek serve: reload: %s; that takes effect at the next start\n", change.c_str());
+    }
+    max_connections_.store(connection_cap(next.config.max_connections), std::memory_order_relaxed);
+    std::shared_ptr<const PolicySet> policies = service_.policies();
+    for (auto& worker : workers_) {
+      asio::post(worker->io, [&worker = *worker, policies] { worker.policies = policies; });
+    }
+    std::printf("leaksnek serve: reloaded (%zu policies)\n", next.config.policies.size());
+    std::fflush(stdout);
   }
 
   // On worker `index`'s thread: serves `socket` there. At the cap, a
@@ -251,13 +313,15 @@ class Server {
   // lock legitimate clients out.
   void admit(std::size_t index, tcp::socket socket, std::size_t tried) {
     Worker& worker = *workers_[index];
-    if (worker.draining) return;  // closes it
-    if (open_.load(std::memory_order_relaxed) >= max_connections_ && !close_oldest_idle(worker)) {
-      if (tried + 1 >= workers_.size()) return;  // refused: closes it
+    auto refuse = [this] { open_.fetch_sub(1, std::memory_order_relaxed); };  // and `socket` closes
+    if (worker.draining) return refuse();
+    if (open_.load(std::memory_order_relaxed) > max_connections_.load(std::memory_order_relaxed) &&
+        !close_oldest_idle(worker)) {
+      if (tried + 1 >= workers_.size()) return refuse();
       boost::system::error_code error;
       const tcp::endpoint local = socket.local_endpoint(error);
       const int descriptor = error ? -1 : socket.release(error);
-      if (error) return;
+      if (error) return refuse();
       const std::size_t to = (index + 1) % workers_.size();
       asio::post(workers_[to]->io, [this, to, local, descriptor, tried] {
         tcp::socket moved{workers_[to]->io};
@@ -265,6 +329,7 @@ class Server {
         moved.assign(local.protocol(), descriptor, assign_error);  // NOLINT(bugprone-unused-return-value)
         if (assign_error) {
           ::close(descriptor);
+          open_.fetch_sub(1, std::memory_order_relaxed);
           return;
         }
         admit(to, std::move(moved), tried + 1);
@@ -273,7 +338,9 @@ class Server {
     }
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);  // NOLINT(bugprone-unused-return-value)
-    asio::co_spawn(worker.io, session(worker, beast::tcp_stream{std::move(socket)}), asio::detached);
+    // Registered now, so the next admission on this worker sees it.
+    worker.connections.emplace_back(std::move(socket));
+    asio::co_spawn(worker.io, session(worker, std::prev(worker.connections.end())), asio::detached);
   }
 
   // Stops accepting and drains every worker: each lets its in-flight
@@ -287,6 +354,7 @@ class Server {
     stopping_ = true;
     boost::system::error_code ignored;
     acceptor_.close(ignored);  // NOLINT(bugprone-unused-return-value)
+    hangups_.cancel(ignored);  // NOLINT(bugprone-unused-return-value)
     for (auto& worker : workers_) asio::post(worker->io, [this, &worker = *worker] { drain(worker); });
   }
 
@@ -294,19 +362,19 @@ class Server {
     worker.draining = true;
     worker.busy.reset();
     boost::system::error_code ignored;
-    for (Connection* connection : worker.connections) {
+    for (Connection& connection : worker.connections) {
       // Waiting for a request that has not begun: close. Mid-request (part of
       // it read, its body awaited after a 100 Continue, or being answered): finish it.
-      if (connection->idle && connection->buffer->size() == 0) {
-        connection->stream->socket().cancel(ignored);  // NOLINT(bugprone-unused-return-value)
+      if (connection.idle && connection.buffer.size() == 0) {
+        connection.stream.socket().cancel(ignored);  // NOLINT(bugprone-unused-return-value)
       }
     }
     worker.deadline = std::make_unique<asio::steady_timer>(worker.io, std::chrono::seconds{5});
     worker.deadline->async_wait([&worker](boost::system::error_code error) {
       if (error) return;
       boost::system::error_code unused;
-      for (Connection* connection : worker.connections) {
-        connection->stream->socket().close(unused);  // NOLINT(bugprone-unused-return-value)
+      for (Connection& connection : worker.connections) {
+        connection.stream.socket().close(unused);  // NOLINT(bugprone-unused-return-value)
       }
     });
     if (worker.connections.empty()) worker.deadline->cancel();
@@ -315,11 +383,11 @@ class Server {
   // Closes `worker`'s longest-open connection that waits for a request with
   // nothing of it received; false when there is none.
   static bool close_oldest_idle(Worker& worker) {
-    for (Connection* connection : worker.connections) {
-      if (connection->idle && connection->buffer->size() == 0 && connection->stream->socket().is_open()) {
+    for (Connection& connection : worker.connections) {
+      if (connection.idle && connection.buffer.size() == 0 && connection.stream.socket().is_open()) {
         boost::system::error_code ignored;
-        connection->stream->socket().close(ignored);  // NOLINT(bugprone-unused-return-value)
-        connection->idle = false;
+        connection.stream.socket().close(ignored);  // NOLINT(bugprone-unused-return-value)
+        connection.idle = false;
         return true;
       }
     }
@@ -337,14 +405,11 @@ class Server {
     return std::max<std::size_t>(cap, 1);
   }
 
-  // Keeps a session in its worker's registry, and counted, for exactly its lifetime.
+  // Ends a connection's registration, and its count, with its session.
   class Registered {
    public:
-    Registered(Server& server, Worker& worker, Connection& connection) : server_{server}, worker_{worker} {
-      worker_.connections.push_back(&connection);
-      entry_ = std::prev(worker_.connections.end());
-      server_.open_.fetch_add(1, std::memory_order_relaxed);
-    }
+    Registered(Server& server, Worker& worker, std::list<Connection>::iterator entry)
+        : server_{server}, worker_{worker}, entry_{entry} {}
     ~Registered() {
       server_.open_.fetch_sub(1, std::memory_order_relaxed);
       worker_.connections.erase(entry_);
@@ -356,13 +421,14 @@ class Server {
    private:
     Server& server_;
     Worker& worker_;
-    std::list<Connection*>::iterator entry_;
+    std::list<Connection>::iterator entry_;
   };
 
-  asio::awaitable<void> session(Worker& worker, beast::tcp_stream stream) {
-    beast::flat_buffer buffer{buffer_limit};
-    Connection connection{&stream, &buffer};
-    Registered registered{*this, worker, connection};
+  asio::awaitable<void> session(Worker& worker, std::list<Connection>::iterator entry) {
+    Registered registered{*this, worker, entry};
+    Connection& connection = *entry;
+    beast::tcp_stream& stream = connection.stream;
+    beast::flat_buffer& buffer = connection.buffer;
     while (!worker.draining) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(header_limit);
@@ -405,18 +471,20 @@ class Server {
       }
       const HttpRequest& request = parser.get();
       const auto start = std::chrono::steady_clock::now();
-      std::optional<HttpResponse> now = service_.handle_now(request);  // the memory store: no coroutine
+      // The memory storage: no coroutine. The policies of this worker stay
+      // while the request is answered, whatever a reload does meanwhile.
+      std::optional<HttpResponse> now = service_.handle_now(request, *worker.policies);
       HttpResponse response;
       if (now) {
         response = std::move(*now);
       } else {
-        response = co_await service_.handle(request);
+        response = co_await service_.handle(request, worker.policies);
       }
       response.keep_alive(request.keep_alive() && !worker.draining);
       stream.expires_after(std::chrono::seconds{10});
       auto [write_error, written] = co_await http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
       (void)written;
-      if (options_.config.access_log) log(request, response, std::chrono::steady_clock::now() - start);
+      if (Service::access_log(*worker.policies)) log(request, response, std::chrono::steady_clock::now() - start);
       if (write_error || !response.keep_alive()) break;
     }
     boost::system::error_code ignored;
@@ -455,12 +523,14 @@ class Server {
                  static_cast<long long>(took.count() / 1000));
   }
 
-  Options options_;
+  std::function<Options()> load_;
+  Options options_;  // as at start
   std::vector<std::unique_ptr<Worker>> workers_;
   Service service_;
   tcp::acceptor acceptor_;
   asio::signal_set signals_;
-  std::size_t max_connections_;
+  asio::signal_set hangups_;
+  std::atomic<std::size_t> max_connections_;
   std::atomic<std::size_t> open_{0};  // connections open on every worker
   bool stopping_ = false;             // worker 0's: the acceptor is closed
 };
@@ -470,12 +540,17 @@ class Server {
 int serve_main(int argc, char** argv) {
   try {
     bool help = false;
-    Options options = parse_options(argc, argv, help);
+    (void)parse_options(argc, argv, help);
     if (help) {
       std::fputs(serve_usage.data(), stdout);
       return 0;
     }
-    Server server{std::move(options)};
+    // A server's writes to a closed pipe (its output gone) must not kill it.
+    std::signal(SIGPIPE, SIG_IGN);
+    Server server{[argc, argv] {
+      bool unused = false;
+      return parse_options(argc, argv, unused);
+    }};
     server.open();
     server.run();
     return 0;

@@ -27,22 +27,92 @@ std::string json_text(const json::object& object) { return json::serialize(objec
 
 }  // namespace
 
-struct Service::Policy {
-  ServePolicy config;
-  std::unique_ptr<PolicyRunner> runner;
+struct Service::Counters {
   Counter allowed;
   Counter denied;
 };
 
+struct Service::Policy {
+  ServePolicy config;
+  std::unique_ptr<PolicyRunner> runner;
+  std::shared_ptr<Counters> counters;
+};
+
+class PolicySet {
+ public:
+  ServeConfig config;  // policies as built below
+  std::map<std::string, std::unique_ptr<Service::Policy>, std::less<>> policies;
+
+  [[nodiscard]] const Service::Policy* find(std::string_view name) const {
+    auto found = policies.find(name);
+    return found == policies.end() ? nullptr : found->second.get();
+  }
+};
+
 Service::Service(asio::any_io_executor executor, ServeConfig config)
-    : config_{std::move(config)}, storage_{open_storage(executor, config_)} {
-  for (const ServePolicy& policy : config_.policies) {
+    : executor_{std::move(executor)}, started_{config}, storage_{open_storage(executor_, started_)} {
+  std::lock_guard lock{mutex_};
+  current_ = build(std::move(config));
+}
+
+std::shared_ptr<const PolicySet> Service::build(ServeConfig config) const {
+  auto set = std::make_shared<PolicySet>();
+  for (const ServePolicy& policy : config.policies) {
     auto entry = std::make_unique<Policy>();
     entry->config = policy;
-    entry->runner = make_runner(executor, policy, storage_);
-    policies_.emplace(policy.name, std::move(entry));
+    entry->runner = make_runner(executor_, policy, storage_);
+    auto& counters = counters_[policy.name];
+    if (!counters) counters = std::make_shared<Counters>();
+    entry->counters = counters;
+    set->policies.emplace(policy.name, std::move(entry));
   }
+  set->config = std::move(config);
+  return set;
 }
+
+std::shared_ptr<const PolicySet> Service::policies() const {
+  std::lock_guard lock{mutex_};
+  return current_;
+}
+
+Reloaded Service::reload(ServeConfig next) {
+  Reloaded reloaded;
+  auto keep = [&](auto ServeConfig::*field, const char* name, const auto& text) {
+    if (next.*field != started_.*field) {
+      reloaded.at_next_start.push_back(std::string{"server."} + name + " changed from " + text(started_.*field) +
+                                       " to " + text(next.*field));
+      next.*field = started_.*field;
+    }
+  };
+  auto quoted = [](const std::string& value) { return "\"" + value + "\""; };
+  auto number = [](std::int64_t value) { return std::to_string(value); };
+  auto policy = [](OnStorageError value) { return std::string{to_string(value)}; };
+  keep(&ServeConfig::listen, "listen", quoted);
+  keep(&ServeConfig::threads, "threads", number);
+  keep(&ServeConfig::storage, "storage", quoted);
+  keep(&ServeConfig::on_storage_error, "on_storage_error", policy);
+  keep(&ServeConfig::max_keys, "max_keys", number);
+  next.storage_key = started_.storage_key;
+  try {
+    std::lock_guard lock{mutex_};
+    current_ = build(std::move(next));
+  } catch (...) {
+    refused();
+    throw;
+  }
+  reloads_applied_.add();
+  last_reload_ok_.store(true, std::memory_order_relaxed);
+  return reloaded;
+}
+
+void Service::refused() noexcept {
+  reloads_refused_.add();
+  last_reload_ok_.store(false, std::memory_order_relaxed);
+}
+
+ServeConfig Service::config() const { return policies()->config; }
+
+bool Service::access_log(const PolicySet& policies) noexcept { return policies.config.access_log; }
 
 Service::~Service() = default;
 
@@ -54,7 +124,7 @@ HttpResponse Service::error(unsigned status, std::string_view message, unsigned 
   return response;
 }
 
-void Service::add_rate_limit_headers(HttpResponse& response, const Policy& policy, const Decision& decision) const {
+void Service::add_rate_limit_headers(HttpResponse& response, const Policy& policy, const Decision& decision) {
   std::string quoted = "\"" + policy.config.name + "\"";
   std::string policies;
   for (const RateLimit& limit : policy.config.limits) {
@@ -74,7 +144,7 @@ void Service::add_rate_limit_headers(HttpResponse& response, const Policy& polic
   }
 }
 
-asio::awaitable<HttpResponse> Service::handle(const HttpRequest& request) {
+asio::awaitable<HttpResponse> Service::handle(const HttpRequest& request, std::shared_ptr<const PolicySet> policies) {
   const auto start = std::chrono::steady_clock::now();
   std::string_view target{request.target().data(), request.target().size()};
   std::string_view path = target.substr(0, target.find('?'));
@@ -82,14 +152,14 @@ asio::awaitable<HttpResponse> Service::handle(const HttpRequest& request) {
   std::exception_ptr failure;
   try {
     if (path == "/v1/acquire" && (request.method() == http::verb::get || request.method() == http::verb::post)) {
-      response = co_await acquire(request);
+      response = co_await acquire(request, *policies);
     } else if (path.starts_with("/v1/check/")) {
       std::string_view name = path.substr(10);
-      response = co_await check(request, name.substr(0, name.find('/')));  // Envoy appends the original path
+      response = co_await check(request, *policies, name.substr(0, name.find('/')));  // Envoy appends the path
     } else if (path == "/readyz") {
       response = co_await ready(request);
     } else {
-      response = route(request, path);
+      response = route(request, *policies, path);
     }
   } catch (...) {
     failure = std::current_exception();
@@ -99,17 +169,17 @@ asio::awaitable<HttpResponse> Service::handle(const HttpRequest& request) {
   co_return response;
 }
 
-std::optional<HttpResponse> Service::handle_now(const HttpRequest& request) {
+std::optional<HttpResponse> Service::handle_now(const HttpRequest& request, const PolicySet& policies) {
   const auto start = std::chrono::steady_clock::now();
   std::string_view target{request.target().data(), request.target().size()};
   std::string_view path = target.substr(0, target.find('?'));
   std::optional<HttpResponse> response;
   try {
     if (path == "/v1/acquire" && (request.method() == http::verb::get || request.method() == http::verb::post)) {
-      Policy* policy = nullptr;
+      const Policy* policy = nullptr;
       std::string key;
       std::int64_t cost = 1;
-      response = acquire_request(request, policy, key, cost);
+      response = acquire_request(request, policies, policy, key, cost);
       if (!response) {
         std::optional<Decision> decision = policy->runner->acquire_now(key, cost);
         if (!decision) return std::nullopt;
@@ -117,9 +187,9 @@ std::optional<HttpResponse> Service::handle_now(const HttpRequest& request) {
       }
     } else if (path.starts_with("/v1/check/")) {
       std::string_view name = path.substr(10);
-      Policy* policy = nullptr;
+      const Policy* policy = nullptr;
       std::string key;
-      response = check_request(request, name.substr(0, name.find('/')), policy, key);
+      response = check_request(request, policies, name.substr(0, name.find('/')), policy, key);
       if (!response) {
         std::optional<Decision> decision = policy->runner->acquire_now(key, 1);
         if (!decision) return std::nullopt;
@@ -129,7 +199,7 @@ std::optional<HttpResponse> Service::handle_now(const HttpRequest& request) {
       if (storage_.redis) return std::nullopt;
       response = readiness(request.version(), {}, {});
     } else {
-      response = route(request, path);
+      response = route(request, policies, path);
     }
   } catch (...) {
     response = internal_error(std::current_exception(), request.version());
@@ -145,7 +215,7 @@ void Service::finish(const HttpRequest& request, HttpResponse& response, std::ch
   metrics_.observe(std::chrono::steady_clock::now() - start);
 }
 
-HttpResponse Service::route(const HttpRequest& request, std::string_view path) const {
+HttpResponse Service::route(const HttpRequest& request, const PolicySet& policies, std::string_view path) const {
   if (path == "/v1/acquire") {
     HttpResponse response = error(405, "use GET or POST", request.version());
     response.set(http::field::allow, "GET, POST");
@@ -157,7 +227,7 @@ HttpResponse Service::route(const HttpRequest& request, std::string_view path) c
     response.body() = R"({"status":"ok"})";
     return response;
   }
-  if (path == "/metrics") return metrics_page(request);
+  if (path == "/metrics") return metrics_page(request, policies);
   return error(404, "no such endpoint (try /v1/acquire, /v1/check/POLICY, /metrics, /healthz, /readyz)",
                request.version());
 }
@@ -172,25 +242,25 @@ HttpResponse Service::internal_error(const std::exception_ptr& failure, unsigned
   }
 }
 
-asio::awaitable<HttpResponse> Service::acquire(const HttpRequest& request) {
-  Policy* policy = nullptr;
+asio::awaitable<HttpResponse> Service::acquire(const HttpRequest& request, const PolicySet& policies) {
+  const Policy* policy = nullptr;
   std::string key;
   std::int64_t cost = 1;
-  std::optional<HttpResponse> refused = acquire_request(request, policy, key, cost);
+  std::optional<HttpResponse> refused = acquire_request(request, policies, policy, key, cost);
   if (refused) co_return std::move(*refused);
   Decision decision = co_await decide(*policy, std::move(key), cost);
   co_return decided(*policy, decision, request.version());
 }
 
-asio::awaitable<Decision> Service::decide(Policy& policy, std::string key, std::int64_t cost) {
+asio::awaitable<Decision> Service::decide(const Policy& policy, std::string key, std::int64_t cost) {
   pending_.fetch_add(1, std::memory_order_relaxed);
   Decision decision = co_await policy.runner->acquire(std::move(key), cost);
   pending_.fetch_sub(1, std::memory_order_relaxed);
   co_return decision;
 }
 
-std::optional<HttpResponse> Service::acquire_request(const HttpRequest& request, Policy*& policy, std::string& key,
-                                                     std::int64_t& cost) {
+std::optional<HttpResponse> Service::acquire_request(const HttpRequest& request, const PolicySet& policies,
+                                                     const Policy*& policy, std::string& key, std::int64_t& cost) {
   try {
     std::string_view target{request.target().data(), request.target().size()};
     AcquireFields fields =
@@ -199,16 +269,15 @@ std::optional<HttpResponse> Service::acquire_request(const HttpRequest& request,
       throw BadRequest{400, "POST takes its fields in the JSON body, not the query"};
     }
     if (!fields.policy) throw BadRequest{400, "missing \"policy\""};
-    auto found = policies_.find(*fields.policy);
-    if (found == policies_.end()) throw BadRequest{404, "unknown policy \"" + fields.policy->substr(0, 64) + "\""};
-    policy = found->second.get();
+    policy = policies.find(*fields.policy);
+    if (policy == nullptr) throw BadRequest{404, "unknown policy \"" + fields.policy->substr(0, 64) + "\""};
     if (!fields.key) throw BadRequest{400, "missing \"key\""};
     check_key(*fields.key);
     cost = fields.cost.value_or(1);
     if (cost < 1) throw BadRequest{400, "cost must be a positive integer, got " + std::to_string(cost)};
-    if (cost > config_.max_cost) {
-      throw BadRequest{400,
-                       "cost " + std::to_string(cost) + " is above the cap of " + std::to_string(config_.max_cost)};
+    if (cost > policies.config.max_cost) {
+      throw BadRequest{
+          400, "cost " + std::to_string(cost) + " is above the cap of " + std::to_string(policies.config.max_cost)};
     }
     key = std::move(*fields.key);
   } catch (const BadRequest& bad) {
@@ -217,8 +286,8 @@ std::optional<HttpResponse> Service::acquire_request(const HttpRequest& request,
   return std::nullopt;
 }
 
-HttpResponse Service::decided(Policy& policy, const Decision& decision, unsigned version) const {
-  (decision.allowed ? policy.allowed : policy.denied).add();
+HttpResponse Service::decided(const Policy& policy, const Decision& decision, unsigned version) const {
+  (decision.allowed ? policy.counters->allowed : policy.counters->denied).add();
   HttpResponse response{decision.allowed ? http::status::ok : http::status::too_many_requests, version};
   response.set(http::field::content_type, "application/json");
   // Formatted by hand (the hot path); policy names are letters, digits, '-' and '_'.
@@ -234,22 +303,22 @@ HttpResponse Service::decided(Policy& policy, const Decision& decision, unsigned
   return response;
 }
 
-asio::awaitable<HttpResponse> Service::check(const HttpRequest& request, std::string_view name) {
-  Policy* policy = nullptr;
+asio::awaitable<HttpResponse> Service::check(const HttpRequest& request, const PolicySet& policies,
+                                             std::string_view name) {
+  const Policy* policy = nullptr;
   std::string key;
-  std::optional<HttpResponse> refused = check_request(request, name, policy, key);
+  std::optional<HttpResponse> refused = check_request(request, policies, name, policy, key);
   if (refused) co_return std::move(*refused);
   Decision decision = co_await decide(*policy, std::move(key), 1);
   co_return checked(*policy, decision, request.version());
 }
 
-std::optional<HttpResponse> Service::check_request(const HttpRequest& request, std::string_view name, Policy*& policy,
-                                                   std::string& key) {
-  auto found = policies_.find(name);
-  if (found == policies_.end()) {
+std::optional<HttpResponse> Service::check_request(const HttpRequest& request, const PolicySet& policies,
+                                                   std::string_view name, const Policy*& policy, std::string& key) {
+  policy = policies.find(name);
+  if (policy == nullptr) {
     return error(404, "unknown policy \"" + std::string{name.substr(0, 64)} + "\"", request.version());
   }
-  policy = found->second.get();
   // Every line of the header, in order, as one list (a proxy appends its
   // element last, whatever a client wrote before it).
   std::array<std::string_view, max_key_header_lines> lines;
@@ -272,8 +341,8 @@ std::optional<HttpResponse> Service::check_request(const HttpRequest& request, s
   return std::nullopt;
 }
 
-HttpResponse Service::checked(Policy& policy, const Decision& decision, unsigned version) const {
-  (decision.allowed ? policy.allowed : policy.denied).add();
+HttpResponse Service::checked(const Policy& policy, const Decision& decision, unsigned version) const {
+  (decision.allowed ? policy.counters->allowed : policy.counters->denied).add();
   HttpResponse response{
       static_cast<http::status>(decision.allowed ? policy.config.allow_status : policy.config.deny_status), version};
   if (!decision.allowed) {
@@ -303,15 +372,15 @@ HttpResponse Service::readiness(unsigned version, boost::system::error_code fail
   return response;
 }
 
-HttpResponse Service::metrics_page(const HttpRequest& request) const {
+HttpResponse Service::metrics_page(const HttpRequest& request, const PolicySet& policies) const {
   std::string text;
   text.append("# HELP leaksnek_decisions_total Rate limit decisions by policy and outcome.\n");
   text.append("# TYPE leaksnek_decisions_total counter\n");
-  for (const auto& [name, policy] : policies_) {
+  for (const auto& [name, policy] : policies.policies) {
     text.append("leaksnek_decisions_total{policy=\"").append(prometheus_label(name)).append("\",outcome=\"allowed\"} ");
-    text.append(std::to_string(policy->allowed.load())).append("\n");
+    text.append(std::to_string(policy->counters->allowed.load())).append("\n");
     text.append("leaksnek_decisions_total{policy=\"").append(prometheus_label(name)).append("\",outcome=\"denied\"} ");
-    text.append(std::to_string(policy->denied.load())).append("\n");
+    text.append(std::to_string(policy->counters->denied.load())).append("\n");
   }
   text.append("# HELP leaksnek_decisions_pending Decisions waiting on the storage now.\n");
   text.append("# TYPE leaksnek_decisions_pending gauge\n");
@@ -331,6 +400,19 @@ HttpResponse Service::metrics_page(const HttpRequest& request) const {
     text.append(fallbacks).append("{mode=\"fail-closed\"} ").append(std::to_string(stats.failed_closed)).append("\n");
     text.append(fallbacks).append("{mode=\"local\"} ").append(std::to_string(stats.fell_back)).append("\n");
   }
+  text.append("# HELP leaksnek_config_reloads_total Configuration reloads (SIGHUP) by result.\n");
+  text.append("# TYPE leaksnek_config_reloads_total counter\n");
+  text.append("leaksnek_config_reloads_total{result=\"applied\"} ")
+      .append(std::to_string(reloads_applied_.load()))
+      .append("\n");
+  text.append("leaksnek_config_reloads_total{result=\"refused\"} ")
+      .append(std::to_string(reloads_refused_.load()))
+      .append("\n");
+  text.append("# HELP leaksnek_config_last_reload_successful 1 unless the latest reload was refused.\n");
+  text.append("# TYPE leaksnek_config_last_reload_successful gauge\n");
+  text.append("leaksnek_config_last_reload_successful ")
+      .append(last_reload_ok_.load(std::memory_order_relaxed) ? "1" : "0")
+      .append("\n");
   text.append(metrics_.render_histogram());
   HttpResponse response{http::status::ok, request.version()};
   response.set(http::field::content_type, "text/plain; version=0.0.4");
