@@ -219,6 +219,7 @@ class Server {
     explicit Connection(tcp::socket socket) : stream{std::move(socket)} {}
     beast::tcp_stream stream;
     beast::flat_buffer buffer{buffer_limit};
+    std::string out;   // the response being written (its capacity kept)
     bool idle = true;  // waiting for the first byte of a request
   };
 
@@ -482,13 +483,36 @@ class Server {
       }
       response.keep_alive(request.keep_alive() && !worker.draining);
       stream.expires_after(std::chrono::seconds{10});
-      auto [write_error, written] = co_await http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
+      serialize(response, connection.out);
+      auto [write_error, written] =
+          co_await asio::async_write(stream, asio::buffer(connection.out), asio::as_tuple(asio::use_awaitable));
       (void)written;
       if (Service::access_log(*worker.policies)) log(request, response, std::chrono::steady_clock::now() - start);
       if (write_error || !response.keep_alive()) break;
     }
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);  // NOLINT(bugprone-unused-return-value)
+  }
+
+  // `response` as it goes on the wire, into `out`: one buffer, one write
+  // (Beast's serializer costs more than the rest of an answer). The fields
+  // are prepared (Content-Length, Connection) and no body is chunked.
+  static void serialize(const HttpResponse& response, std::string& out) {
+    out.clear();
+    out.append(response.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    const unsigned status = response.result_int();
+    out.push_back(static_cast<char>('0' + status / 100 % 10));
+    out.push_back(static_cast<char>('0' + status / 10 % 10));
+    out.push_back(static_cast<char>('0' + status % 10));
+    out.push_back(' ');
+    const beast::string_view reason = response.reason();
+    const beast::string_view text = reason.empty() ? http::obsolete_reason(response.result()) : reason;
+    out.append(text.data(), text.size()).append("\r\n");
+    for (const auto& field : response) {
+      out.append(field.name_string().data(), field.name_string().size()).append(": ");
+      out.append(field.value().data(), field.value().size()).append("\r\n");
+    }
+    out.append("\r\n").append(response.body());
   }
 
   static bool expects_continue(const HttpRequest& request) {

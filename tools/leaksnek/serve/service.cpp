@@ -25,6 +25,22 @@ std::int64_t ceil_s(Duration d) { return d.count() / 1'000'000'000 + (d.count() 
 
 std::string json_text(const json::object& object) { return json::serialize(object); }
 
+// The RateLimit-Policy field of `policy`: the same for every decision.
+std::string rate_limit_policy(const ServePolicy& policy) {
+  const std::string quoted = "\"" + policy.name + "\"";
+  std::string policies;
+  for (const RateLimit& limit : policy.limits) {
+    if (!policies.empty()) policies.append(", ");
+    std::int64_t quota =
+        policy.algorithm == "gcra" || policy.algorithm == "token-bucket" || policy.algorithm == "leaky-bucket"
+            ? limit.burst()
+            : limit.count();
+    policies.append(quoted).append(";q=").append(std::to_string(quota));
+    policies.append(";w=").append(std::to_string(std::max<std::int64_t>(1, ceil_s(limit.period()))));
+  }
+  return policies;
+}
+
 }  // namespace
 
 struct Service::Counters {
@@ -34,6 +50,7 @@ struct Service::Counters {
 
 struct Service::Policy {
   ServePolicy config;
+  std::string rate_limit_policy;  // its RateLimit-Policy field
   std::unique_ptr<PolicyRunner> runner;
   std::shared_ptr<Counters> counters;
 };
@@ -60,6 +77,7 @@ std::shared_ptr<const PolicySet> Service::build(ServeConfig config) const {
   for (const ServePolicy& policy : config.policies) {
     auto entry = std::make_unique<Policy>();
     entry->config = policy;
+    entry->rate_limit_policy = rate_limit_policy(policy);
     entry->runner = make_runner(executor_, policy, storage_);
     auto& counters = counters_[policy.name];
     if (!counters) counters = std::make_shared<Counters>();
@@ -125,17 +143,8 @@ HttpResponse Service::error(unsigned status, std::string_view message, unsigned 
 }
 
 void Service::add_rate_limit_headers(HttpResponse& response, const Policy& policy, const Decision& decision) {
-  std::string quoted = "\"" + policy.config.name + "\"";
-  std::string policies;
-  for (const RateLimit& limit : policy.config.limits) {
-    if (!policies.empty()) policies.append(", ");
-    std::int64_t quota = policy.config.algorithm == "gcra" || policy.config.algorithm == "token-bucket" ||
-                                 policy.config.algorithm == "leaky-bucket"
-                             ? limit.burst()
-                             : limit.count();
-    policies.append(quoted).append(";q=").append(std::to_string(quota));
-    policies.append(";w=").append(std::to_string(std::max<std::int64_t>(1, ceil_s(limit.period()))));
-  }
+  const std::string& policies = policy.rate_limit_policy;
+  const std::string quoted = "\"" + policy.config.name + "\"";
   response.set("RateLimit-Policy", policies);
   response.set("RateLimit", quoted + ";r=" + std::to_string(std::max<std::int64_t>(0, decision.remaining)) +
                                 ";t=" + std::to_string(ceil_s(decision.reset_after)));
