@@ -99,7 +99,7 @@ if ((${#thread_counts[@]} > 0)); then
     run_case "nginx limit_req x$n, 100k keys" "$workers" "http://127.0.0.1:18081" "$work/keys.lua"
     run_case "leaksnek --threads $n, 100k keys" "$serve_pid" "http://127.0.0.1:18080" "$work/keys.lua"
     kill "$serve_pid"
-    nginx -s stop -c "$work/nginx.conf"
+    nginx -s stop -c "$work/nginx.conf" 2>/dev/null
     wait "$serve_pid" || true
     sleep 0.5
   done

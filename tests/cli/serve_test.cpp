@@ -490,6 +490,30 @@ TEST(Serve, AChunkLineThatNeverEndsIsRefusedAtABoundedSize) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+// The unparsed input a connection may hold is bounded by the header limit
+// plus the body limit; requests near those limits, pipelined in one write,
+// are all still answered in order.
+TEST(Serve, PipelinedRequestsNearTheLimitsAreAllAnswered) {
+  ServeProcess server{demo_config};
+  Client client{server.port()};
+  const std::string big_header = "X-Padding: " + std::string(7 * 1024, 'p') + "\r\n";
+  const std::string body = R"({"policy":"demo","key":")" + std::string(200, 'b') + R"("})";
+  std::string requests;
+  for (int i = 0; i < 3; ++i) {
+    requests += "GET /healthz HTTP/1.1\r\nHost: x\r\n" + big_header + "\r\n";
+    requests += "POST /v1/acquire HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+  asio::write(client.socket(), asio::buffer(requests));
+  boost::beast::flat_buffer buffer;
+  for (int i = 0; i < 6; ++i) {
+    http::response<http::string_body> response;
+    http::read(client.socket(), buffer, response);
+    EXPECT_EQ(response.result_int(), i % 2 == 0 ? 200u : (i < 4 ? 200u : 429u)) << i << " " << response.body();
+  }
+  EXPECT_EQ(server.stop(), 0);
+}
+
 // Regression: with no cap on open connections, idle sockets held until
 // their read timeout kept legitimate clients waiting.
 TEST(Serve, IdleConnectionsGiveWayAtTheConnectionCap) {

@@ -34,7 +34,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -72,7 +71,7 @@ constexpr std::size_t body_limit = 4 * 1024;
 // framing, and a few pipelined ones. Beast's parser keeps a chunk-size line
 // (with its extensions) in the buffer until it ends, so without this bound a
 // line that never ends grew until the read timeout.
-constexpr std::size_t buffer_limit = 32 * 1024;
+constexpr std::size_t buffer_limit = header_limit + body_limit;
 
 struct Options {
   ServeConfig config;
@@ -208,6 +207,7 @@ class Server {
     });
     await_hangup();
     asio::co_spawn(workers_[0]->io, accept(), asio::detached);
+    for (auto& worker : workers_) sweep(*worker);
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < workers_.size(); ++i) threads.emplace_back([this, i] { workers_[i]->io.run(); });
     workers_[0]->io.run();
@@ -217,7 +217,12 @@ class Server {
  private:
   struct Connection {
     explicit Connection(tcp::socket socket) : stream{std::move(socket)} {}
-    beast::tcp_stream stream;
+    // Closed by its worker's sweep once `deadline` has passed.
+    void expires_after(std::chrono::steady_clock::duration timeout) {
+      deadline = std::chrono::steady_clock::now() + timeout;
+    }
+    tcp::socket stream;
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
     beast::flat_buffer buffer{buffer_limit};
     std::string out;   // the response being written (its capacity kept)
     bool idle = true;  // waiting for the first byte of a request
@@ -232,6 +237,7 @@ class Server {
     std::list<Connection> connections;          // oldest first; each from its admission to its session's end
     bool draining = false;
     std::unique_ptr<asio::steady_timer> deadline;
+    asio::steady_timer sweeper{io};
   };
 
   static std::vector<std::unique_ptr<Worker>> make_workers(std::size_t count) {
@@ -367,7 +373,7 @@ class Server {
       // Waiting for a request that has not begun: close. Mid-request (part of
       // it read, its body awaited after a 100 Continue, or being answered): finish it.
       if (connection.idle && connection.buffer.size() == 0) {
-        connection.stream.socket().cancel(ignored);  // NOLINT(bugprone-unused-return-value)
+        connection.stream.cancel(ignored);  // NOLINT(bugprone-unused-return-value)
       }
     }
     worker.deadline = std::make_unique<asio::steady_timer>(worker.io, std::chrono::seconds{5});
@@ -375,19 +381,47 @@ class Server {
       if (error) return;
       boost::system::error_code unused;
       for (Connection& connection : worker.connections) {
-        connection.stream.socket().close(unused);  // NOLINT(bugprone-unused-return-value)
+        connection.stream.close(unused);  // NOLINT(bugprone-unused-return-value)
       }
     });
-    if (worker.connections.empty()) worker.deadline->cancel();
+    if (worker.connections.empty()) stopped(worker);
+  }
+
+  // A drained worker with no connection left: its timers go, so its
+  // io_context runs out of work.
+  static void stopped(Worker& worker) {
+    if (worker.deadline) worker.deadline->cancel();
+    worker.sweeper.cancel();
+  }
+
+  // Every 100 ms: closes the worker's connections whose deadline has passed
+  // (their pending operation then fails and their session ends). One timer a
+  // worker instead of one a connection: setting a deadline is a store, where
+  // arming and cancelling a timer around every read and write cost a timer
+  // queue update (and often a system call) each.
+  void sweep(Worker& worker) {
+    worker.sweeper.expires_after(std::chrono::milliseconds{100});
+    worker.sweeper.async_wait([this, &worker](boost::system::error_code error) {
+      if (error) return;
+      const auto now = std::chrono::steady_clock::now();
+      for (Connection& connection : worker.connections) {
+        if (connection.deadline <= now && connection.stream.is_open()) {
+          boost::system::error_code ignored;
+          connection.stream.close(ignored);  // NOLINT(bugprone-unused-return-value)
+        }
+      }
+      if (worker.draining && worker.connections.empty()) return;
+      sweep(worker);
+    });
   }
 
   // Closes `worker`'s longest-open connection that waits for a request with
   // nothing of it received; false when there is none.
   static bool close_oldest_idle(Worker& worker) {
     for (Connection& connection : worker.connections) {
-      if (connection.idle && connection.buffer.size() == 0 && connection.stream.socket().is_open()) {
+      if (connection.idle && connection.buffer.size() == 0 && connection.stream.is_open()) {
         boost::system::error_code ignored;
-        connection.stream.socket().close(ignored);  // NOLINT(bugprone-unused-return-value)
+        connection.stream.close(ignored);  // NOLINT(bugprone-unused-return-value)
         connection.idle = false;
         return true;
       }
@@ -414,7 +448,7 @@ class Server {
     ~Registered() {
       server_.open_.fetch_sub(1, std::memory_order_relaxed);
       worker_.connections.erase(entry_);
-      if (worker_.draining && worker_.connections.empty() && worker_.deadline) worker_.deadline->cancel();
+      if (worker_.draining && worker_.connections.empty()) stopped(worker_);
     }
     Registered(const Registered&) = delete;
     Registered& operator=(const Registered&) = delete;
@@ -428,13 +462,13 @@ class Server {
   asio::awaitable<void> session(Worker& worker, std::list<Connection>::iterator entry) {
     Registered registered{*this, worker, entry};
     Connection& connection = *entry;
-    beast::tcp_stream& stream = connection.stream;
+    tcp::socket& stream = connection.stream;
     beast::flat_buffer& buffer = connection.buffer;
     while (!worker.draining) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(header_limit);
       parser.body_limit(body_limit);
-      stream.expires_after(options_.read_timeout);
+      connection.expires_after(options_.read_timeout);
       connection.idle = true;
       auto [read_error, bytes] =
           co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
@@ -456,7 +490,7 @@ class Server {
         } else if (read_error == http::error::body_limit) {
           refusal = Service::error(413, "the request body is over 4 KiB");
         } else if (read_error == http::error::buffer_overflow) {
-          refusal = Service::error(400, "the request's framing is over 32 KiB (a chunk line that never ends?)");
+          refusal = Service::error(400, "the request's framing is over 12 KiB (a chunk line that never ends?)");
         } else if (read_error.category() == http::make_error_code(http::error::bad_target).category() &&
                    read_error != http::error::end_of_stream && read_error != http::error::partial_message) {
           refusal = Service::error(400, "malformed HTTP request: " + read_error.message());
@@ -464,13 +498,14 @@ class Server {
         if (refusal && !worker.draining) {
           refusal->keep_alive(false);
           refusal->prepare_payload();
-          stream.expires_after(std::chrono::seconds{5});
+          connection.expires_after(std::chrono::seconds{5});
           (void)co_await http::async_write(stream, *refusal, asio::as_tuple(asio::use_awaitable));
-          co_await linger(stream);
+          co_await linger(connection);
         }
         break;  // closed, timed out (a client too slow), or refused
       }
       const HttpRequest& request = parser.get();
+      connection.deadline = std::chrono::steady_clock::time_point::max();  // deciding: Redis has its own timeouts
       const auto start = std::chrono::steady_clock::now();
       // The memory storage: no coroutine. The policies of this worker stay
       // while the request is answered, whatever a reload does meanwhile.
@@ -482,7 +517,7 @@ class Server {
         response = co_await service_.handle(request, worker.policies);
       }
       response.keep_alive(request.keep_alive() && !worker.draining);
-      stream.expires_after(std::chrono::seconds{10});
+      connection.expires_after(std::chrono::seconds{10});
       serialize(response, connection.out);
       auto [write_error, written] =
           co_await asio::async_write(stream, asio::buffer(connection.out), asio::as_tuple(asio::use_awaitable));
@@ -491,7 +526,7 @@ class Server {
       if (write_error || !response.keep_alive()) break;
     }
     boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);  // NOLINT(bugprone-unused-return-value)
+    stream.shutdown(tcp::socket::shutdown_send, ignored);  // NOLINT(bugprone-unused-return-value)
   }
 
   // `response` as it goes on the wire, into `out`: one buffer, one write
@@ -523,10 +558,11 @@ class Server {
   // After refusing a request that was not read to its end: stop sending and
   // read what the client still sends (at most 64 KiB, for at most 1 s), so
   // that closing does not reset the connection before it reads the refusal.
-  static asio::awaitable<void> linger(beast::tcp_stream& stream) {
+  static asio::awaitable<void> linger(Connection& connection) {
+    tcp::socket& stream = connection.stream;
     boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);  // NOLINT(bugprone-unused-return-value)
-    stream.expires_after(std::chrono::seconds{1});
+    stream.shutdown(tcp::socket::shutdown_send, ignored);  // NOLINT(bugprone-unused-return-value)
+    connection.expires_after(std::chrono::seconds{1});
     std::array<char, 4096> sink{};
     for (std::size_t read = 0; read < 64 * 1024;) {
       auto [error, n] = co_await stream.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
