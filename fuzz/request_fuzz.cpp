@@ -4,6 +4,7 @@
 // store. The answer must be a well-formed status, never a crash or a 5xx.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include <boost/asio/co_spawn.hpp>
@@ -40,14 +41,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   boost::system::error_code error;
   parser.put(boost::asio::buffer(data, size), error);
   if (error || !parser.is_done()) return 0;
-  unsigned status = 0;
+  leaksnek::cli::HttpResponse answer;
+  bool answered = false;
   boost::asio::co_spawn(io, service.handle(parser.get()),
                         [&](std::exception_ptr failure, leaksnek::cli::HttpResponse r) {
                           if (failure) __builtin_trap();
-                          status = r.result_int();
+                          answer = std::move(r);
+                          answered = true;
                         });
   io.restart();
   io.run();
-  if (status < 200 || status >= 500) __builtin_trap();
+  const unsigned status = answer.result_int();
+  if (!answered || status < 200 || status >= 500) __builtin_trap();
+  // The bytes serve writes for that answer read back as the same response.
+  answer.keep_alive(parser.get().keep_alive());
+  std::string wire;
+  leaksnek::cli::serialize(answer, wire);
+  http::response_parser<http::string_body> reader;
+  reader.eager(true);
+  reader.skip(parser.get().method() == http::verb::head);
+  reader.put(boost::asio::buffer(wire), error);
+  if (!error && !reader.is_done()) reader.put_eof(error);  // 204 and friends end without a length
+  if (error || !reader.is_done() || reader.get().result_int() != status || reader.get().body() != answer.body() ||
+      reader.get().keep_alive() != answer.keep_alive()) {
+    __builtin_trap();
+  }
   return 0;
 }

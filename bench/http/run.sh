@@ -126,4 +126,31 @@ run_case "nginx limit_req, 100k keys" "$nginx_worker" "http://127.0.0.1:18081" "
 run_case "leaksnek memory, 100k keys" "$serve_pid" "http://127.0.0.1:18080" "$work/keys.lua"
 run_case "leaksnek redis, hot key" "$serve_redis_pid" "http://127.0.0.1:18082/v1/acquire?policy=bench&key=hot"
 run_case "leaksnek redis, 100k keys" "$serve_redis_pid" "http://127.0.0.1:18082" "$work/keys.lua"
+
+# The server-side ceiling: redis-benchmark replaying serve's own EVALSHA on
+# one connection with 64 in flight (redis-benchmark -c 1 -P 64), the command
+# captured with MONITOR from one request to serve.
+redis-cli -p 18379 MONITOR >"$work/monitor" &
+monitor_pid=$!
+sleep 0.3
+exec 3<>/dev/tcp/127.0.0.1/18082
+printf 'GET /v1/acquire?policy=bench&key=ceiling HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+cat <&3 >/dev/null
+exec 3>&-
+sleep 0.3
+kill "$monitor_pid"
+mapfile -t command < <(python3 - "$work/monitor" <<'PY'
+import re, sys
+for line in open(sys.argv[1]):
+    args = re.findall(r'"((?:[^"\\]|\\.)*)"', line)
+    if args and args[0].upper() == "EVALSHA":
+        print("\n".join(args))
+        break
+PY
+)
+if ((${#command[@]} > 0)); then
+  ceiling=$(redis-benchmark -p 18379 -c 1 -P 64 -n 400000 -q "${command[@]}" | tr '\r' '\n' |
+    awk '/requests per second/ {for (i = 1; i <= NF; i++) if ($i == "requests") print $(i - 1)}' | tail -1)
+  printf '%-28s %12s decisions/s (redis-benchmark -c 1 -P 64 running serve'"'"'s EVALSHA)\n' "Redis ceiling" "$ceiling"
+fi
 kill "$redis_pid" "$serve_pid" "$serve_redis_pid"

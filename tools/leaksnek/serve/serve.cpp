@@ -529,27 +529,6 @@ class Server {
     stream.shutdown(tcp::socket::shutdown_send, ignored);  // NOLINT(bugprone-unused-return-value)
   }
 
-  // `response` as it goes on the wire, into `out`: one buffer, one write
-  // (Beast's serializer costs more than the rest of an answer). The fields
-  // are prepared (Content-Length, Connection) and no body is chunked.
-  static void serialize(const HttpResponse& response, std::string& out) {
-    out.clear();
-    out.append(response.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-    const unsigned status = response.result_int();
-    out.push_back(static_cast<char>('0' + status / 100 % 10));
-    out.push_back(static_cast<char>('0' + status / 10 % 10));
-    out.push_back(static_cast<char>('0' + status % 10));
-    out.push_back(' ');
-    const beast::string_view reason = response.reason();
-    const beast::string_view text = reason.empty() ? http::obsolete_reason(response.result()) : reason;
-    out.append(text.data(), text.size()).append("\r\n");
-    for (const auto& field : response) {
-      out.append(field.name_string().data(), field.name_string().size()).append(": ");
-      out.append(field.value().data(), field.value().size()).append("\r\n");
-    }
-    out.append("\r\n").append(response.body());
-  }
-
   static bool expects_continue(const HttpRequest& request) {
     return beast::iequals(request[http::field::expect], "100-continue");
   }

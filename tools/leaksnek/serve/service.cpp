@@ -429,4 +429,22 @@ HttpResponse Service::metrics_page(const HttpRequest& request, const PolicySet& 
   return response;
 }
 
+void serialize(const HttpResponse& response, std::string& out) {
+  out.clear();
+  out.append(response.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  const unsigned status = response.result_int();
+  out.push_back(static_cast<char>('0' + status / 100 % 10));
+  out.push_back(static_cast<char>('0' + status / 10 % 10));
+  out.push_back(static_cast<char>('0' + status % 10));
+  out.push_back(' ');
+  const boost::beast::string_view reason = response.reason();
+  const boost::beast::string_view text = reason.empty() ? http::obsolete_reason(response.result()) : reason;
+  out.append(text.data(), text.size()).append("\r\n");
+  for (const auto& field : response) {
+    out.append(field.name_string().data(), field.name_string().size()).append(": ");
+    out.append(field.value().data(), field.value().size()).append("\r\n");
+  }
+  out.append("\r\n").append(response.body());
+}
+
 }  // namespace leaksnek::cli

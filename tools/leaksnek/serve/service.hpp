@@ -120,4 +120,10 @@ class Service {
   mutable std::map<std::string, std::shared_ptr<Counters>, std::less<>> counters_;
 };
 
+// `response` as it goes on the wire, into `out` (its capacity kept between
+// calls): one buffer for one write, where Beast's serializer costs more than
+// the rest of an answer. The fields must be prepared (Content-Length,
+// Connection: prepare_payload(), keep_alive()); no body is chunked.
+void serialize(const HttpResponse& response, std::string& out);
+
 }  // namespace leaksnek::cli
