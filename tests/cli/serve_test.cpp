@@ -461,31 +461,77 @@ TEST(Serve, SigtermAnswersARequestWhoseBodyFollowsA100Continue) {
   EXPECT_EQ(server.wait(15s), 0);
 }
 
+// The resident memory of process `pid`, in KiB.
+long resident_kib(pid_t pid) {
+  std::ifstream status{"/proc/" + std::to_string(pid) + "/status"};
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// Sends `head`, then `filler` again and again (up to 4 MiB): the server must
+// refuse (a 400 or 431, then close) or reset, never go on reading.
+void refused_at_a_bounded_size(const std::string& head, const std::string& filler) {
+  ServeProcess server{demo_config, "--read-timeout 60s"};
+  Client hostile{server.port()};
+  boost::system::error_code error;
+  asio::write(hostile.socket(), asio::buffer(head), error);
+  for (std::size_t sent = 0; sent < 4 * 1024 * 1024 && !error; sent += filler.size()) {
+    asio::write(hostile.socket(), asio::buffer(filler), error);
+  }
+  ASSERT_TRUE(error || testing::closed_within(hostile.socket(), 10s) ||
+              std::string{[&] {
+                std::string answer(64, '\0');
+                answer.resize(static_cast<std::size_t>(std::max<ssize_t>(
+                    0, ::recv(hostile.socket().native_handle(), answer.data(), answer.size(), MSG_DONTWAIT))));
+                return answer;
+              }()}
+                  .starts_with("HTTP/1.1 4"));
+  EXPECT_EQ(Client{server.port()}.send(http::verb::get, "/healthz").result_int(), 200u);
+  EXPECT_EQ(server.stop(), 0);
+}
+
 // Regression: a chunk-size line that never ends (a chunk extension) was
 // buffered until the read timeout: hundreds of MiB from one connection.
 TEST(Serve, AChunkLineThatNeverEndsIsRefusedAtABoundedSize) {
+  refused_at_a_bounded_size("POST /v1/acquire HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;",
+                            std::string(64 * 1024, 'a'));
+}
+
+// Trailer fields after the last chunk, without end.
+TEST(Serve, TrailersThatNeverEndAreRefusedAtABoundedSize) {
+  std::string trailers;
+  while (trailers.size() < 64 * 1024) trailers += "X-Trailer: " + std::string(100, 't') + "\r\n";
+  refused_at_a_bounded_size(
+      "POST /v1/acquire HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n0\r\n",
+      trailers);
+}
+
+// Pipelined requests, each small, sent without ever reading an answer: the
+// server answers what it can and closes when its answers back up, holding no
+// more than one answer meanwhile.
+TEST(Serve, PipelinedRequestsThatNeverEndAreRefusedOrAnsweredAtABoundedSize) {
+  std::string requests;
+  while (requests.size() < 64 * 1024) requests += "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
   ServeProcess server{demo_config, "--read-timeout 60s"};
+  EXPECT_EQ(Client{server.port()}.send(http::verb::get, "/healthz").result_int(), 200u);
+  const long before = resident_kib(server.pid());
   Client hostile{server.port()};
-  timeval limit{10, 0};
+  // The socket's buffers fill both ways; the sends then block (1 s) or fail.
+  timeval limit{1, 0};
   setsockopt(hostile.socket().native_handle(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
-  setsockopt(hostile.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-  boost::system::error_code error;
-  asio::write(hostile.socket(),
-              asio::buffer(std::string{"POST /v1/acquire HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;"}),
-              error);
-  const std::string extension(64 * 1024, 'a');
-  for (int i = 0; i < 64 && !error; ++i) asio::write(hostile.socket(), asio::buffer(extension), error);
-  // Refused (a 400, then closed) or reset: never still reading after 4 MiB.
-  std::string answer;
-  char byte = 0;
-  boost::system::error_code read_error;
-  while (!read_error && answer.size() < 4096) {
-    if (asio::read(hostile.socket(), asio::buffer(&byte, 1), read_error) == 1) answer.push_back(byte);
+  std::size_t sent = 0;
+  while (sent < 64 * 1024 * 1024) {
+    const ssize_t n = ::send(hostile.socket().native_handle(), requests.data(), requests.size(), MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<std::size_t>(n);
   }
-  EXPECT_TRUE(read_error == asio::error::eof || read_error == asio::error::connection_reset ||
-              answer.starts_with("HTTP/1.1 400"))
-      << read_error.message() << " " << answer;
-  EXPECT_NE(read_error, asio::error::would_block);  // not the receive timeout: the server let go
+  EXPECT_LT(sent, 64u * 1024 * 1024);  // the server stopped reading
+  EXPECT_LT(resident_kib(server.pid()) - before, 16 * 1024) << "KiB grown";
+  hostile.socket().close();
   EXPECT_EQ(Client{server.port()}.send(http::verb::get, "/healthz").result_int(), 200u);
   EXPECT_EQ(server.stop(), 0);
 }

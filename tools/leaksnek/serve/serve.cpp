@@ -257,7 +257,7 @@ class Server {
         // Out of descriptors: a worker frees one (its oldest idle
         // connection). Any failure: pause, so the loop never spins.
         if (error.value() == EMFILE || error.value() == ENFILE) {
-          asio::post(worker.io, [this, &worker] { (void)close_oldest_idle(worker); });
+          asio::post(worker.io, [&worker] { (void)close_oldest_idle(worker); });
         }
         next = (next + 1) % workers_.size();
         pause.expires_after(std::chrono::milliseconds{10});
