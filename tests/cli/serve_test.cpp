@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -481,14 +482,11 @@ void refused_at_a_bounded_size(const std::string& head, const std::string& fille
   for (std::size_t sent = 0; sent < 4 * 1024 * 1024 && !error; sent += filler.size()) {
     asio::write(hostile.socket(), asio::buffer(filler), error);
   }
-  ASSERT_TRUE(error || testing::closed_within(hostile.socket(), 10s) ||
-              std::string{[&] {
-                std::string answer(64, '\0');
-                answer.resize(static_cast<std::size_t>(std::max<ssize_t>(
-                    0, ::recv(hostile.socket().native_handle(), answer.data(), answer.size(), MSG_DONTWAIT))));
-                return answer;
-              }()}
-                  .starts_with("HTTP/1.1 4"));
+  if (!error) {  // the server let go (a write error above means it reset the connection already)
+    std::optional<std::string> answer = testing::read_until_closed(hostile.socket(), 10s);
+    ASSERT_TRUE(answer.has_value()) << "still open after 4 MiB";
+    EXPECT_TRUE(answer->empty() || answer->starts_with("HTTP/1.1 4")) << *answer;
+  }
   EXPECT_EQ(Client{server.port()}.send(http::verb::get, "/healthz").result_int(), 200u);
   EXPECT_EQ(server.stop(), 0);
 }
@@ -530,7 +528,11 @@ TEST(Serve, PipelinedRequestsThatNeverEndAreRefusedOrAnsweredAtABoundedSize) {
     sent += static_cast<std::size_t>(n);
   }
   EXPECT_LT(sent, 64u * 1024 * 1024);  // the server stopped reading
+#if !defined(__SANITIZE_ADDRESS__)     // ASan's quarantine keeps what the requests freed
   EXPECT_LT(resident_kib(server.pid()) - before, 16 * 1024) << "KiB grown";
+#else
+  (void)before;
+#endif
   hostile.socket().close();
   EXPECT_EQ(Client{server.port()}.send(http::verb::get, "/healthz").result_int(), 200u);
   EXPECT_EQ(server.stop(), 0);

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -150,9 +151,28 @@ inline bool closed_within(tcp::socket& socket, std::chrono::milliseconds limit) 
   return got == 0 || (got < 0 && errno == ECONNRESET);
 }
 
+// What the server sends on `socket` until it closes it (end of stream or
+// reset); nullopt if it is still open after `limit`.
+inline std::optional<std::string> read_until_closed(tcp::socket& socket, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  std::string got;
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    pollfd wanted{socket.native_handle(), POLLIN, 0};
+    if (::poll(&wanted, 1, static_cast<int>(left.count())) != 1) continue;
+    char chunk[4096];
+    const ssize_t n = ::recv(socket.native_handle(), chunk, sizeof chunk, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno == ECONNRESET)) return got;
+    if (n > 0) got.append(chunk, static_cast<std::size_t>(n));
+  }
+}
+
 }  // namespace serve_detail
 
 using serve_detail::closed_within;
+using serve_detail::read_until_closed;
 
 using serve_detail::Client;
 using serve_detail::ServeProcess;
