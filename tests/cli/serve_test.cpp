@@ -432,15 +432,7 @@ TEST(Serve, SigtermAnswersARequestWhoseBodyFollowsA100Continue) {
   ServeProcess server{demo_config, "--read-timeout 60s"};
   Client client{server.port()};
   const std::string body = R"({"policy":"demo","key":"continued"})";
-  asio::write(client.socket(), asio::buffer("POST /v1/acquire HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-                                            "Content-Type: application/json\r\nContent-Length: " +
-                                            std::to_string(body.size()) + "\r\n\r\n"));
-  std::string interim;
-  char c = 0;
-  while (interim.find("\r\n\r\n") == std::string::npos && asio::read(client.socket(), asio::buffer(&c, 1)) == 1) {
-    interim.push_back(c);
-  }
-  EXPECT_TRUE(interim.starts_with("HTTP/1.1 100 Continue")) << interim;
+  EXPECT_EQ(testing::begin_request(client, body), "HTTP/1.1 100 Continue");
   server.terminate();
   // Draining once new connections are refused.
   auto deadline = std::chrono::steady_clock::now() + 10s;

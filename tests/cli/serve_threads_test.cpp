@@ -100,20 +100,6 @@ TEST(ServeThreads, ManyConnectionsOnEveryThreadAllowExactlyTheLimitOnOneRedisKey
   exactly_the_limit_on_one_key("--threads 4 --storage " + redis.url());
 }
 
-// Sends the head of a request with "Expect: 100-continue" and waits for the
-// interim answer: the server then holds a request in progress on it.
-void begin_request(Client& client, const std::string& body) {
-  asio::write(client.socket(), asio::buffer("POST /v1/acquire HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-                                            "Content-Type: application/json\r\nContent-Length: " +
-                                            std::to_string(body.size()) + "\r\n\r\n"));
-  std::string interim;
-  char c = 0;
-  while (interim.find("\r\n\r\n") == std::string::npos && asio::read(client.socket(), asio::buffer(&c, 1)) == 1) {
-    interim.push_back(c);
-  }
-  ASSERT_TRUE(interim.starts_with("HTTP/1.1 100 Continue")) << interim;
-}
-
 // Connections are handed to the two workers in turn: a, c on one, b, d on
 // the other. With b and d mid-request, the newcomer that lands on their
 // worker finds nothing idle there and takes the other worker's oldest idle
@@ -126,8 +112,8 @@ TEST(ServeThreads, AtTheCapAnIdleConnectionOnAnotherThreadGivesWay) {
   Client c{server.port()};
   Client d{server.port()};
   const std::string body = R"({"policy":"p","key":"k"})";
-  begin_request(b, body);
-  begin_request(d, body);
+  ASSERT_EQ(testing::begin_request(b, body), "HTTP/1.1 100 Continue");
+  ASSERT_EQ(testing::begin_request(d, body), "HTTP/1.1 100 Continue");
   Client e{server.port()};  // beside a and c: a gives way
   receive_timeout(e);
   EXPECT_EQ(e.send(http::verb::get, "/healthz").result_int(), 200u);

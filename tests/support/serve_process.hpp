@@ -22,6 +22,8 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
@@ -169,8 +171,24 @@ inline std::optional<std::string> read_until_closed(tcp::socket& socket, std::ch
   }
 }
 
+// Sends the head of `POST /v1/acquire` with "Expect: 100-continue" and a
+// Content-Length for `body`, and reads the interim answer: its status line
+// ("HTTP/1.1 100 Continue" when the server then waits for the body).
+inline std::string begin_request(Client& client, const std::string& body) {
+  asio::write(client.socket(), asio::buffer("POST /v1/acquire HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                                            "Content-Type: application/json\r\nContent-Length: " +
+                                            std::to_string(body.size()) + "\r\n\r\n"));
+  std::string interim;
+  char c = 0;
+  while (interim.find("\r\n\r\n") == std::string::npos && asio::read(client.socket(), asio::buffer(&c, 1)) == 1) {
+    interim.push_back(c);
+  }
+  return interim.substr(0, interim.find("\r\n"));
+}
+
 }  // namespace serve_detail
 
+using serve_detail::begin_request;
 using serve_detail::closed_within;
 using serve_detail::read_until_closed;
 
