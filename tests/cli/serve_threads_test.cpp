@@ -132,6 +132,30 @@ TEST(ServeThreads, AtTheCapAnIdleConnectionOnAnotherThreadGivesWay) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+// Regression: the Redis client runs on worker 0; once worker 0's own
+// connections were gone it stopped, and a request still being read on
+// another worker waited on Redis for ever: the process never exited.
+TEST(ServeThreads, SigtermAnswersARedisRequestStillArrivingOnAnotherThread) {
+  testing::RedisServer redis;
+  ServeProcess server{"[policies.p]\nalgorithm = \"gcra\"\nlimit = \"5/m\"\n",
+                      "--threads 2 --read-timeout 60s --storage " + redis.url()};
+  Client first{server.port()};  // worker 0
+  EXPECT_EQ(first.send(http::verb::get, "/healthz").result_int(), 200u);
+  Client second{server.port()};  // worker 1
+  const std::string body = R"({"policy":"p","key":"k"})";
+  ASSERT_EQ(testing::begin_request(second, body), "HTTP/1.1 100 Continue");
+  server.terminate();
+  // Worker 0 drains: its idle connection is closed.
+  EXPECT_TRUE(testing::closed_within(first.socket(), 10s));
+  std::this_thread::sleep_for(100ms);  // for worker 0 to run out of work, were it allowed to
+  asio::write(second.socket(), asio::buffer(body));
+  boost::beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(second.socket(), buffer, response);
+  EXPECT_EQ(response.result_int(), 200u) << response.body();
+  EXPECT_EQ(server.wait(15s), 0);
+}
+
 TEST(ServeThreads, SigtermDrainsEveryThreadAndExitsZero) {
   ServeProcess server{"[policies.p]\nalgorithm = \"gcra\"\nlimit = \"5/m\"\n", "--threads 3 --read-timeout 60s"};
   std::vector<std::unique_ptr<Client>> idle;

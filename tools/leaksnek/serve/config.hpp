@@ -46,10 +46,10 @@ struct ServeConfig {
   // Open connections at most (and below the descriptor limit); at the cap the
   // oldest connection waiting for a request is closed to admit a new one.
   std::int64_t max_connections = 10'000;
-  std::int64_t max_keys = 1'000'000;
+  std::int64_t max_keys = 1'000'000;  // keys kept in memory (the storage, or Redis's local fallback) at most
   // Threads serving connections, all on the one storage; 0: one per core
   // this process may run on.
-  std::int64_t threads = 0;  // keys kept in memory (the storage, or Redis's local fallback) at most
+  std::int64_t threads = 0;
   bool access_log = false;
   std::vector<ServePolicy> policies;  // at least one, by name
 };

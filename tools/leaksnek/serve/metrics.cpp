@@ -50,7 +50,8 @@ std::string Metrics::render_histogram() const {
   text.append("leaksnek_request_duration_seconds_bucket{le=\"+Inf\"} ").append(std::to_string(cumulative)).append("\n");
   std::snprintf(number, sizeof number, "%.9f", static_cast<double>(sum_ns) / 1e9);
   text.append("leaksnek_request_duration_seconds_sum ").append(number).append("\n");
-  text.append("leaksnek_request_duration_seconds_count ").append(std::to_string(count)).append("\n");
+  // The count is the +Inf bucket, read once: Prometheus expects the two equal.
+  text.append("leaksnek_request_duration_seconds_count ").append(std::to_string(cumulative)).append("\n");
   return text;
 }
 

@@ -12,10 +12,12 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <tuple>
@@ -208,9 +210,26 @@ class Server {
     await_hangup();
     asio::co_spawn(workers_[0]->io, accept(), asio::detached);
     for (auto& worker : workers_) sweep(*worker);
+    // Worker 0 runs until every other worker has stopped: the Redis client's
+    // strand runs there, and a session on another worker may still await a
+    // decision after worker 0's own connections are gone.
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> others;
+    if (workers_.size() > 1) others.emplace(workers_[0]->io.get_executor());
+    std::atomic<std::size_t> running{workers_.size() - 1};
     std::vector<std::thread> threads;
-    for (std::size_t i = 1; i < workers_.size(); ++i) threads.emplace_back([this, i] { workers_[i]->io.run(); });
-    workers_[0]->io.run();
+    try {
+      for (std::size_t i = 1; i < workers_.size(); ++i) {
+        threads.emplace_back([this, i, &running, &others] {
+          serve_or_exit(workers_[i]->io);
+          if (running.fetch_sub(1) == 1) asio::post(workers_[0]->io, [&others] { others.reset(); });
+        });
+      }
+    } catch (...) {  // no thread to run on (before any connection): stop those started
+      for (auto& worker : workers_) worker->io.stop();
+      for (std::thread& thread : threads) thread.join();
+      throw;
+    }
+    serve_or_exit(workers_[0]->io);
     for (std::thread& thread : threads) thread.join();
   }
 
@@ -240,6 +259,18 @@ class Server {
     asio::steady_timer sweeper{io};
   };
 
+  // Runs `io`; a failure inside a handler (out of memory) ends the process
+  // with status 2 and its reason, as a failure at start does.
+  static void serve_or_exit(asio::io_context& io) {
+    try {
+      io.run();
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "leaksnek serve: %s\n", error.what());
+      std::fflush(stderr);
+      std::_Exit(2);
+    }
+  }
+
   static std::vector<std::unique_ptr<Worker>> make_workers(std::size_t count) {
     std::vector<std::unique_ptr<Worker>> workers;
     for (std::size_t i = 0; i < count; ++i) workers.push_back(std::make_unique<Worker>());
@@ -252,6 +283,7 @@ class Server {
     while (!stopping_) {
       Worker& worker = *workers_[next];
       auto [error, socket] = co_await acceptor_.async_accept(worker.io, asio::as_tuple(asio::use_awaitable));
+      if (stopping_) break;  // accepted as the drain began: closed unserved
       if (error) {
         if (stopping_ || error == asio::error::operation_aborted) break;
         // Out of descriptors: a worker frees one (its oldest idle
@@ -347,7 +379,12 @@ class Server {
     socket.set_option(tcp::no_delay(true), ignored);  // NOLINT(bugprone-unused-return-value)
     // Registered now, so the next admission on this worker sees it.
     worker.connections.emplace_back(std::move(socket));
-    asio::co_spawn(worker.io, session(worker, std::prev(worker.connections.end())), asio::detached);
+    try {
+      asio::co_spawn(worker.io, session(worker, std::prev(worker.connections.end())), asio::detached);
+    } catch (...) {  // no frame for the session (out of memory): this connection goes
+      worker.connections.pop_back();
+      refuse();
+    }
   }
 
   // Stops accepting and drains every worker: each lets its in-flight
@@ -524,6 +561,8 @@ class Server {
       (void)written;
       if (Service::access_log(*worker.policies)) log(request, response, std::chrono::steady_clock::now() - start);
       if (write_error || !response.keep_alive()) break;
+      // A large answer (/metrics) leaves no large buffer behind on an idle connection.
+      if (connection.out.capacity() > 16 * 1024) std::string{}.swap(connection.out);
     }
     boost::system::error_code ignored;
     stream.shutdown(tcp::socket::shutdown_send, ignored);  // NOLINT(bugprone-unused-return-value)
