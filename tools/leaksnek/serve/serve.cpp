@@ -255,7 +255,7 @@ class Server {
     std::shared_ptr<const PolicySet> policies;  // this thread's view of the policies in force
     std::list<Connection> connections;          // oldest first; each from its admission to its session's end
     bool draining = false;
-    std::unique_ptr<asio::steady_timer> deadline;
+    asio::steady_timer deadline{io};  // the drain's
     asio::steady_timer sweeper{io};
   };
 
@@ -285,7 +285,7 @@ class Server {
       auto [error, socket] = co_await acceptor_.async_accept(worker.io, asio::as_tuple(asio::use_awaitable));
       if (stopping_) break;  // accepted as the drain began: closed unserved
       if (error) {
-        if (stopping_ || error == asio::error::operation_aborted) break;
+        if (error == asio::error::operation_aborted) break;
         // Out of descriptors: a worker frees one (its oldest idle
         // connection). Any failure: pause, so the loop never spins.
         if (error.value() == EMFILE || error.value() == ENFILE) {
@@ -317,18 +317,12 @@ class Server {
   // Each worker takes the new policies between two requests.
   void reload() {
     Options next;
-    try {
-      next = load_();
-    } catch (const std::exception& error) {
-      service_.refused();
-      std::fprintf(stderr, "leaksnek serve: reload refused, the previous configuration goes on serving: %s\n",
-                   error.what());
-      return;
-    }
     Reloaded reloaded;
     try {
+      next = load_();
       reloaded = service_.reload(next.config);
     } catch (const std::exception& error) {
+      service_.refused();
       std::fprintf(stderr, "leaksnek serve: reload refused, the previous configuration goes on serving: %s\n",
                    error.what());
       return;
@@ -413,8 +407,8 @@ class Server {
         connection.stream.cancel(ignored);  // NOLINT(bugprone-unused-return-value)
       }
     }
-    worker.deadline = std::make_unique<asio::steady_timer>(worker.io, std::chrono::seconds{5});
-    worker.deadline->async_wait([&worker](boost::system::error_code error) {
+    worker.deadline.expires_after(std::chrono::seconds{5});
+    worker.deadline.async_wait([&worker](boost::system::error_code error) {
       if (error) return;
       boost::system::error_code unused;
       for (Connection& connection : worker.connections) {
@@ -427,7 +421,7 @@ class Server {
   // A drained worker with no connection left: its timers go, so its
   // io_context runs out of work.
   static void stopped(Worker& worker) {
-    if (worker.deadline) worker.deadline->cancel();
+    worker.deadline.cancel();
     worker.sweeper.cancel();
   }
 

@@ -111,12 +111,9 @@ Reloaded Service::reload(ServeConfig next) {
   keep(&ServeConfig::on_storage_error, "on_storage_error", policy);
   keep(&ServeConfig::max_keys, "max_keys", number);
   next.storage_key = started_.storage_key;
-  try {
+  {
     std::lock_guard lock{mutex_};
     current_ = build(std::move(next));
-  } catch (...) {
-    refused();
-    throw;
   }
   reloads_applied_.add();
   last_reload_ok_.store(true, std::memory_order_relaxed);

@@ -57,9 +57,9 @@ class Service {
   // changed limit), its counters go on. Settings that cannot change live
   // (listen, threads, storage, on_storage_error, max_keys) are kept and
   // listed. Throws (and nothing changes) when a policy cannot be built.
-  // Counts the reload, applied or (see refused()) not. Thread-safe.
+  // Counts an applied reload. Thread-safe.
   Reloaded reload(ServeConfig next);
-  // Counts a reload refused before reaching reload() (a bad file).
+  // Counts a refused reload (a bad file, a policy that cannot be built).
   void refused() noexcept;
 
   // Answers one request with `policies`. Never throws; bad input gets a 4xx
