@@ -6,7 +6,13 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <algorithm>
+#include <array>
 #include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
 #include <optional>
 #include <string>
 #include <utility>
@@ -15,6 +21,8 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+
+#include <leaksnek/redis/cluster.hpp>
 
 #include "reply.hpp"
 
@@ -329,23 +337,30 @@ struct AsyncClient::State : std::enable_shared_from_this<State> {
     Callback done;
     Clock::time_point deadline;
     bool finished = false;
+    bool routed = false;  // a cluster's call: a redirection completes it as an error reply, without error
   };
 
   void send_script(const std::shared_ptr<Run>& run, Command command) {
     send(
         std::move(command),
         [self = shared_from_this(), run](error_code error, Reply reply) {
-          if (run->finished) return;  // the retry after a failed SCRIPT LOAD
+          if (run->finished) return;  // the retry after a failed load
           if (error) {
             run->finished = true;
             return run->done(error, std::move(reply));
           }
-          for (Command& next : run->call.answer(std::move(reply))) {
-            if (next.front() == "SCRIPT") self->session.count(Session::Counter::script_load);
-            self->send_script(run, std::move(next));
-          }
+          for (Command& next : run->call.answer(std::move(reply))) self->send_script(run, std::move(next));
           if (!run->call.done()) return;
           run->finished = true;
+          if (run->call.loaded()) self->session.count(Session::Counter::script_load);
+          if (run->call.functions_unsupported()) self->session.no_functions();
+          if (run->call.redirected() && run->routed) {
+            return run->done(error_code{}, Reply{Reply::Type::error, run->call.redirected()->text, 0, {}});
+          }
+          if (run->call.redirected()) {
+            return run->done(make_error_code(errc::storage_failed),
+                             message(self->session.refused(not_a_cluster(*run->call.redirected()))));
+          }
           if (run->call.failure()) {
             return run->done(make_error_code(errc::storage_failed),
                              message(self->session.refused(*run->call.failure())));
@@ -385,14 +400,295 @@ void AsyncClient::forget(redisAsyncContext* context) noexcept {
   }
 }
 
-AsyncClient::AsyncClient(boost::asio::any_io_executor executor, Options options)
-    : executor_{std::move(executor)}, state_{std::make_shared<State>(executor_, std::move(options))} {}
+// A Redis Cluster: a single-server State per master, and the slot map that
+// routes each call. Everything but the counters runs on its own strand.
+struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
+  Cluster(const asio::any_io_executor& e, Options o)
+      : executor{e}, strand{asio::make_strand(e)}, session{o}, options{std::move(o)} {}
+
+  asio::any_io_executor executor;
+  asio::strand<asio::any_io_executor> strand;
+  Session session;  // the cluster's own counters and messages
+  Options options;
+  mutable std::mutex nodes_mutex;  // guards nodes (read by statistics() on any thread)
+  std::map<std::string, std::shared_ptr<State>> nodes;
+  std::array<State*, cluster_slots> owner{};
+  Clock::time_point refreshed_at{};
+  bool refreshing = false;
+  std::vector<std::function<void()>> after_refresh;
+  bool closed = false;
+
+  static constexpr auto refresh_interval = std::chrono::milliseconds{100};
+
+  // One call: a script (script != nullptr) or a command (args).
+  struct Op {
+    const Script* script = nullptr;
+    std::vector<std::string> keys;
+    std::vector<std::string> args;
+    Callback done;
+    Clock::time_point deadline;
+    int slot = 0;
+    int round = 0;
+    bool finished = false;
+    std::optional<asio::steady_timer> timer;  // a backoff, or the wait for a slot map
+  };
+
+  State& node(const Endpoint& where) {
+    std::lock_guard lock{nodes_mutex};
+    auto& slot = nodes[node_name(where)];
+    if (!slot) {
+      Options node_options = options;
+      node_options.cluster.clear();
+      node_options.endpoint = options.cluster.front();  // credentials
+      node_options.endpoint.host = where.host;
+      node_options.endpoint.port = where.port;
+      node_options.endpoint.db = 0;
+      slot = std::make_shared<State>(executor, std::move(node_options));
+    }
+    return *slot;
+  }
+
+  void finish(const std::shared_ptr<Op>& op, error_code error, Reply reply) {
+    if (op->finished) return;
+    op->finished = true;
+    if (op->timer) op->timer->cancel();
+    op->done(error, std::move(reply));
+  }
+
+  void fail(const std::shared_ptr<Op>& op, std::string_view why) {
+    finish(op, closed ? error_code{asio::error::operation_aborted} : make_error_code(errc::storage_failed),
+           Reply{Reply::Type::error, session.describe(why), 0, {}});
+  }
+
+  // Runs `then` once a refresh is done (or at once when none is due).
+  void refresh(bool force, std::function<void()> then) {
+    if (refreshing) {
+      after_refresh.push_back(std::move(then));
+      return;
+    }
+    if (!force && Clock::now() - refreshed_at < refresh_interval) return then();
+    refreshing = true;
+    refreshed_at = Clock::now();
+    after_refresh.push_back(std::move(then));
+    auto candidates = std::make_shared<std::vector<State*>>();
+    for (State* n : std::set<State*>(owner.begin(), owner.end())) {
+      if (n != nullptr) candidates->push_back(n);
+    }
+    for (const Endpoint& seed : options.cluster) {
+      State* n = &node(seed);
+      if (std::find(candidates->begin(), candidates->end(), n) == candidates->end()) candidates->push_back(n);
+    }
+    ask_slots(candidates, 0, Clock::now() + options.timeout);
+  }
+
+  void refreshed() {
+    refreshing = false;
+    std::vector<std::function<void()>> waiting;
+    waiting.swap(after_refresh);
+    for (auto& then : waiting) then();
+  }
+
+  void ask_slots(const std::shared_ptr<std::vector<State*>>& candidates, std::size_t i, Clock::time_point deadline) {
+    if (closed || i == candidates->size()) return refreshed();
+    State* candidate = (*candidates)[i];
+    if (candidate->session.down(State::now_ns())) return ask_slots(candidates, i + 1, deadline);
+    auto self = shared_from_this();
+    auto node = candidate->shared_from_this();
+    asio::post(node->strand, [self, node, candidates, i, deadline] {
+      node->send(
+          {"CLUSTER", "SLOTS"},
+          [self, node, candidates, i, deadline](error_code error, Reply reply) {
+            asio::post(self->strand, [self, node, candidates, i, deadline, error, reply = std::move(reply)] {
+              if (!error && self->apply(reply, *node)) return self->refreshed();
+              self->ask_slots(candidates, i + 1, deadline);
+            });
+          },
+          deadline);
+    });
+  }
+
+  bool apply(const Reply& reply, const State& answered) {
+    if (reply.type == Reply::Type::error) {
+      session.refused(node_name(answered.options.endpoint) + " answered CLUSTER SLOTS with " + reply.text);
+      return false;
+    }
+    try {
+      SlotMap map = SlotMap::parse(reply, answered.options.endpoint);
+      if (map.masters().empty()) return false;
+      std::vector<State*> masters;
+      for (const Endpoint& m : map.masters()) masters.push_back(&node(m));
+      for (int slot = 0; slot < cluster_slots; ++slot) {
+        auto i = map.owner(slot);
+        owner[static_cast<std::size_t>(slot)] = i ? masters[*i] : nullptr;
+      }
+      session.count(Session::Counter::map_refresh);
+      return true;
+    } catch (const StorageError& e) {
+      session.refused(e.what());
+      return false;
+    }
+  }
+
+  // Waits (for a map or a backoff) no later than the op's deadline.
+  void wait_until(const std::shared_ptr<Op>& op, Clock::time_point when) {
+    if (!op->timer) op->timer.emplace(strand);
+    op->timer->expires_at(std::min(when, op->deadline));
+    op->timer->async_wait([self = shared_from_this(), op](error_code error) {
+      if (error || op->finished) return;
+      if (Clock::now() >= op->deadline) return self->fail(op, "timed out after " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(self->options.timeout).count()) + " ms");
+      self->dispatch(op, nullptr);
+    });
+  }
+
+  void dispatch(const std::shared_ptr<Op>& op, State* ask) {
+    if (op->finished) return;
+    if (closed) return fail(op, "the client closed");
+    State* target = ask != nullptr ? ask : owner[static_cast<std::size_t>(op->slot)];
+    if (target == nullptr) {
+      if (op->round++ > 0) return fail(op, "no master serves slot " + std::to_string(op->slot));
+      wait_until(op, op->deadline);  // bounds the wait for the map
+      return refresh(true, [self = shared_from_this(), op] {
+        if (op->timer) op->timer->cancel();
+        if (!op->finished) self->dispatch(op, nullptr);
+      });
+    }
+    auto self = shared_from_this();
+    auto node = target->shared_from_this();
+    const bool asking = ask != nullptr;
+    Callback back = [self, op, node, asking](error_code error, Reply reply) {
+      asio::post(self->strand, [self, op, node, asking, error, reply = std::move(reply)]() mutable {
+        self->result(op, *node, asking, error, std::move(reply));
+      });
+    };
+    if (op->script != nullptr) {
+      auto run = std::make_shared<State::Run>(State::Run{
+          ScriptCall{*op->script, op->keys, op->args, node->session.functions(), asking}, std::move(back), op->deadline});
+      run->routed = true;
+      asio::post(node->strand, [node, run] {
+        for (Command& command : run->call.commands()) node->send_script(run, std::move(command));
+      });
+    } else {
+      asio::post(node->strand, [node, op, asking, back = std::move(back)]() mutable {
+        if (asking) node->send({"ASKING"}, [](error_code, const Reply&) {}, op->deadline);
+        node->send(op->args, std::move(back), op->deadline);
+      });
+    }
+  }
+
+  void result(const std::shared_ptr<Op>& op, State& node, bool asking, error_code error, Reply reply) {
+    if (op->finished) return;
+    if (error) {
+      // Unreachable (not a script's error): the master may have failed over.
+      if (error == make_error_code(errc::storage_failed) && !asking && !closed &&
+          node.session.down(State::now_ns()) && Clock::now() < op->deadline) {
+        return refresh(false, [self = shared_from_this(), op, &node, error, reply]() mutable {
+          if (op->finished) return;
+          if (self->owner[static_cast<std::size_t>(op->slot)] != &node && Clock::now() < op->deadline) {
+            return self->dispatch(op, nullptr);
+          }
+          self->finish(op, error, std::move(reply));
+        });
+      }
+      return finish(op, error, std::move(reply));
+    }
+    auto r = reply.type == Reply::Type::error ? redirection(reply) : std::nullopt;
+    if (!r) return finish(op, error, std::move(reply));
+    if (++op->round > 16) return fail(op, "redirected 16 times for slot " + std::to_string(op->slot) + ", last: " + r->text);
+    Endpoint where = node.options.endpoint;
+    if (!r->host.empty()) where.host = r->host;
+    where.port = r->port;
+    switch (r->kind) {
+      case Redirection::Kind::moved:
+        session.count(Session::Counter::redirection);
+        owner[static_cast<std::size_t>(r->slot)] = &this->node(where);
+        dispatch(op, nullptr);
+        return refresh(false, [] {});  // more slots have likely moved with it
+      case Redirection::Kind::ask:
+        session.count(Session::Counter::redirection);
+        return dispatch(op, &this->node(where));
+      case Redirection::Kind::try_again:
+      case Redirection::Kind::cluster_down: {
+        const auto pause = std::chrono::milliseconds{1 << std::min(op->round, 5)};
+        if (Clock::now() + pause >= op->deadline) {
+          return fail(op, node_name(node.options.endpoint) + " answered \"" + r->text + "\" until the call's timeout");
+        }
+        if (r->kind == Redirection::Kind::cluster_down) refresh(false, [] {});
+        return wait_until(op, Clock::now() + pause);
+      }
+    }
+  }
+
+  void start(std::shared_ptr<Op> op) {
+    asio::post(strand, [self = shared_from_this(), op = std::move(op)] { self->dispatch(op, nullptr); });
+  }
+
+  void close() {
+    closed = true;
+    std::lock_guard lock{nodes_mutex};
+    for (auto& [name, n] : nodes) asio::post(n->strand, [n = n] { n->close(); });
+  }
+
+  Statistics statistics() const {
+    Statistics total = session.statistics();
+    std::lock_guard lock{nodes_mutex};
+    for (const auto& [name, n] : nodes) {
+      Statistics s = n->session.statistics();
+      total.calls += s.calls;
+      total.connects += s.connects;
+      total.failures += s.failures;
+      total.script_loads += s.script_loads;
+    }
+    return total;
+  }
+
+  Duration retry_in() const {
+    std::lock_guard lock{nodes_mutex};
+    Duration soonest = Duration::max();
+    bool any = false;
+    for (const auto& [name, n] : nodes) {
+      any = true;
+      soonest = std::min(soonest, n->session.retry_in(State::now_ns()));
+    }
+    return any ? soonest : Duration{0};
+  }
+
+  std::string last_failure() const {
+    std::string own = session.last_failure();
+    if (!own.empty()) return own;
+    std::lock_guard lock{nodes_mutex};
+    for (const auto& [name, n] : nodes) {
+      std::string last = n->session.last_failure();
+      if (!last.empty()) return last;
+    }
+    return {};
+  }
+};
+
+AsyncClient::AsyncClient(boost::asio::any_io_executor executor, Options options) : executor_{std::move(executor)} {
+  if (options.is_cluster()) {
+    cluster_ = std::make_shared<Cluster>(executor_, std::move(options));
+  } else {
+    state_ = std::make_shared<State>(executor_, std::move(options));
+  }
+}
 
 AsyncClient::~AsyncClient() {
+  if (cluster_) {
+    asio::post(cluster_->strand, [cluster = cluster_] { cluster->close(); });
+    return;
+  }
   asio::post(state_->strand, [state = state_] { state->close(); });
 }
 
 void AsyncClient::command(std::vector<std::string> args, Callback done) {
+  if (cluster_) {
+    auto op = std::make_shared<Cluster::Op>();
+    op->slot = args.size() > 1 ? key_slot(args[1]) : 0;
+    op->args = std::move(args);
+    op->done = std::move(done);
+    op->deadline = Clock::now() + cluster_->options.timeout;
+    return cluster_->start(std::move(op));
+  }
   const auto deadline = Clock::now() + state_->options.timeout;
   asio::post(state_->strand, [state = state_, args = std::move(args), done = std::move(done), deadline]() mutable {
     state->send(std::move(args), std::move(done), deadline);
@@ -401,20 +697,41 @@ void AsyncClient::command(std::vector<std::string> args, Callback done) {
 
 void AsyncClient::eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args,
                        Callback done) {
-  // One deadline for the call, NOSCRIPT recovery included.
-  auto run = std::make_shared<State::Run>(State::Run{ScriptCall{script, std::move(keys), std::move(args)},
-                                                     std::move(done), Clock::now() + state_->options.timeout});
-  asio::post(state_->strand, [state = state_, run] { state->send_script(run, run->call.command()); });
+  if (cluster_) {
+    auto op = std::make_shared<Cluster::Op>();
+    op->script = &script;
+    op->slot = keys.empty() ? 0 : key_slot(keys.front());
+    op->keys = std::move(keys);
+    op->args = std::move(args);
+    op->done = std::move(done);
+    op->deadline = Clock::now() + cluster_->options.timeout;
+    return cluster_->start(std::move(op));
+  }
+  // One deadline for the call, a reload included.
+  auto run = std::make_shared<State::Run>(
+      State::Run{ScriptCall{script, std::move(keys), std::move(args), state_->session.functions()}, std::move(done),
+                 Clock::now() + state_->options.timeout});
+  asio::post(state_->strand, [state = state_, run] {
+    for (Command& command : run->call.commands()) state->send_script(run, std::move(command));
+  });
 }
 
-const Options& AsyncClient::options() const noexcept { return state_->options; }
+const Options& AsyncClient::options() const noexcept { return cluster_ ? cluster_->options : state_->options; }
 
-Statistics AsyncClient::statistics() const { return state_->session.statistics(); }
+Statistics AsyncClient::statistics() const {
+  return cluster_ ? cluster_->statistics() : state_->session.statistics();
+}
 
-void AsyncClient::count(OnStorageError policy) noexcept { state_->session.count(policy); }
+void AsyncClient::count(OnStorageError policy) noexcept {
+  (cluster_ ? cluster_->session : state_->session).count(policy);
+}
 
-Duration AsyncClient::retry_in() const noexcept { return state_->session.retry_in(State::now_ns()); }
+Duration AsyncClient::retry_in() const noexcept {
+  return cluster_ ? cluster_->retry_in() : state_->session.retry_in(State::now_ns());
+}
 
-std::string AsyncClient::last_failure() const { return state_->session.last_failure(); }
+std::string AsyncClient::last_failure() const {
+  return cluster_ ? cluster_->last_failure() : state_->session.last_failure();
+}
 
 }  // namespace leaksnek::redis

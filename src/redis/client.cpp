@@ -14,6 +14,11 @@
 #include <string>
 #include <utility>
 #include <vector>
+#include <array>
+#include <map>
+#include <set>
+#include <thread>
+#include <leaksnek/redis/cluster.hpp>
 
 namespace leaksnek {
 
@@ -98,6 +103,44 @@ Endpoint Endpoint::parse(std::string_view url) {
   return endpoint;
 }
 
+void Options::set_url(std::string_view url) {
+  constexpr std::string_view scheme = "redis-cluster://";
+  if (!url.starts_with(scheme)) {
+    endpoint = Endpoint::parse(url);
+    cluster.clear();
+    return;
+  }
+  std::string_view rest = url.substr(scheme.size());
+  std::string credentials;
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    credentials = std::string{rest.substr(0, at + 1)};
+    rest = rest.substr(at + 1);
+  }
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    if (rest.substr(slash + 1).find_first_not_of('/') != std::string_view::npos) {
+      bad_url(url, "a Redis Cluster has only database 0: remove the database number");
+    }
+    rest = rest.substr(0, slash);
+  }
+  std::vector<Endpoint> seeds;
+  while (true) {
+    const std::size_t comma = rest.find(',');
+    std::string_view node = rest.substr(0, comma);
+    if (node.empty()) bad_url(url, "expected redis-cluster://[user:password@]host:port[,host:port...]");
+    if (seeds.size() == 64) bad_url(url, "more than 64 nodes");
+    try {
+      seeds.push_back(Endpoint::parse("redis://" + credentials + std::string{node}));
+    } catch (const Error& e) {
+      std::string_view why{e.what()};
+      if (auto end = why.find("\": "); end != std::string_view::npos) why.remove_prefix(end + 3);
+      bad_url(url, std::string{"node \""}.append(node).append("\": ").append(why));
+    }
+    if (comma == std::string_view::npos) break;
+    rest = rest.substr(comma + 1);
+  }
+  cluster = std::move(seeds);
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -124,8 +167,12 @@ struct Unreachable {
 
 }  // namespace
 
-struct Client::Impl {
-  explicit Impl(Options o) : session{std::move(o)} {}
+namespace {
+
+// One server: a pool of connections and the session that knows whether the
+// server is down.
+struct Node {
+  explicit Node(Options o) : session{std::move(o)} {}
 
   Session session;
   const Options& options = session.options();
@@ -196,10 +243,11 @@ struct Client::Impl {
     return detail::copy_reply(*reply);
   }
 
+  // `use(connection, deadline)` on one connection; StorageError when Redis
+  // is down, unreachable or too slow.
   template <class Use>
-  Reply with_connection(Use&& use) {
+  Reply with_connection(Clock::time_point deadline, Use&& use) {
     if (session.down(now_ns())) throw StorageError{session.fail_fast_message()};
-    const auto deadline = Clock::now() + options.timeout;
     try {
       Context context = take(deadline);
       Reply reply = use(*context, deadline);
@@ -214,14 +262,259 @@ struct Client::Impl {
       throw StorageError{message};
     }
   }
+
+  Reply command(std::span<const std::string_view> args, Clock::time_point deadline, bool asking = false) {
+    return with_connection(deadline, [&](redisContext& context, Clock::time_point until) {
+      if (asking) {
+        Reply ok = run(context, std::array<std::string_view, 1>{"ASKING"}, until);
+        if (ok.type == Reply::Type::error) return ok;
+      }
+      return run(context, args, until);
+    });
+  }
+
+  // Runs a script call to its end; a failure (not a redirection) throws.
+  Reply eval(ScriptCall& call, Clock::time_point deadline) {
+    Reply reply = with_connection(deadline, [&](redisContext& context, Clock::time_point until) {
+      std::vector<Command> more = call.commands();
+      for (std::size_t i = 0; i < more.size() && !call.done(); ++i) {
+        for (Command& again : call.answer(run(context, more[i], until))) more.push_back(std::move(again));
+      }
+      return call.reply();
+    });
+    if (call.functions_unsupported()) session.no_functions();
+    if (call.loaded()) session.count(Session::Counter::script_load);
+    if (call.failure()) throw StorageError{session.refused(*call.failure())};
+    return reply;
+  }
+};
+
+// A Redis Cluster: a Node per master, found through the seeds and CLUSTER
+// SLOTS, and the slot map that routes each call to its key's master.
+struct Cluster {
+  explicit Cluster(Options o) : session{o}, options{std::move(o)} {}
+
+  Session session;  // the cluster's own counters and its messages
+  Options options;
+  std::mutex mutex;  // guards nodes, owner, refreshed_at
+  std::map<std::string, std::unique_ptr<Node>> nodes;
+  std::array<Node*, cluster_slots> owner{};
+  Clock::time_point refreshed_at{};
+  std::mutex refreshing;  // one refresh at a time; others go on with the map they have
+
+  // After a failure, at most one refresh per interval: a dead master must
+  // not turn every call into a round of CLUSTER SLOTS.
+  static constexpr auto refresh_interval = std::chrono::milliseconds{100};
+
+  Node& node(const Endpoint& where) {  // with `mutex` held
+    std::string name = node_name(where);
+    auto& slot = nodes[name];
+    if (!slot) {
+      Options node_options = options;
+      node_options.cluster.clear();
+      node_options.endpoint = options.cluster.front();  // credentials
+      node_options.endpoint.host = where.host;
+      node_options.endpoint.port = where.port;
+      node_options.endpoint.db = 0;
+      slot = std::make_unique<Node>(std::move(node_options));
+    }
+    return *slot;
+  }
+
+  Node& node_at(const Redirection& r, const Node& answered) {
+    std::lock_guard lock{mutex};
+    Endpoint where = answered.options.endpoint;
+    if (!r.host.empty()) where.host = r.host;
+    where.port = r.port;
+    return node(where);
+  }
+
+  // Reads the slot map from the first node that answers. `force`: even
+  // within the refresh interval (no map yet, or MOVED). Returns whether a
+  // new map is in place.
+  bool refresh(Clock::time_point deadline, bool force) {
+    std::unique_lock busy{refreshing, std::try_to_lock};
+    if (!busy.owns_lock()) return false;
+    std::vector<Node*> candidates;
+    {
+      std::lock_guard lock{mutex};
+      if (!force && Clock::now() - refreshed_at < refresh_interval) return false;
+      refreshed_at = Clock::now();
+      for (Node* n : std::set<Node*>(owner.begin(), owner.end())) {
+        if (n != nullptr) candidates.push_back(n);
+      }
+      for (const Endpoint& seed : options.cluster) {
+        Node* n = &node(seed);
+        if (std::find(candidates.begin(), candidates.end(), n) == candidates.end()) candidates.push_back(n);
+      }
+    }
+    for (Node* candidate : candidates) {
+      if (candidate->session.down(Node::now_ns())) continue;
+      try {
+        Reply reply = candidate->command(std::array<std::string_view, 2>{"CLUSTER", "SLOTS"}, deadline);
+        if (reply.type == Reply::Type::error) {
+          session.refused(node_name(candidate->options.endpoint) + " answered CLUSTER SLOTS with " + reply.text);
+          continue;
+        }
+        SlotMap map = SlotMap::parse(reply, candidate->options.endpoint);
+        if (map.masters().empty()) continue;  // a node that has not joined yet
+        std::lock_guard lock{mutex};
+        std::vector<Node*> masters;
+        for (const Endpoint& m : map.masters()) masters.push_back(&node(m));
+        for (int slot = 0; slot < cluster_slots; ++slot) {
+          auto i = map.owner(slot);
+          owner[static_cast<std::size_t>(slot)] = i ? masters[*i] : nullptr;
+        }
+        session.count(Session::Counter::map_refresh);
+        return true;
+      } catch (const StorageError&) {
+        continue;  // the next candidate
+      }
+    }
+    return false;
+  }
+
+  Node* owner_of(int slot) {
+    std::lock_guard lock{mutex};
+    return owner[static_cast<std::size_t>(slot)];
+  }
+
+  void learn(int slot, Node& node) {
+    std::lock_guard lock{mutex};
+    owner[static_cast<std::size_t>(slot)] = &node;
+  }
+
+  Node& route(int slot, Clock::time_point deadline) {
+    if (Node* n = owner_of(slot)) return *n;
+    refresh(deadline, true);
+    if (Node* n = owner_of(slot)) return *n;
+    throw StorageError{describe("no master serves slot " + std::to_string(slot) + " (" + unreachable_reason() + ")")};
+  }
+
+  [[nodiscard]] std::string describe(std::string_view reason) const { return session.describe(reason); }
+
+  std::string unreachable_reason() {
+    std::lock_guard lock{mutex};
+    for (auto& [name, n] : nodes) {
+      std::string last = n->session.last_failure();
+      if (!last.empty()) return "last failure: " + last;
+    }
+    return "no node answered CLUSTER SLOTS";
+  }
+
+  // Runs `attempt(node, asking, deadline)` on the slot's master, following
+  // MOVED and ASK, retrying TRYAGAIN, CLUSTERDOWN and a failed-over master,
+  // all within one deadline. `attempt` returns the reply, which may be a
+  // redirection (an error reply), and throws StorageError on failure.
+  template <class Attempt>
+  Reply routed(int slot, Attempt&& attempt) {
+    const auto deadline = Clock::now() + options.timeout;
+    Node* ask = nullptr;
+    for (int round = 0;; ++round) {
+      Node& target = ask != nullptr ? *ask : route(slot, deadline);
+      const bool asking = ask != nullptr;
+      ask = nullptr;
+      Reply reply;
+      try {
+        reply = attempt(target, asking, deadline);
+      } catch (const StorageError&) {
+        // The master may have failed over: a newer map may name its successor.
+        if (!asking && Clock::now() < deadline && refresh(deadline, false) && owner_of(slot) != &target) continue;
+        throw;
+      }
+      auto r = redirection(reply);
+      if (!r) return reply;
+      if (round >= 16) throw StorageError{describe("redirected 16 times for slot " + std::to_string(slot) + ", last: " + r->text)};
+      switch (r->kind) {
+        case Redirection::Kind::moved:
+          session.count(Session::Counter::redirection);
+          learn(r->slot, node_at(*r, target));
+          refresh(deadline, false);  // more slots have likely moved with it
+          continue;
+        case Redirection::Kind::ask:
+          session.count(Session::Counter::redirection);
+          ask = &node_at(*r, target);
+          continue;
+        case Redirection::Kind::try_again:
+        case Redirection::Kind::cluster_down: {
+          // Back off (1, 2, 4 ... 32 ms), never past the deadline.
+          auto pause = std::chrono::milliseconds{1 << std::min(round, 5)};
+          if (Clock::now() + pause >= deadline) {
+            throw StorageError{describe(node_name(target.options.endpoint) + " answered \"" + r->text +
+                                        "\" until the call's timeout")};
+          }
+          std::this_thread::sleep_for(pause);
+          if (r->kind == Redirection::Kind::cluster_down) refresh(deadline, false);
+          continue;
+        }
+      }
+    }
+  }
+
+  Statistics statistics() {
+    Statistics total = session.statistics();
+    std::lock_guard lock{mutex};
+    for (auto& [name, n] : nodes) {
+      Statistics s = n->session.statistics();
+      total.calls += s.calls;
+      total.connects += s.connects;
+      total.failures += s.failures;
+      total.script_loads += s.script_loads;
+    }
+    return total;
+  }
+
+  // The cluster is down when every master fails fast.
+  Duration retry_in() {
+    std::lock_guard lock{mutex};
+    Duration soonest = Duration::max();
+    bool any = false;
+    for (Node* n : std::set<Node*>(owner.begin(), owner.end())) {
+      if (n == nullptr) continue;
+      any = true;
+      soonest = std::min(soonest, n->session.retry_in(Node::now_ns()));
+    }
+    return any ? soonest : Duration{0};
+  }
+
+  std::string last_failure() {
+    std::string own = session.last_failure();
+    if (!own.empty()) return own;
+    std::lock_guard lock{mutex};
+    for (auto& [name, n] : nodes) {
+      std::string last = n->session.last_failure();
+      if (!last.empty()) return last;
+    }
+    return {};
+  }
+};
+
+}  // namespace
+
+struct Client::Impl {
+  explicit Impl(Options o) {
+    if (o.is_cluster()) {
+      cluster = std::make_unique<Cluster>(std::move(o));
+    } else {
+      single = std::make_unique<Node>(std::move(o));
+    }
+  }
+  [[nodiscard]] const Options& options() const { return cluster ? cluster->options : single->options; }
+  [[nodiscard]] Session& session() const { return cluster ? cluster->session : single->session; }
+
+  std::unique_ptr<Node> single;
+  std::unique_ptr<Cluster> cluster;
 };
 
 Client::Client(Options options) : impl_{std::make_unique<Impl>(std::move(options))} {}
 Client::~Client() = default;
 
 Reply Client::command(std::span<const std::string_view> args) {
-  return impl_->with_connection(
-      [&](redisContext& context, Clock::time_point deadline) { return impl_->run(context, args, deadline); });
+  if (!impl_->cluster) return impl_->single->command(args, Clock::now() + impl_->single->options.timeout);
+  const int slot = args.size() > 1 ? key_slot(args[1]) : 0;
+  return impl_->cluster->routed(slot, [&](Node& node, bool asking, Clock::time_point deadline) {
+    return node.command(args, deadline, asking);
+  });
 }
 
 Reply Client::eval(const Script& script, std::span<const std::string_view> keys,
@@ -231,30 +524,40 @@ Reply Client::eval(const Script& script, std::span<const std::string_view> keys,
 }
 
 Reply Client::eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args) {
-  ScriptCall call{script, std::move(keys), std::move(args)};
-  Reply reply = impl_->with_connection([&](redisContext& context, Clock::time_point deadline) {
-    std::vector<Command> more = call.answer(impl_->run(context, call.command(), deadline));
-    for (std::size_t i = 0; i < more.size() && !call.done(); ++i) {
-      for (Command& again : call.answer(impl_->run(context, more[i], deadline))) more.push_back(std::move(again));
-    }
-    return call.reply();
+  if (!impl_->cluster) {
+    Node& node = *impl_->single;
+    ScriptCall call{script, std::move(keys), std::move(args), node.session.functions()};
+    Reply reply = node.eval(call, Clock::now() + node.options.timeout);
+    if (call.redirected()) throw StorageError{node.session.refused(not_a_cluster(*call.redirected()))};
+    return reply;
+  }
+  // Every key of one call shares the first key's slot (leaksnek's keys share a hash tag).
+  const int slot = keys.empty() ? 0 : key_slot(keys.front());
+  return impl_->cluster->routed(slot, [&](Node& node, bool asking, Clock::time_point deadline) {
+    ScriptCall call{script, keys, args, node.session.functions(), asking};
+    Reply reply = node.eval(call, deadline);
+    if (call.redirected()) return Reply{Reply::Type::error, call.redirected()->text, 0, {}};
+    return reply;
   });
-  if (call.loaded()) impl_->session.count(Session::Counter::script_load);
-  if (call.failure()) throw StorageError{impl_->session.refused(*call.failure())};
-  return reply;
 }
 
-const Options& Client::options() const noexcept { return impl_->options; }
+const Options& Client::options() const noexcept { return impl_->options(); }
 
-Statistics Client::statistics() const { return impl_->session.statistics(); }
+Statistics Client::statistics() const {
+  return impl_->cluster ? impl_->cluster->statistics() : impl_->single->session.statistics();
+}
 
-void Client::count(OnStorageError policy) noexcept { impl_->session.count(policy); }
+void Client::count(OnStorageError policy) noexcept { impl_->session().count(policy); }
 
-std::string Client::last_failure() const { return impl_->session.last_failure(); }
+std::string Client::last_failure() const {
+  return impl_->cluster ? impl_->cluster->last_failure() : impl_->single->session.last_failure();
+}
 
-bool Client::down() const noexcept { return impl_->session.down(Impl::now_ns()); }
+bool Client::down() const noexcept { return retry_in() > Duration{0}; }
 
-Duration Client::retry_in() const noexcept { return impl_->session.retry_in(Impl::now_ns()); }
+Duration Client::retry_in() const noexcept {
+  return impl_->cluster ? impl_->cluster->retry_in() : impl_->single->session.retry_in(Node::now_ns());
+}
 
 }  // namespace redis
 }  // namespace leaksnek

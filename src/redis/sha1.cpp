@@ -70,6 +70,19 @@ std::string sha1_hex(std::string_view data) {
   return out;
 }
 
-Script::Script(std::string text) : text_{std::move(text)}, sha1_{sha1_hex(text_)} {}
+Script::Script(std::string text) : text_{std::move(text)}, sha1_{sha1_hex(text_)} {
+  // The entry line: the last line, "return NAME(KEYS, ARGV)".
+  std::string_view body{text_};
+  while (body.ends_with('\n')) body.remove_suffix(1);
+  const std::size_t start = body.rfind('\n') + 1;  // npos + 1 == 0: a one-line script
+  std::string_view last = body.substr(start);
+  constexpr std::string_view head = "return ", tail = "(KEYS, ARGV)";
+  if (!last.starts_with(head) || !last.ends_with(tail) || last.size() <= head.size() + tail.size()) return;
+  std::string_view entry = last.substr(head.size(), last.size() - head.size() - tail.size());
+  function_ = "leaksnek_" + sha1_.substr(0, 20);
+  library_.append("#!lua name=").append(function_).append("\n").append(body.substr(0, start));
+  library_.append("redis.register_function('").append(function_).append("', function(keys, args) return ");
+  library_.append(entry).append("(keys, args) end)\n");
+}
 
 }  // namespace leaksnek::redis

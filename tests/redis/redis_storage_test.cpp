@@ -162,7 +162,7 @@ TEST(RedisStorage, OneRoundTripPerDecisionAndNoscriptRecovery) {
   auto calls = storage->statistics().calls;
   EXPECT_TRUE(limiter.try_acquire("k").allowed);
   EXPECT_EQ(storage->statistics().calls - calls, 1u);  // one EVALSHA
-  EXPECT_EQ(storage->client()->command({"SCRIPT", "FLUSH"}).type, Reply::Type::status);
+  EXPECT_EQ(storage->client()->command({"FUNCTION", "FLUSH"}).type, Reply::Type::status);
   Decision third = limiter.try_acquire("k");  // reloads transparently
   EXPECT_FALSE(third.allowed);
   EXPECT_GT(third.retry_after, 29min);  // on the server's clock, a little of the half hour has passed

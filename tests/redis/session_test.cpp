@@ -85,7 +85,7 @@ const Script script{"return 1"};
 
 TEST(RedisScriptCall, FirstCommandIsEvalshaWithKeysThenArgs) {
   ScriptCall call{script, {"k1", "k2"}, {"a"}};
-  EXPECT_EQ(call.command(), (Command{"EVALSHA", script.sha1(), "2", "k1", "k2", "a"}));
+  EXPECT_EQ(call.commands(), (std::vector<Command>{{"EVALSHA", script.sha1(), "2", "k1", "k2", "a"}}));
   EXPECT_FALSE(call.done());
 }
 
@@ -103,7 +103,7 @@ TEST(RedisScriptCall, NoscriptLoadsAndRetriesOnce) {
   auto next = call.answer(error("NOSCRIPT No matching script. Please use EVAL."));
   ASSERT_EQ(next.size(), 2U);
   EXPECT_EQ(next[0], (Command{"SCRIPT", "LOAD", "return 1"}));
-  EXPECT_EQ(next[1], call.command());
+  EXPECT_EQ(next[1], call.commands().front());
   EXPECT_TRUE(call.loaded());
   EXPECT_FALSE(call.done());
   EXPECT_TRUE(call.answer(Reply{Reply::Type::string, script.sha1(), 0, {}}).empty());
@@ -142,6 +142,105 @@ TEST(RedisScriptCall, AnErrorReplyOfTheScriptIsAFailure) {
   ASSERT_TRUE(call.failure());
   EXPECT_EQ(*call.failure(), "failed the script: ERR user_script:1: bad");
   EXPECT_FALSE(call.loaded());
+}
+
+// A script with an entry line is also a Functions library.
+const Script library_script{"local function f(KEYS, ARGV) return 1 end\nreturn f(KEYS, ARGV)\n"};
+
+TEST(RedisScript, AnEntryLineMakesALibraryNamedByTheHash) {
+  EXPECT_TRUE(script.library().empty());
+  EXPECT_EQ(library_script.function(), "leaksnek_" + library_script.sha1().substr(0, 20));
+  EXPECT_EQ(library_script.library(), "#!lua name=" + library_script.function() +
+                                          "\nlocal function f(KEYS, ARGV) return 1 end\n"
+                                          "redis.register_function('" +
+                                          library_script.function() + "', function(keys, args) return f(keys, args) end)\n");
+}
+
+TEST(RedisScriptCall, WithALibraryTheCallIsFcall) {
+  ScriptCall call{library_script, {"k"}, {"a"}};
+  EXPECT_EQ(call.commands(), (std::vector<Command>{{"FCALL", library_script.function(), "1", "k", "a"}}));
+  ScriptCall without{library_script, {"k"}, {"a"}, false};
+  EXPECT_EQ(without.commands().front().front(), "EVALSHA");
+}
+
+TEST(RedisScriptCall, FunctionNotFoundLoadsTheLibraryAndRetriesOnce) {
+  ScriptCall call{library_script, {"k"}, {}};
+  auto next = call.answer(error("ERR Function not found"));
+  ASSERT_EQ(next.size(), 2U);
+  EXPECT_EQ(next[0], (Command{"FUNCTION", "LOAD", library_script.library()}));
+  EXPECT_EQ(next[1], call.commands().front());
+  // Another client loaded it first: the retry still runs.
+  EXPECT_TRUE(call.answer(error("ERR Library '" + library_script.function() + "' already exists")).empty());
+  EXPECT_FALSE(call.done());
+  EXPECT_TRUE(call.answer(integer(3)).empty());
+  ASSERT_TRUE(call.done());
+  EXPECT_FALSE(call.failure());
+  EXPECT_TRUE(call.loaded());
+  EXPECT_EQ(call.reply().integer, 3);
+}
+
+TEST(RedisScriptCall, AServerWithoutFcallIsAnsweredWithEvalsha) {
+  ScriptCall call{library_script, {"k"}, {}};
+  auto next = call.answer(error("ERR unknown command 'FCALL', with args beginning with: "));
+  ASSERT_EQ(next.size(), 1U);
+  EXPECT_EQ(next[0].front(), "EVALSHA");
+  EXPECT_TRUE(call.functions_unsupported());
+  next = call.answer(error("NOSCRIPT No matching script."));
+  ASSERT_EQ(next.size(), 2U);
+  EXPECT_EQ(next[0], (Command{"SCRIPT", "LOAD", library_script.text()}));
+  EXPECT_TRUE(call.answer(status()).empty());
+  EXPECT_TRUE(call.answer(integer(1)).empty());
+  EXPECT_TRUE(call.done());
+  EXPECT_FALSE(call.failure());
+}
+
+TEST(RedisScriptCall, AskingPrecedesEveryAttempt) {
+  ScriptCall call{library_script, {"k"}, {}, true, true};
+  auto first = call.commands();
+  ASSERT_EQ(first.size(), 2U);
+  EXPECT_EQ(first[0], (Command{"ASKING"}));
+  EXPECT_TRUE(call.answer(status()).empty());
+  auto next = call.answer(error("ERR Function not found"));
+  ASSERT_EQ(next.size(), 3U);
+  EXPECT_EQ(next[0][0], "FUNCTION");
+  EXPECT_EQ(next[1], (Command{"ASKING"}));
+  EXPECT_EQ(next[2][0], "FCALL");
+  EXPECT_TRUE(call.answer(status()).empty());
+  EXPECT_TRUE(call.answer(status()).empty());
+  EXPECT_TRUE(call.answer(integer(5)).empty());
+  ASSERT_TRUE(call.done());
+  EXPECT_EQ(call.reply().integer, 5);
+}
+
+TEST(RedisScriptCall, ARedirectionEndsTheCallWithoutAFailure) {
+  ScriptCall call{library_script, {"k"}, {}};
+  EXPECT_TRUE(call.answer(error("MOVED 3999 127.0.0.1:6381")).empty());
+  ASSERT_TRUE(call.done());
+  EXPECT_FALSE(call.failure());
+  ASSERT_TRUE(call.redirected());
+  EXPECT_EQ(call.redirected()->kind, Redirection::Kind::moved);
+  EXPECT_EQ(call.redirected()->slot, 3999);
+  EXPECT_EQ(call.redirected()->host, "127.0.0.1");
+  EXPECT_EQ(call.redirected()->port, 6381);
+}
+
+TEST(RedisRedirection, ParsesEveryKindAndRejectsTheRest) {
+  auto ask = redirection(error("ASK 12182 [::1]:7002"));
+  ASSERT_TRUE(ask);
+  EXPECT_EQ(ask->kind, Redirection::Kind::ask);
+  EXPECT_EQ(ask->host, "::1");
+  EXPECT_EQ(ask->port, 7002);
+  auto unknown_endpoint = redirection(error("MOVED 1 :7003"));
+  ASSERT_TRUE(unknown_endpoint);
+  EXPECT_EQ(unknown_endpoint->host, "");
+  EXPECT_EQ(redirection(error("TRYAGAIN Multiple keys request during rehashing of slot"))->kind,
+            Redirection::Kind::try_again);
+  EXPECT_EQ(redirection(error("CLUSTERDOWN The cluster is down"))->kind, Redirection::Kind::cluster_down);
+  EXPECT_FALSE(redirection(error("MOVED 16384 h:1")));  // no such slot
+  EXPECT_FALSE(redirection(error("MOVED x h:1")));
+  EXPECT_FALSE(redirection(error("MOVED 1 h:0")));
+  EXPECT_FALSE(redirection(error("ERR MOVED 1 h:1")));
+  EXPECT_FALSE(redirection(status("MOVED 1 h:1")));
 }
 
 Options options_with(Duration retry_interval) {

@@ -16,7 +16,7 @@ namespace leaksnek::cli {
 namespace {
 
 constexpr std::string_view acquire_usage =
-    "usage: leaksnek acquire [--storage memory|redis://[user:password@]host:port/db] --algorithm ALGO\n"
+    "usage: leaksnek acquire [--storage memory|redis://[user:password@]host:port/db|redis-cluster://host:port[,host:port...]] --algorithm ALGO\n"
     "                        --limit N/PERIOD [--burst B] [--cost C] [--count K] [--wait DURATION]\n"
     "                        [--timeout DURATION] [--on-storage-error fail-open|fail-closed|local] KEY\n"
     "  Makes K decisions (default 1) of cost C (default 1) for KEY and prints one line per\n"
@@ -73,7 +73,7 @@ std::shared_ptr<RateStorage<std::string>> open_storage(const AcquireOptions& opt
   if (options.storage == "memory") return std::make_shared<MemoryStorage<std::string>>();
   redis::Options redis_options;
   try {
-    redis_options.endpoint = redis::Endpoint::parse(options.storage);
+    redis_options.set_url(options.storage);
   } catch (const Error& error) {
     throw UsageError{std::string{"--storage: "} + error.what() + " (or 'memory')"};
   }

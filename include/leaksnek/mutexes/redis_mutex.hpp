@@ -50,7 +50,7 @@ class RedisMutex final : public KeyMutex<Key> {
   explicit RedisMutex(std::shared_ptr<redis::Client> client, redis::MutexOptions options = {})
       : client_{std::move(client)}, options_{options} {}
   explicit RedisMutex(std::string_view url, redis::MutexOptions options = {})
-      : RedisMutex{std::make_shared<redis::Client>(redis::Options{.endpoint = redis::Endpoint::parse(url)}), options} {}
+      : RedisMutex{std::make_shared<redis::Client>(options_for(url)), options} {}
 
   // Blocks until this process holds `key`'s lock (polling Redis). Throws
   // StorageError when Redis fails or the wait runs out; KeyError for a key
@@ -78,6 +78,11 @@ class RedisMutex final : public KeyMutex<Key> {
   }
 
  private:
+  static redis::Options options_for(std::string_view url) {
+    redis::Options options;
+    options.set_url(url);
+    return options;
+  }
   std::string lock_name(const Key& key) const {
     std::string scratch;
     return redis::lock_key(client_->options(), redis::key_bytes(key, scratch));

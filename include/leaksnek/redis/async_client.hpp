@@ -30,6 +30,12 @@ namespace leaksnek::redis {
 // Thread-safe: every call may come from any thread (the work is posted to the
 // client's strand). Each command costs one allocation for its arguments and
 // one for its completion; replies are copied out of hiredis.
+//
+// With Options::cluster, a Redis Cluster: one pipelined connection per
+// master, each call routed to its key's master by the slot map (CLUSTER
+// SLOTS), following MOVED and ASK, retrying TRYAGAIN, CLUSTERDOWN and a
+// failed-over master within the call's timeout. A command's key is its
+// second word (GET key, SET key ...); a call to a script, its first key.
 class AsyncClient {
  public:
   using error_code = boost::system::error_code;
@@ -86,6 +92,7 @@ class AsyncClient {
 
  private:
   struct State;
+  struct Cluster;
   // hiredis is freeing `context`: its client must not use it any more.
   static void forget(redisAsyncContext* context) noexcept;
   friend struct Watch;
@@ -105,7 +112,8 @@ class AsyncClient {
   }
 
   boost::asio::any_io_executor executor_;
-  std::shared_ptr<State> state_;
+  std::shared_ptr<State> state_;      // one server
+  std::shared_ptr<Cluster> cluster_;  // or a cluster
 };
 
 }  // namespace leaksnek::redis

@@ -20,8 +20,16 @@ namespace leaksnek::redis {
 
 // Thread-safe. Each call takes an idle connection (or opens one: connect,
 // then the handshake), sends one command and reads its reply: one round trip
-// on a warm connection, three more after NOSCRIPT. One deadline,
-// Options::timeout, covers all of it. Throws StorageError on failure.
+// on a warm connection, two more after NOSCRIPT or "Function not found". One
+// deadline, Options::timeout, covers all of it. Throws StorageError on failure.
+//
+// With Options::cluster, a Redis Cluster: a pool per master, each call
+// routed to its key's master by the slot map (CLUSTER SLOTS, read on the
+// first call and again after MOVED or a failed master), following MOVED and
+// ASK, retrying TRYAGAIN and CLUSTERDOWN with a backoff and a failed-over
+// master once the map names its successor, all within the one deadline. A
+// command's key is its second word (GET key, SET key ...); a call to a
+// script, its first key (every key of one call must share its slot).
 class Client {
  public:
   explicit Client(Options options);
@@ -35,9 +43,10 @@ class Client {
     return command(std::span<const std::string_view>{args.begin(), args.size()});
   }
 
-  // EVALSHA of `script` with `keys` then `args`; loads the script and retries
-  // once on NOSCRIPT (a restarted or flushed server). An error reply from the
-  // script becomes StorageError (see ScriptCall).
+  // FCALL (or EVALSHA) of `script` with `keys` then `args`; loads the code
+  // and retries once when the server lacks it (a restarted or flushed
+  // server). An error reply from the script becomes StorageError (see
+  // ScriptCall).
   Reply eval(const Script& script, std::span<const std::string_view> keys, std::span<const std::string_view> args);
   Reply eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args);
 

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <leaksnek/error.hpp>
 #include <leaksnek/interfaces/storages/deciding_storage.hpp>
@@ -29,6 +30,10 @@ struct Endpoint {
 
 struct Options {
   Endpoint endpoint;
+  // Not empty: a Redis Cluster, reached first through these nodes (any
+  // subset of it; the client learns the rest from CLUSTER SLOTS), and
+  // `endpoint` is unused. Every node takes the first seed's credentials.
+  std::vector<Endpoint> cluster;
   // Every key leaksnek writes starts with this, so one Redis can serve
   // several applications (and FLUSHDB is not the only way to clean up).
   std::string prefix = "leaksnek:";
@@ -48,6 +53,13 @@ struct Options {
   // Keys the local fallback keeps at most while Redis is down (least recently
   // used go first): an outage must not grow memory without bound.
   std::size_t local_max_keys = 1'000'000;
+
+  // Sets `endpoint` from redis://[user:password@]host[:port][/db], or
+  // `cluster` from redis-cluster://[user:password@]host:port[,host:port...]
+  // (a cluster has only database 0: a database number is refused). Throws
+  // Error naming the problem.
+  void set_url(std::string_view url);
+  [[nodiscard]] bool is_cluster() const noexcept { return !cluster.empty(); }
 };
 
 }  // namespace redis

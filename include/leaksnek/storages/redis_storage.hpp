@@ -49,7 +49,9 @@ class RedisStorage final : public DecidingStorage<Key> {
 
   // Connects lazily (on the first call) to options.endpoint.
   explicit RedisStorage(redis::Options options = {}) : client_{std::make_shared<redis::Client>(std::move(options))} {}
-  // redis://[user:password@]host[:port][/db]; throws Error on a malformed URL.
+  // redis://[user:password@]host[:port][/db], or a cluster:
+  // redis-cluster://[user:password@]host:port[,host:port...]; throws Error
+  // on a malformed URL.
   explicit RedisStorage(std::string_view url) : RedisStorage{options_for(url)} {}
 
   // One EVALSHA: decides atomically on the server's clock (or request.at),
@@ -117,7 +119,7 @@ class RedisStorage final : public DecidingStorage<Key> {
  private:
   static redis::Options options_for(std::string_view url) {
     redis::Options options;
-    options.endpoint = redis::Endpoint::parse(url);
+    options.set_url(url);
     return options;
   }
 

@@ -33,7 +33,7 @@ end
 function bucket.cancel(lim, st, at, cost)
   if not st then return st end
   st.l = sub(st.l, mul(cost, lim.pt))
-  if ARGV[5] ~= 'gcra' and lt(st.l, 0) then st.l = 0 end
+  if not lim.gcra and lt(st.l, 0) then st.l = 0 end
   return st
 end
 function bucket.fresh_at(lim, st) return add(st.u, ceildiv(max(st.l, 0), lim.pn)) end

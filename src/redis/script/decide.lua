@@ -9,7 +9,9 @@ local function gcd(a, b)
   return a
 end
 
--- Arguments
+-- One call: the functions below are built per call (see make_bucket).
+local function decide(KEYS, ARGV)
+pcall(redis.replicate_commands)
 local key = KEYS[1]
 local mode = ARGV[1]
 local now
@@ -39,6 +41,7 @@ for i = 1, count do
   lim.pn = lim.n / g
   lim.pt = lim.p / g
   lim.cap = mul(lim.burst, lim.pt)
+  lim.gcra = ARGV[5] == 'gcra'
   limits[i] = lim
 end
 
@@ -133,3 +136,5 @@ end
 apply(decisions, d.allowed)
 return {d.allowed and 1 or 0, out(d.limit), out(d.remaining), d.retry == NEVER and -1 or out(d.retry), out(d.reset),
         out(ns(wait)), out(add(now, wait))}
+end
+return decide(KEYS, ARGV)

@@ -16,5 +16,3 @@
 -- Numbers are exact integers: Lua numbers (doubles) while they stay below
 -- 2^53, else limb tables (base 10^7); see the arithmetic below.
 
--- Effects replication, so that writes may follow TIME (the default from Redis 5).
-pcall(redis.replicate_commands)

@@ -205,7 +205,7 @@ ServeConfig parse_serve_config(std::string_view text, std::string_view file) {
   }
   if (config.storage != "memory") {
     try {
-      (void)redis::Endpoint::parse(config.storage);
+      redis::Options{}.set_url(config.storage);
     } catch (const Error& error) {
       check.fail(config.storage_key, std::string{error.what()} + " (or \"memory\")");
     }

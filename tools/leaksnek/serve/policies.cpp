@@ -59,7 +59,7 @@ ServeStorage open_storage(const asio::any_io_executor& executor, const ServeConf
     storage.memory = std::make_shared<MemoryStorage<std::string>>(options);
   } else {
     redis::Options options;
-    options.endpoint = redis::Endpoint::parse(config.storage);
+    options.set_url(config.storage);
     options.on_error = config.on_storage_error;
     options.local_max_keys = static_cast<std::size_t>(config.max_keys);
     storage.redis = std::make_shared<AsyncRedisStorage<std::string>>(executor, options);

@@ -55,7 +55,7 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr std::string_view serve_usage =
-    "usage: leaksnek serve --config FILE [--listen HOST:PORT] [--storage memory|redis://host:port/db]\n"
+    "usage: leaksnek serve --config FILE [--listen HOST:PORT] [--storage memory|redis://host:port/db|redis-cluster://host:port,...]\n"
     "                      [--on-storage-error fail-open|fail-closed|local] [--read-timeout DURATION]\n"
     "                      [--max-connections N] [--threads N] [--access-log]\n"
     "  An HTTP rate limit service over the policies of FILE (TOML; see examples/serve.toml):\n"
@@ -102,7 +102,7 @@ Options parse_options(int argc, char** argv, bool& help) {
     options.config.storage = *storage;
     if (*storage != "memory") {
       try {
-        (void)redis::Endpoint::parse(*storage);
+        redis::Options{}.set_url(*storage);
       } catch (const Error& error) {
         throw UsageError{std::string{"--storage: "} + error.what() + " (or 'memory')"};
       }

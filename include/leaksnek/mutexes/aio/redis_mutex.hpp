@@ -93,7 +93,7 @@ class AsyncRedisMutex final : public AsyncKeyMutex<Key> {
 
   static redis::Options options_for(std::string_view url) {
     redis::Options options;
-    options.endpoint = redis::Endpoint::parse(url);
+    options.set_url(url);
     return options;
   }
 

@@ -25,7 +25,9 @@ class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
   // Connects lazily through `executor` (one connection, pipelined).
   AsyncRedisStorage(boost::asio::any_io_executor executor, redis::Options options = {})
       : client_{std::make_shared<redis::AsyncClient>(std::move(executor), std::move(options))} {}
-  // redis://[user:password@]host[:port][/db]; throws Error on a malformed URL.
+  // redis://[user:password@]host[:port][/db], or a cluster:
+  // redis-cluster://[user:password@]host:port[,host:port...]; throws Error
+  // on a malformed URL.
   AsyncRedisStorage(boost::asio::any_io_executor executor, std::string_view url)
       : AsyncRedisStorage{std::move(executor), options_for(url)} {}
 
@@ -78,7 +80,7 @@ class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
  private:
   static redis::Options options_for(std::string_view url) {
     redis::Options options;
-    options.endpoint = redis::Endpoint::parse(url);
+    options.set_url(url);
     return options;
   }
 
