@@ -25,6 +25,11 @@ namespace leaksnek::testing {
 class RedisServer {
  public:
   RedisServer() : port_{free_port()} { start(); }
+  // With more redis-server arguments, on `port` (0: a free one).
+  explicit RedisServer(std::vector<std::string> extra, int port = 0)
+      : port_{port != 0 ? port : free_port()}, extra_{std::move(extra)} {
+    start();
+  }
   ~RedisServer() { kill(); }
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
@@ -55,6 +60,8 @@ class RedisServer {
   void resume() { ::kill(pid_, SIGCONT); }
 
   [[nodiscard]] int port() const noexcept { return port_; }
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+  [[nodiscard]] bool running() const noexcept { return pid_ > 0; }
   [[nodiscard]] std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
   [[nodiscard]] redis::Options options() const {
     redis::Options options;
@@ -68,6 +75,7 @@ class RedisServer {
     std::string port = std::to_string(port_);
     std::vector<std::string> args{"redis-server", "--port", port,        "--bind",    "127.0.0.1",   "--save", "",
                                   "--appendonly", "no",     "--logfile", "/dev/null", "--daemonize", "no"};
+    args.insert(args.end(), extra_.begin(), extra_.end());
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
@@ -131,6 +139,25 @@ class RedisServer {
     return pid;
   }
 
+ public:
+  // A free port whose cluster bus port (port + 10000) is free too.
+  static int free_cluster_port() {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      int port = free_port();
+      if (port + 10000 > 65535) continue;
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in address{};
+      address.sin_family = AF_INET;
+      address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      address.sin_port = htons(static_cast<std::uint16_t>(port + 10000));
+      bool free = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+      close(fd);
+      if (free) return port;
+    }
+    throw std::runtime_error{"no free port pair for a cluster node"};
+  }
+
+ private:
   static int free_port() {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in address{};
@@ -148,6 +175,7 @@ class RedisServer {
   }
 
   int port_;
+  std::vector<std::string> extra_;
   pid_t pid_ = -1;
   bool started_ = false;
 };
