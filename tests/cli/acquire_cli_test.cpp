@@ -4,10 +4,15 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <leaksnek/redis/cluster.hpp>
+#include <leaksnek/redis/keys.hpp>
+
+#include "redis_cluster.hpp"
 #include "redis_server.hpp"
 
 namespace leaksnek {
@@ -77,6 +82,37 @@ INSTANTIATE_TEST_SUITE_P(Algorithms, AcquireAcrossProcesses,
                            for (char& c : name) c = c == '-' ? '_' : c;
                            return name;
                          });
+
+// The same on a Redis Cluster reached through one of its nodes: on a key of
+// each master, four processes get exactly the limit.
+TEST(AcquireCluster, FourProcessesPerKeyOnEveryMasterGetExactlyTheLimit) {
+  testing::RedisCluster cluster;
+  const std::vector<RateLimit> limits{RateLimit{150, std::chrono::hours{1}}};
+  redis::PreparedPolicy policy{redis::Options{}, "", "gcra", limits};  // acquire's policy has no name
+  std::map<int, std::string> key_of_master;
+  for (int i = 0; key_of_master.size() < 3 && i < 1000; ++i) {
+    std::string key = "k" + std::to_string(i);
+    key_of_master.emplace(cluster.master_of(redis::key_slot(policy.key(key))), key);
+  }
+  ASSERT_EQ(key_of_master.size(), 3U);
+  std::vector<Process> processes;
+  for (const auto& [master, key] : key_of_master) {
+    for (int p = 0; p < 4; ++p) {
+      processes.emplace_back("acquire --storage " + cluster.url() + " --algorithm gcra --limit 150/h --count 100 " + key);
+    }
+  }
+  std::map<std::string, int> allowed;
+  for (Process& process : processes) {
+    Outcome outcome = process.finish();
+    EXPECT_EQ(outcome.status, 1) << outcome.out;
+    for (const std::string& line : lines_of(outcome.out)) {
+      const std::string key = line.substr(0, line.find(','));
+      allowed[key] += line.substr(key.size(), 5) == ",1,1," ? 1 : 0;
+    }
+  }
+  ASSERT_EQ(allowed.size(), 3U);
+  for (const auto& [key, count] : allowed) EXPECT_EQ(count, 150) << key;  // of 400 attempts
+}
 
 TEST(AcquireCli, PrintsTheDecisionColumnsAndExitsOneOnADenial) {
   testing::RedisServer server;
