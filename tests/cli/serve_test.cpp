@@ -27,6 +27,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "redis_cluster.hpp"
 #include "redis_server.hpp"
 #include "serve/config.hpp"
 #include "serve/requests.hpp"
@@ -235,6 +236,10 @@ TEST(Serve, PoliciesWithEqualLimitsKeepSeparateState) {
   testing::RedisServer redis;
   ServeProcess shared{config, "--storage " + redis.url()};
   exercise(shared);
+  testing::RedisCluster cluster;
+  ServeProcess on_cluster{config, "--storage " + cluster.url()};
+  EXPECT_EQ(Client{on_cluster.port()}.send(http::verb::get, "/readyz").result_int(), 200u);
+  exercise(on_cluster);
 }
 
 TEST(Serve, CheckTakesTheKeyFromTheConfiguredHeader) {
