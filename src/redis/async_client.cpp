@@ -418,8 +418,6 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
   std::vector<std::function<void()>> after_refresh;
   bool closed = false;
 
-  static constexpr auto refresh_interval = std::chrono::milliseconds{100};
-
   // One call: a script (script != nullptr) or a command (args).
   struct Op {
     const Script* script = nullptr;
@@ -436,15 +434,7 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
   State& node(const Endpoint& where) {
     std::lock_guard lock{nodes_mutex};
     auto& slot = nodes[node_name(where)];
-    if (!slot) {
-      Options node_options = options;
-      node_options.cluster.clear();
-      node_options.endpoint = options.cluster.front();  // credentials
-      node_options.endpoint.host = where.host;
-      node_options.endpoint.port = where.port;
-      node_options.endpoint.db = 0;
-      slot = std::make_shared<State>(executor, std::move(node_options));
-    }
+    if (!slot) slot = std::make_shared<State>(executor, node_options(options, where));
     return *slot;
   }
 
@@ -535,7 +525,7 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
     op->timer->expires_at(std::min(when, op->deadline));
     op->timer->async_wait([self = shared_from_this(), op](error_code error) {
       if (error || op->finished) return;
-      if (Clock::now() >= op->deadline) return self->fail(op, "timed out after " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(self->options.timeout).count()) + " ms");
+      if (Clock::now() >= op->deadline) return self->fail(op, self->session.timed_out());
       self->dispatch(op, nullptr);
     });
   }
@@ -593,10 +583,11 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
     }
     auto r = reply.type == Reply::Type::error ? redirection(reply) : std::nullopt;
     if (!r) return finish(op, error, std::move(reply));
-    if (++op->round > 16) return fail(op, "redirected 16 times for slot " + std::to_string(op->slot) + ", last: " + r->text);
-    Endpoint where = node.options.endpoint;
-    if (!r->host.empty()) where.host = r->host;
-    where.port = r->port;
+    if (++op->round > max_redirections) {
+      return fail(op, "redirected " + std::to_string(max_redirections) + " times for slot " +
+                          std::to_string(op->slot) + ", last: " + r->text);
+    }
+    const Endpoint where = redirected_to(*r, node.options.endpoint);
     switch (r->kind) {
       case Redirection::Kind::moved:
         session.count(Session::Counter::redirection);
@@ -608,7 +599,7 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
         return dispatch(op, &this->node(where));
       case Redirection::Kind::try_again:
       case Redirection::Kind::cluster_down: {
-        const auto pause = std::chrono::milliseconds{1 << std::min(op->round, 5)};
+        const auto pause = backoff(op->round);
         if (Clock::now() + pause >= op->deadline) {
           return fail(op, node_name(node.options.endpoint) + " answered \"" + r->text + "\" until the call's timeout");
         }
@@ -631,13 +622,7 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
   Statistics statistics() const {
     Statistics total = session.statistics();
     std::lock_guard lock{nodes_mutex};
-    for (const auto& [name, n] : nodes) {
-      Statistics s = n->session.statistics();
-      total.calls += s.calls;
-      total.connects += s.connects;
-      total.failures += s.failures;
-      total.script_loads += s.script_loads;
-    }
+    for (const auto& [name, n] : nodes) add_node_traffic(total, n->session.statistics());
     return total;
   }
 

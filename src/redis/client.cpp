@@ -302,31 +302,16 @@ struct Cluster {
   Clock::time_point refreshed_at{};
   std::mutex refreshing;  // one refresh at a time; others go on with the map they have
 
-  // After a failure, at most one refresh per interval: a dead master must
-  // not turn every call into a round of CLUSTER SLOTS.
-  static constexpr auto refresh_interval = std::chrono::milliseconds{100};
-
   Node& node(const Endpoint& where) {  // with `mutex` held
     std::string name = node_name(where);
     auto& slot = nodes[name];
-    if (!slot) {
-      Options node_options = options;
-      node_options.cluster.clear();
-      node_options.endpoint = options.cluster.front();  // credentials
-      node_options.endpoint.host = where.host;
-      node_options.endpoint.port = where.port;
-      node_options.endpoint.db = 0;
-      slot = std::make_unique<Node>(std::move(node_options));
-    }
+    if (!slot) slot = std::make_unique<Node>(node_options(options, where));
     return *slot;
   }
 
   Node& node_at(const Redirection& r, const Node& answered) {
     std::lock_guard lock{mutex};
-    Endpoint where = answered.options.endpoint;
-    if (!r.host.empty()) where.host = r.host;
-    where.port = r.port;
-    return node(where);
+    return node(redirected_to(r, answered.options.endpoint));
   }
 
   // Reads the slot map from the first node that answers. `force`: even
@@ -424,7 +409,10 @@ struct Cluster {
       }
       auto r = redirection(reply);
       if (!r) return reply;
-      if (round >= 16) throw StorageError{describe("redirected 16 times for slot " + std::to_string(slot) + ", last: " + r->text)};
+      if (round >= max_redirections) {
+        throw StorageError{describe("redirected " + std::to_string(max_redirections) + " times for slot " +
+                                    std::to_string(slot) + ", last: " + r->text)};
+      }
       switch (r->kind) {
         case Redirection::Kind::moved:
           session.count(Session::Counter::redirection);
@@ -437,8 +425,7 @@ struct Cluster {
           continue;
         case Redirection::Kind::try_again:
         case Redirection::Kind::cluster_down: {
-          // Back off (1, 2, 4 ... 32 ms), never past the deadline.
-          auto pause = std::chrono::milliseconds{1 << std::min(round, 5)};
+          const auto pause = backoff(round);  // never past the deadline
           if (Clock::now() + pause >= deadline) {
             throw StorageError{describe(node_name(target.options.endpoint) + " answered \"" + r->text +
                                         "\" until the call's timeout")};
@@ -454,13 +441,7 @@ struct Cluster {
   Statistics statistics() {
     Statistics total = session.statistics();
     std::lock_guard lock{mutex};
-    for (auto& [name, n] : nodes) {
-      Statistics s = n->session.statistics();
-      total.calls += s.calls;
-      total.connects += s.connects;
-      total.failures += s.failures;
-      total.script_loads += s.script_loads;
-    }
+    for (auto& [name, n] : nodes) add_node_traffic(total, n->session.statistics());
     return total;
   }
 

@@ -85,4 +85,28 @@ std::string node_name(const Endpoint& endpoint) {
   return endpoint.host + ":" + std::to_string(endpoint.port);
 }
 
+Options node_options(const Options& cluster, const Endpoint& node) {
+  Options options = cluster;
+  options.cluster.clear();
+  options.endpoint = cluster.cluster.empty() ? Endpoint{} : cluster.cluster.front();  // credentials
+  options.endpoint.host = node.host;
+  options.endpoint.port = node.port;
+  options.endpoint.db = 0;
+  return options;
+}
+
+void add_node_traffic(Statistics& total, const Statistics& node) noexcept {
+  total.calls += node.calls;
+  total.connects += node.connects;
+  total.failures += node.failures;
+  total.script_loads += node.script_loads;
+}
+
+Endpoint redirected_to(const Redirection& redirection, const Endpoint& answered_by) {
+  Endpoint where = answered_by;
+  if (!redirection.host.empty()) where.host = redirection.host;
+  where.port = redirection.port;
+  return where;
+}
+
 }  // namespace leaksnek::redis

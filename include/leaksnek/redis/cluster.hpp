@@ -4,7 +4,9 @@
 // with no server (tests/redis/cluster_test.cpp).
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -47,5 +49,27 @@ class SlotMap {
 
 // "host:port", the name of a node.
 std::string node_name(const Endpoint& endpoint);
+
+// The options of one node of the cluster `cluster` (its seeds' credentials,
+// database 0, every other setting as given).
+Options node_options(const Options& cluster, const Endpoint& node);
+
+// Adds a node's traffic counters (calls, connects, failures, loads) to a
+// cluster's total; the cluster's own counters are its session's.
+void add_node_traffic(Statistics& total, const Statistics& node) noexcept;
+
+// How long a cluster client waits before retrying TRYAGAIN or CLUSTERDOWN
+// for the `round`th time: 1, 2, 4 ... 32 ms.
+inline std::chrono::milliseconds backoff(int round) { return std::chrono::milliseconds{1 << std::min(round, 5)}; }
+
+// After a failure, a cluster client reads the slot map at most this often: a
+// dead master must not turn every call into a round of CLUSTER SLOTS.
+inline constexpr std::chrono::milliseconds refresh_interval{100};
+
+// A redirection's target: the node it names, or the one that answered.
+Endpoint redirected_to(const Redirection& redirection, const Endpoint& answered_by);
+
+// Redirections one call follows at most (a loop between misconfigured nodes ends).
+inline constexpr int max_redirections = 16;
 
 }  // namespace leaksnek::redis
