@@ -78,6 +78,10 @@ echo "# redis-server $(redis-server --version | grep -o 'v=[^ ]*') at $(command 
   "rate-limiter-flexible $(node -p 'require("rate-limiter-flexible/package.json").version')," \
   "ioredis $(node -p 'require("ioredis/package.json").version')"
 echo "# N1=$N1 (one at a time, -P 1), N64=$N64 (64 in flight, -P 16)"
+echo "# ours: $OURS, built $(date -u -r "$OURS" +%FT%TZ)"
+# Other work on this machine skews every figure: name it.
+busy=$(top -bn2 -d0.5 -w200 | awk '/^top -/ {frame++} frame == 2 && $1 ~ /^[0-9]+$/ && $9 + 0 >= 20 && $12 != "top" {printf "%s %s%%, ", $12, $9}')
+echo "# other processes busy at the start (>= 20% CPU): ${busy:-none}"
 
 # usec spent in script commands (eval*, fcall*) so far, inner commands included.
 script_usec() {
@@ -165,6 +169,8 @@ node -e '
     const rate = b.decisions_per_s ?? b.requests_per_s;
     if (rate !== undefined) console.log(`ours ${b.name} ${rate.toFixed(1)} ${(1e6 / rate).toFixed(2)}`);
   }' "$WORK/ours.json" | tee "$WORK/ours.txt"
+
+echo "# load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # The table.
 cat "$WORK/shared.txt" "$WORK/ours.txt" | node -e '

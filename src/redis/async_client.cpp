@@ -498,19 +498,10 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
   }
 
   bool apply(const Reply& reply, const State& answered) {
-    if (reply.type == Reply::Type::error) {
-      session.refused(node_name(answered.options.endpoint) + " answered CLUSTER SLOTS with " + reply.text);
-      return false;
-    }
     try {
       SlotMap map = SlotMap::parse(reply, answered.options.endpoint);
-      if (map.masters().empty()) return false;
-      std::vector<State*> masters;
-      for (const Endpoint& m : map.masters()) masters.push_back(&node(m));
-      for (int slot = 0; slot < cluster_slots; ++slot) {
-        auto i = map.owner(slot);
-        owner[static_cast<std::size_t>(slot)] = i ? masters[*i] : nullptr;
-      }
+      if (map.masters().empty()) return false;  // a node that has not joined yet
+      map.route(owner, [&](const Endpoint& master) -> State& { return node(master); });
       session.count(Session::Counter::map_refresh);
       return true;
     } catch (const StorageError& e) {

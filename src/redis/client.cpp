@@ -337,22 +337,14 @@ struct Cluster {
       if (candidate->session.down(Node::now_ns())) continue;
       try {
         Reply reply = candidate->command(std::array<std::string_view, 2>{"CLUSTER", "SLOTS"}, deadline);
-        if (reply.type == Reply::Type::error) {
-          session.refused(node_name(candidate->options.endpoint) + " answered CLUSTER SLOTS with " + reply.text);
-          continue;
-        }
         SlotMap map = SlotMap::parse(reply, candidate->options.endpoint);
         if (map.masters().empty()) continue;  // a node that has not joined yet
         std::lock_guard lock{mutex};
-        std::vector<Node*> masters;
-        for (const Endpoint& m : map.masters()) masters.push_back(&node(m));
-        for (int slot = 0; slot < cluster_slots; ++slot) {
-          auto i = map.owner(slot);
-          owner[static_cast<std::size_t>(slot)] = i ? masters[*i] : nullptr;
-        }
+        map.route(owner, [&](const Endpoint& master) -> Node& { return node(master); });
         session.count(Session::Counter::map_refresh);
         return true;
-      } catch (const StorageError&) {
+      } catch (const StorageError& e) {
+        session.refused(e.what());
         continue;  // the next candidate
       }
     }

@@ -42,6 +42,9 @@ int key_slot(std::string_view key) noexcept {
 }
 
 SlotMap SlotMap::parse(const Reply& reply, const Endpoint& answered_by) {
+  if (reply.type == Reply::Type::error) {
+    throw StorageError{node_name(answered_by) + " answered CLUSTER SLOTS with " + reply.text};
+  }
   if (reply.type != Reply::Type::array) malformed("not an array");
   SlotMap map;
   map.owner_.fill(none);

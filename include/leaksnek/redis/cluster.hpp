@@ -29,7 +29,8 @@ int key_slot(std::string_view key) noexcept;
 // node that does not know its own address) is the node that answered.
 class SlotMap {
  public:
-  // Throws StorageError naming what is malformed.
+  // Throws StorageError naming what is malformed, or the error the node
+  // answered instead.
   static SlotMap parse(const Reply& cluster_slots_reply, const Endpoint& answered_by);
 
   [[nodiscard]] const std::vector<Endpoint>& masters() const noexcept { return masters_; }
@@ -40,6 +41,16 @@ class SlotMap {
   }
   // Slots no master serves.
   [[nodiscard]] int unserved() const noexcept;
+
+  // Fills a client's routing table: `node_of(endpoint)` is the client's
+  // node for a master; a slot no master serves gets nullptr.
+  template <class Node, class NodeOf>
+  void route(std::array<Node*, cluster_slots>& table, NodeOf&& node_of) const {
+    std::vector<Node*> nodes;
+    nodes.reserve(masters_.size());
+    for (const Endpoint& master : masters_) nodes.push_back(&node_of(master));
+    for (std::size_t slot = 0; slot < table.size(); ++slot) table[slot] = owner_[slot] == none ? nullptr : nodes[owner_[slot]];
+  }
 
  private:
   static constexpr std::uint16_t none = 0xFFFF;
