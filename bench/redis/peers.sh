@@ -20,11 +20,16 @@
 #            this run) and measures sync try_acquire (GCRA, fixed window),
 #            async GCRA with 64 in flight (there is no async fixed-window
 #            case) and its own ceiling (a similar script without TIME).
+# The machine is noisy and one-at-a-time figures swing 2-4x within minutes,
+# so the ceiling, rlf and ours' sync/async cases run interleaved in ROUNDS
+# rounds (ceiling, rlf, ours; default 3) and the table takes the median of
+# each; ours' function and the binary's own ceilings (BM_Redis*, slow) run
+# once, after the rounds.
 # Server time per request comes from INFO commandstats before and after
 # (the script lines: eval/evalsha/fcall, inner commands included).
 # Then a table of ours / rlf / ceiling.
 #
-# Usage: bench/redis/peers.sh [N1 [N64]]   (defaults 20000 and 100000)
+# Usage: bench/redis/peers.sh [N1 [N64 [ROUNDS]]]   (defaults 20000, 100000, 3)
 # npm packages (bench/redis/package.json) go to
 # ${XDG_CACHE_HOME:-$HOME/.cache}/leaksnek-bench-npm, installed once.
 # LEAKSNEK_REDIS_BENCH overrides the binary's path.
@@ -32,6 +37,7 @@ set -euo pipefail
 
 N1=${1:-20000}
 N64=${2:-100000}
+ROUNDS=${3:-3}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OURS=${LEAKSNEK_REDIS_BENCH:-$ROOT/build/default/bench/leaksnek_redis_bench}
@@ -77,7 +83,7 @@ echo "# $(date -u +%FT%TZ) $(uname -n), $(nproc) cores, load: $(cut -d' ' -f1-3 
 echo "# redis-server $(redis-server --version | grep -o 'v=[^ ]*') at $(command -v redis-server), port $PORT; node $(node --version);" \
   "rate-limiter-flexible $(node -p 'require("rate-limiter-flexible/package.json").version')," \
   "ioredis $(node -p 'require("ioredis/package.json").version')"
-echo "# N1=$N1 (one at a time, -P 1), N64=$N64 (64 in flight, -P 16)"
+echo "# N1=$N1 (one at a time, -P 1), N64=$N64 (64 in flight, -P 16), $ROUNDS rounds"
 echo "# ours: $OURS, built $(date -u -r "$OURS" +%FT%TZ)"
 # Other work on this machine skews every figure: name it.
 busy=$(top -bn2 -d0.5 -w200 | awk '/^top -/ {frame++} frame == 2 && $1 ~ /^[0-9]+$/ && $9 + 0 >= 20 && $12 != "top" {printf "%s %s%%, ", $12, $9}')
@@ -105,7 +111,6 @@ bench() {
 
 # The same key and arguments as our GCRA decision in redis_bench.cpp.
 ARGS=(decide '' 1 0 gcra 1 1000000000 1000000 1000000000)
-FW_ARGS=(decide '' 1 0 fixed-window 1 1000000000 1000000 1000000000)
 
 BARE="local t = redis.call('TIME')
 local v = redis.call('HMGET', KEYS[1], '1.l', '1.u')
@@ -115,14 +120,35 @@ return {'1', ARGV[7], '99', '0', '1000000', '0', t[1]}"
 BARE_SHA=$(cli script load "$BARE")
 cli evalsha "$BARE_SHA" 1 leaksnek:bench:ceiling "${ARGS[@]}" >/dev/null
 
-{
+# ours FILTER: the binary's cases matching FILTER; prints
+# "ours NAME decisions_per_s us_per_decision" (requests for BM_Redis*).
+ours() {
+  echo "## ours: $OURS --benchmark_filter='$1' (on its own redis-server: $(command -v redis-server), same binary, this machine, this run)"
+  "$OURS" --benchmark_filter="$1" --benchmark_out="$WORK/ours.json" --benchmark_out_format=json 2>&1 |
+    grep -E '^BM_' || true
+  node -e '
+    for (const b of require(process.argv[1]).benchmarks) {
+      const rate = b.decisions_per_s ?? b.requests_per_s;
+      if (rate !== undefined) console.log(`ours ${b.name} ${rate.toFixed(1)} ${(1e6 / rate).toFixed(2)}`);
+    }' "$WORK/ours.json"
+}
+OURS_FILTER='BM_SyncTryAcquire<(Gcra|FixedWindow)>|BM_AsyncPipelined<Gcra>/64'
+if "$OURS" --benchmark_list_tests | grep -q '^BM_AsyncPipelined<FixedWindow>/64'; then
+  OURS_FILTER='BM_SyncTryAcquire<(Gcra|FixedWindow)>|BM_AsyncPipelined<(Gcra|FixedWindow)>/64'
+fi
+
+for round in $(seq "$ROUNDS"); do
+  echo "# ---- round $round of $ROUNDS, load $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "## ceiling: bare-commands script, EVALSHA, redis-benchmark -c 1 (name rps us/request server_us/request)"
   bench ceiling_P1 "$N1" 1 EVALSHA "$BARE_SHA" 1 leaksnek:bench:ceiling "${ARGS[@]}"
   bench ceiling_P16 "$N64" 16 EVALSHA "$BARE_SHA" 1 leaksnek:bench:ceiling "${ARGS[@]}"
-
   echo "## rate-limiter-flexible (mode decisions/s us/decision server time)"
   node "$HERE/rlf_bench.js" --port "$PORT" --n1 "$N1" --n64 "$N64" --inflight 64
+  ours "$OURS_FILTER"
+done | tee "$WORK/results.txt"
 
+echo "# ---- once, load $(cut -d' ' -f1-3 /proc/loadavg)"
+{
   # Ours' decision script as a Redis Function, as src/redis/sha1.cpp builds it.
   if [[ -f $GENERATED ]]; then
     echo "## ours' decision function (from $GENERATED) under redis-benchmark FCALL on this Redis"
@@ -151,31 +177,22 @@ cli evalsha "$BARE_SHA" 1 leaksnek:bench:ceiling "${ARGS[@]}" >/dev/null
       echo "# skipped: no 'return NAME(KEYS, ARGV)' entry line in $GENERATED"
     fi
   fi
-} | tee "$WORK/shared.txt"
+} | tee -a "$WORK/results.txt"
 
 cli shutdown nosave >/dev/null 2>&1 || true
 wait "$REDIS_PID" 2>/dev/null || true
 REDIS_PID=
-
-echo "## ours: $OURS (starts its own redis-server: $(command -v redis-server), same binary, this machine, this run)"
-FILTER='BM_SyncTryAcquire<(Gcra|FixedWindow)>|BM_AsyncPipelined<Gcra>/64|BM_Redis'
-if "$OURS" --benchmark_list_tests | grep -q '^BM_AsyncPipelined<FixedWindow>'; then
-  FILTER='BM_SyncTryAcquire<(Gcra|FixedWindow)>|BM_AsyncPipelined<(Gcra|FixedWindow)>/64|BM_Redis'
-fi
-"$OURS" --benchmark_filter="$FILTER" --benchmark_out="$WORK/ours.json" --benchmark_out_format=json 2>&1 |
-  grep -E '^(BM_|Benchmark|-)' || true
-node -e '
-  for (const b of require(process.argv[1]).benchmarks) {
-    const rate = b.decisions_per_s ?? b.requests_per_s;
-    if (rate !== undefined) console.log(`ours ${b.name} ${rate.toFixed(1)} ${(1e6 / rate).toFixed(2)}`);
-  }' "$WORK/ours.json" | tee "$WORK/ours.txt"
-
+ours 'BM_Redis' | tee -a "$WORK/results.txt"
 echo "# load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # The table.
-cat "$WORK/shared.txt" "$WORK/ours.txt" | node -e '
-  const lines = require("fs").readFileSync(0, "utf8").split("\n").map((l) => l.split(" "));
-  const get = (pred) => { const l = lines.find(pred); return l ? Number(l[l[0] === "ours" || l[0] === "rlf" ? 2 : 1]) : NaN; };
+node -e '
+  const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n").map((l) => l.split(" "));
+  // The median over the rounds of the lines that match.
+  const get = (pred) => {
+    const v = lines.filter(pred).map((l) => Number(l[l[0] === "ours" || l[0] === "rlf" ? 2 : 1])).sort((a, b) => a - b);
+    return v.length === 0 ? NaN : v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  };
   const ours = (re) => get((l) => l[0] === "ours" && re.test(l[1]));
   const rlf = (mode) => get((l) => l[0] === "rlf" && l[1] === mode);
   const plain = (name) => get((l) => l[0] === name);
@@ -187,12 +204,23 @@ cat "$WORK/shared.txt" "$WORK/ours.txt" | node -e '
   ];
   const f = (x) => Number.isFinite(x) ? `${Math.round(x)}/s ${(1e6 / x).toFixed(1)}us` : "n/a";
   const r = (a, b, target) => Number.isFinite(a) && Number.isFinite(b) ? `${(a / b).toFixed(2)}x${a / b >= target ? "" : "!"}` : "n/a";
-  console.log("## table (decisions/s and us per decision; ratio = ours/other by rate; ! = under the target:" +
+  console.log("## table: medians over the rounds (decisions/s and us per decision; ratio = ours/other by rate; ! = under the target:" +
     " 1.0x of rlf, 0.9x of the -P 1 ceiling sync, 0.7x of the -P 16 ceiling async)");
   console.log("## ceiling = bare-commands script on the shared Redis (-P 1 sync, -P 16 async);" +
-    " own ceiling = the binary\u0027s similar script (no TIME) on its own redis-server");
+    " own ceiling = the binary\u0027s similar script (no TIME) on its own redis-server, run once");
   console.log(["mode", "ours GCRA", "ours fixed window", "rlf", "ceiling", "own ceiling", "GCRA/rlf", "FW/rlf",
     "GCRA/ceiling", "FW/ceiling", "GCRA/own", "FW/own"].join(" | "));
   for (const [mode, g, w, p, c, own, t] of rows)
     console.log([mode, f(g), f(w), f(p), f(c), f(own), r(g, p, 1), r(w, p, 1), r(g, c, t), r(w, c, t), r(g, own, t), r(w, own, t)].join(" | "));
-'
+  // Server time per decision on the shared Redis (INFO commandstats, script lines).
+  const server = (pred, field) => {
+    const v = lines.filter(pred).map((l) => Number(field(l))).sort((a, b) => a - b);
+    return v.length === 0 ? "n/a" : v[Math.floor((v.length - 1) / 2)].toFixed(2);
+  };
+  const named = (name) => server((l) => l[0] === name, (l) => l[3]);
+  const rlfServer = (mode) => server((l) => l[0] === "rlf" && l[1] === mode, (l) => l[5].split("=")[1]);
+  console.log("## server time per decision on the shared Redis, us (INFO commandstats: the script, inner commands included; median)");
+  console.log("mode | ours function GCRA | ours function fixed window | rlf | bare-commands ceiling");
+  console.log(["sync (-P 1)", named("ours_function_gcra_P1"), named("ours_function_fixed-window_P1"), rlfServer("one_at_a_time"), named("ceiling_P1")].join(" | "));
+  console.log(["async (-P 16, 64 in flight)", named("ours_function_gcra_P16"), named("ours_function_fixed-window_P16"), rlfServer("in_flight_64"), named("ceiling_P16")].join(" | "));
+' "$WORK/results.txt"
