@@ -68,9 +68,13 @@ redis.call("PEXPIRE", KEYS[1], 1000)
 return {1, 1000000, 999999, 0, 1000, 0, 1}'
 sha=$(cli -x SCRIPT LOAD <"$dir/decide.lua")
 bare_sha=$(cli SCRIPT LOAD "$bare_body")
-cli -x FUNCTION LOAD REPLACE <"$dir/library.lua" >/dev/null
-printf '#!lua name=leaksnek_bare\nredis.register_function("leaksnek_bare", function(KEYS, ARGV)\n%s\nend)\n' \
-  "$bare_body" | cli -x FUNCTION LOAD REPLACE >/dev/null
+loaded=$(cli -x FUNCTION LOAD REPLACE <"$dir/library.lua")
+loaded+=" $(printf '#!lua name=leaksnek_bare\nredis.register_function("leaksnek_bare", function(KEYS, ARGV)\n%s\nend)\n' \
+  "$bare_body" | cli -x FUNCTION LOAD REPLACE)"
+if [ "$loaded" != 'leaksnek_bench leaksnek_bare' ]; then
+  echo "FUNCTION LOAD failed: $loaded" >&2
+  exit 1
+fi
 
 # usec per call of one redis-benchmark run of `command...` (its stat: $1).
 measure() {

@@ -10,6 +10,21 @@ local F_C = {'1.c', '2.c', '3.c', '4.c', '5.c', '6.c', '7.c', '8.c'}
 -- fields or none.
 local function load_fields(key, count, f1, f2, f3, what1, what2, what3)
   local v
+  if count == 1 and not f3 then -- the common case, directly
+    v = redis.call('HMGET', key, f1[1], f2[1])
+    local a, b, r = v[1], v[2], LIMITS[1]
+    if a and b then
+      local x, y = plain(a), plain(b)
+      r.present, r.s_big = true, not (x and y)
+      if r.s_big then x, y = parse(a, what1), parse(b, what2) end
+      r.s1, r.s2 = x, y
+    elseif a or b then
+      error('leaksnek: malformed state (missing fields)')
+    else
+      r.present = false
+    end
+    return
+  end
   if count == 1 then
     if f3 then v = redis.call('HMGET', key, f1[1], f2[1], f3[1]) else v = redis.call('HMGET', key, f1[1], f2[1]) end
   else

@@ -7,6 +7,7 @@ local FAMILIES = {
 -- All limits decide at `at`; allowed iff all allow.
 local function decide_all(decide_one, count, at, cost, plain)
   local allowed, limit, remaining, retry, reset = decide_one(LIMITS[1], at, cost, plain)
+  if count == 1 and allowed and not CALL.exact then return true, limit, remaining, 0, reset end -- reset >= 0
   if allowed then retry = 0 end
   if count == 1 and not CALL.exact then
     if reset < 0 then reset = 0 end
@@ -92,15 +93,13 @@ local function decide(KEYS, ARGV)
   if extra == MEMO.wait_text then
     extra = MEMO.wait
   else
-    local before = CALL.exact
     extra = parse(extra, 'wait')
     MEMO.wait_text, MEMO.wait = not CALL.exact and ARGV[4], extra
-    CALL.exact = before or CALL.exact
   end
-  local plain = not CALL.exact -- now and cost are plain numbers
+  local plain = not CALL.exact -- now and cost (and wait) are plain numbers
   local build = FAMILIES[ARGV[5]]
   if not build then error('leaksnek: unknown algorithm ' .. tostring(ARGV[5])) end
-  local family = built(build)
+  local family = BUILT[build] or built(build)
   local count = ARGV[6] == '1' and 1 or tonumber(ARGV[6])
   if not count or count < 1 or count > 8 or count % 1 ~= 0 then error('leaksnek: a policy takes 1 to 8 limits') end
   parse_limits(ARGV, count)
