@@ -102,8 +102,10 @@ keep_best() {
 }
 for _ in $(seq "$rounds"); do
   cli FLUSHALL >/dev/null
-  keep_best "evalsha bare" "$(measure evalsha EVALSHA "$bare_sha" 1 'k:__rand_int__')"
-  keep_best "fcall bare" "$(measure fcall FCALL leaksnek_bare 1 'k:__rand_int__')"
+  # The bare script takes (and ignores) the same arguments: passing them is
+  # part of any call, not of the decision.
+  keep_best "evalsha bare" "$(measure evalsha EVALSHA "$bare_sha" 1 'k:__rand_int__' decide '' 1 0 gcra 1 1000000 1000000 1000000)"
+  keep_best "fcall bare" "$(measure fcall FCALL leaksnek_bare 1 'k:__rand_int__' decide '' 1 0 gcra 1 1000000 1000000 1000000)"
   while read -r name algorithm count period; do
     cli FLUSHALL >/dev/null
     keep_best "evalsha $name" "$(measure evalsha EVALSHA "$sha" 1 "k:__rand_int__" decide '' 1 0 \

@@ -14,7 +14,9 @@ local function load_fields(key, count, f1, f2, f3, what1, what2, what3)
     v = redis.call('HMGET', key, f1[1], f2[1])
     local a, b, r = v[1], v[2], LIMITS[1]
     if a and b then
-      local x, y = plain(a), plain(b)
+      local x, y = tonumber(a), tonumber(b) -- plain(), inline
+      if x and (x % 1 ~= 0 or x >= SAFE or x <= -SAFE) then x = nil end
+      if y and (y % 1 ~= 0 or y >= SAFE or y <= -SAFE) then y = nil end
       r.present, r.s_big = true, not (x and y)
       if r.s_big then x, y = parse(a, what1), parse(b, what2) end
       r.s1, r.s2 = x, y
@@ -179,28 +181,27 @@ local function bucket()
       if x >= HALF then return nil end
       if x > 0 then used = x end
     end
-    local reset = used * 1000
-    if reset >= HALF then return nil end
-    reset = -fdiv(-reset, pn)
-    local remaining = 0
-    if used < cap then
-      remaining = cap - used
-      if remaining >= HALF then return nil end
-      remaining = fdiv(remaining, pt)
-    end
-    if burst < cost then return false, burst, remaining, NEVER, reset end
     local after = cost * pt
     if after >= HALF then return nil end
     after = used + after
     if after >= HALF then return nil end
-    if cap < after then
+    if burst < cost or cap < after then -- denied: as of `used`
+      local reset = used * 1000
+      if reset >= HALF then return nil end
+      local remaining = 0
+      if used < cap then
+        remaining = cap - used
+        if remaining >= HALF then return nil end
+        remaining = fdiv(remaining, pt)
+      end
+      if burst < cost then return false, burst, remaining, NEVER, -fdiv(-reset, pn) end
       local retry = (after - cap) * 1000
       if retry >= HALF then return nil end
-      return false, burst, remaining, -fdiv(-retry, pn), reset
+      return false, burst, remaining, -fdiv(-retry, pn), -fdiv(-reset, pn)
     end
-    reset = after * 1000
+    local reset = after * 1000
     if reset >= HALF then return nil end
-    remaining = 0
+    local remaining = 0
     if after < cap then
       remaining = cap - after
       if remaining >= HALF then return nil end
