@@ -102,7 +102,10 @@ local function decide(KEYS, ARGV)
   local family = BUILT[build] or built(build)
   local count = ARGV[6] == '1' and 1 or tonumber(ARGV[6])
   if not count or count < 1 or count > 8 or count % 1 ~= 0 then error('leaksnek: a policy takes 1 to 8 limits') end
-  parse_limits(ARGV, count)
+  if not (count == 1 and POLICY.last == 9 and ARGV[7] == POLICY[7] and ARGV[8] == POLICY[8]
+      and ARGV[9] == POLICY[9]) then
+    parse_limits(ARGV, count)
+  end
   family.load(key, count)
 
   if mode == 'cancel' then
