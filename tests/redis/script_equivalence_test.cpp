@@ -3,6 +3,7 @@
 // the algorithm in process, must give identical decisions, field by field.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <random>
@@ -64,6 +65,8 @@ class Reference {
     if (single_) single_->cancel(single_states_[key], at, cost);
     if (multi_) multi_->cancel(multi_states_[key], at, cost);
   }
+  // Entries in a single limit's sliding log.
+  std::size_t size(const std::string& key) requires std::is_same_v<A, SlidingLog> { return single_states_[key].size(); }
 
  private:
   std::optional<SinglePolicy<A>> single_;
@@ -171,6 +174,77 @@ TYPED_TEST(ScriptEquivalence, ReservationsAndGiveBacksDecideAsTheAlgorithm) {
         ASSERT_EQ(actual.reserved_at, now_us + wait_us);
       }
     }
+  }
+}
+
+// The sliding log at thousands of entries, which the script searches rather
+// than walks: long runs of requests, jumps that expire many entries at once,
+// costs worth thousands of entries, reservations and give-backs; the second
+// case's cumulative costs pass 2^53.
+TEST(ScriptEquivalenceLargeLog, ThousandsOfEntriesDecideAsTheAlgorithm) {
+  struct LogCase {
+    RateLimit limit;
+    std::int64_t max_cost;
+    std::int64_t max_step;  // microseconds between events
+    int events;
+    std::size_t entries;  // the log reaches at least this many
+  };
+  const std::vector<LogCase> log_cases{
+      {RateLimit{1'000'000'000, seconds{1}}, 20'000, 400, 6000, 2000},
+      {RateLimit{1'000'000'000'000'000, milliseconds{10}}, 20'000'000'000'000, 100, 3000, 50},
+  };
+  testing::RedisServer server;
+  RedisStorage<std::string> storage{server.options()};
+  std::mt19937_64 random{53};
+  int case_number = 0;
+  for (const LogCase& c : log_cases) {
+    ++case_number;
+    const std::string policy = "log" + std::to_string(case_number);
+    const std::vector<RateLimit> limits{c.limit};
+    const std::int64_t period_us = c.limit.period().count() / 1000;
+    Reference<SlidingLog> reference{limits};
+    struct Booked {
+      std::int64_t at_us;
+      std::int64_t cost;
+    };
+    std::vector<Booked> booked;
+    std::int64_t now_us = 1'790'000'000'000'000;
+    std::uniform_int_distribution<std::int64_t> step{0, c.max_step};
+    std::uniform_int_distribution<std::int64_t> cost_of{1, c.max_cost};
+    std::uniform_int_distribution<int> percent{0, 99};
+    std::size_t largest = 0;
+    for (int event = 0; event < c.events; ++event) {
+      const int roll = percent(random);
+      now_us += event % 2500 == 2499 ? period_us / 2 + step(random) * 500 : step(random);  // many expire at once
+      if (roll >= 95 && !booked.empty()) {
+        const Booked b = booked[static_cast<std::size_t>(percent(random)) % booked.size()];
+        reference.cancel("k", Instant{Duration{b.at_us * 1000}}, b.cost);
+        storage.cancel("k", StorageRequest{policy, SlidingLog::name, limits, b.cost, std::nullopt, Duration{0}},
+                       b.at_us);
+        continue;
+      }
+      const std::int64_t cost = roll < 4 ? c.max_cost * (1 + percent(random) * 700) : cost_of(random);
+      const Duration max_wait = roll < 40 ? Duration{step(random) * 2'000'000} : Duration{0};
+      const Instant now{Duration{now_us * 1000}};
+      Decision expected = reference.decide("k", now, cost);
+      std::int64_t wait_us = 0;
+      if (!expected.allowed && !expected.never_allowed() && max_wait > Duration{0} &&
+          expected.retry_after <= max_wait) {
+        wait_us = (expected.retry_after.count() + 999) / 1000;
+        expected = reference.decide("k", now + std::chrono::microseconds{wait_us}, cost);
+        if (expected.allowed) booked.push_back({now_us + wait_us, cost});
+      }
+      StorageOutcome actual =
+          storage.decide("k", StorageRequest{policy, SlidingLog::name, limits, cost, now, max_wait});
+      const Decision& d = actual.reserved.decision;
+      ASSERT_EQ(d.allowed, expected.allowed) << "case " << case_number << " event " << event;
+      ASSERT_EQ(d.remaining, expected.remaining) << "case " << case_number << " event " << event;
+      ASSERT_EQ(d.retry_after.count(), expected.retry_after.count()) << "case " << case_number << " event " << event;
+      ASSERT_EQ(d.reset_after.count(), expected.reset_after.count()) << "case " << case_number << " event " << event;
+      ASSERT_EQ(actual.reserved.wait.count(), wait_us * 1000) << "case " << case_number << " event " << event;
+      largest = std::max(largest, reference.size("k"));
+    }
+    EXPECT_GE(largest, c.entries) << "case " << case_number;
   }
 }
 

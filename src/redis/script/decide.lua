@@ -1,140 +1,136 @@
--- Only the algorithm in use is built (each call builds its functions anew).
-local algorithms = {
-  ['gcra'] = make_bucket, ['token-bucket'] = make_bucket, ['leaky-bucket'] = make_bucket,
-  ['fixed-window'] = make_fixed, ['sliding-window'] = make_sliding, ['sliding-log'] = make_log,
+-- The families by algorithm name: builders, so that a call builds only its own.
+local FAMILIES = {
+  ['gcra'] = bucket, ['token-bucket'] = bucket, ['leaky-bucket'] = bucket,
+  ['fixed-window'] = fixed_window, ['sliding-window'] = sliding_window, ['sliding-log'] = sliding_log,
 }
 
-local function gcd(a, b)
-  while b ~= 0 do a, b = b, a % b end
-  return a
+-- All limits decide at `at`; allowed iff all allow.
+local function decide_all(decide_one, count, at, cost, plain)
+  local allowed, limit, remaining, retry, reset = decide_one(LIMITS[1], at, cost, plain)
+  if count == 1 and allowed and not CALL.exact then return true, limit, remaining, 0, reset end -- reset >= 0
+  if allowed then retry = 0 end
+  if count == 1 and not CALL.exact then
+    if reset < 0 then reset = 0 end
+    if retry ~= NEVER and retry < 0 then retry = 0 end
+    return allowed, limit, remaining, retry, reset
+  end
+  local X = built(exact_numbers)
+  if retry ~= NEVER then retry = X.max(0, retry) end
+  reset = X.max(0, reset)
+  for i = 2, count do
+    local a, l, r, t, s = decide_one(LIMITS[i], at, cost, plain)
+    if X.lt(r, remaining) then remaining, limit = r, l end
+    if not a then
+      allowed = false
+      if t == NEVER or retry == NEVER then retry = NEVER else retry = X.max(retry, t) end
+    end
+    reset = X.max(reset, s)
+  end
+  return allowed, limit, remaining, retry, reset
 end
 
--- One call: the functions below are built per call (see make_bucket).
+-- Parses the limits into LIMITS, unless they are the last call's.
+local function parse_limits(ARGV, count)
+  local last = 6 + 3 * count
+  if POLICY.last == last then
+    local same = true
+    for j = 7, last do
+      if ARGV[j] ~= POLICY[j] then
+        same = false
+        break
+      end
+    end
+    if same then return end
+  end
+  POLICY.last = nil -- until these are parsed
+  for i = 1, count do
+    local base = 3 * i + 3
+    local n, p, burst = parse(ARGV[base + 1], 'count'), parse(ARGV[base + 2], 'period'), parse(ARGV[base + 3], 'burst')
+    if type(n) ~= 'number' or type(p) ~= 'number' or type(burst) ~= 'number' or n < 1 or p < 1 or burst < 1 then
+      error('leaksnek: malformed limit')
+    end
+    local a, b = n, p
+    while b ~= 0 do a, b = b, a % b end
+    local r = LIMITS[i]
+    if not r then
+      r = {}
+      LIMITS[i] = r
+    end
+    r.count, r.period, r.burst, r.pn, r.pt = n, p, burst, n / a, p / a
+    local cap = burst * r.pt
+    r.big = cap >= SAFE
+    if r.big then cap = built(exact_numbers).mul(burst, r.pt) end
+    r.cap = cap
+  end
+  for j = 7, last do POLICY[j] = ARGV[j] end
+  POLICY.last = last
+end
+
+-- One call: reads the states, decides (and for reserve, decides again at the
+-- time the request fits), writes what changed, replies.
 local function decide(KEYS, ARGV)
-pcall(redis.replicate_commands)
-local key = KEYS[1]
-local mode = ARGV[1]
-local now
-local explicit_time = ARGV[2] ~= ''
-if not explicit_time then
-  local t = redis.call('TIME')
-  now = add(mul(parse(t[1], 'server time'), 1000000), parse(t[2], 'server time'))
-else
-  now = parse(ARGV[2], 'time')
-end
-local cost = parse(ARGV[3], 'cost')
-local extra = parse(ARGV[4], 'wait')
-local algorithm = algorithms[ARGV[5]]
-if not algorithm then error('leaksnek: unknown algorithm ' .. tostring(ARGV[5])) end
-algorithm = algorithm()
-local count = tonumber(ARGV[6])
-if not count or count < 1 or count > 8 then error('leaksnek: a policy takes 1 to 8 limits') end
-local limits = {}
-for i = 1, count do
-  local base = 6 + (i - 1) * 3
-  local lim = {n = parse(ARGV[base + 1], 'count'), p = parse(ARGV[base + 2], 'period'), burst = parse(ARGV[base + 3], 'burst')}
-  if type(lim.n) ~= 'number' or type(lim.p) ~= 'number' or type(lim.burst) ~= 'number'
-      or lim.n < 1 or lim.p < 1 or lim.burst < 1 then
-    error('leaksnek: malformed limit')
+  local key, mode = KEYS[1], ARGV[1]
+  CALL.exact = false
+  local explicit = ARGV[2] ~= ''
+  local now
+  if explicit then
+    now = parse(ARGV[2], 'time')
+  else
+    -- Effects replication, so that writes may follow TIME: the default from
+    -- Redis 5, the only mode from 7 (which has REDIS_VERSION_NUM).
+    if not redis.REDIS_VERSION_NUM then pcall(redis.replicate_commands) end
+    local t = redis.call('TIME')
+    now = t[1] * 1000000 + t[2] -- two decimals, seconds and microseconds
   end
-  local g = gcd(lim.n, lim.p)
-  lim.pn = lim.n / g
-  lim.pt = lim.p / g
-  lim.cap = mul(lim.burst, lim.pt)
-  lim.gcra = ARGV[5] == 'gcra'
-  limits[i] = lim
-end
+  -- Cost and wait as the last call's when their text is (plain numbers only).
+  local cost, extra = ARGV[3], ARGV[4]
+  if cost == MEMO.cost_text then
+    cost = MEMO.cost
+  else
+    cost = parse(cost, 'cost')
+    MEMO.cost_text, MEMO.cost = not CALL.exact and ARGV[3], cost
+  end
+  if extra == MEMO.wait_text then
+    extra = MEMO.wait
+  else
+    extra = parse(extra, 'wait')
+    MEMO.wait_text, MEMO.wait = not CALL.exact and ARGV[4], extra
+  end
+  local plain = not CALL.exact -- now and cost (and wait) are plain numbers
+  local build = FAMILIES[ARGV[5]]
+  if not build then error('leaksnek: unknown algorithm ' .. tostring(ARGV[5])) end
+  local family = BUILT[build] or built(build)
+  local count = ARGV[6] == '1' and 1 or tonumber(ARGV[6])
+  if not count or count < 1 or count > 8 or count % 1 ~= 0 then error('leaksnek: a policy takes 1 to 8 limits') end
+  if not (count == 1 and POLICY.last == 9 and ARGV[7] == POLICY[7] and ARGV[8] == POLICY[8]
+      and ARGV[9] == POLICY[9]) then
+    parse_limits(ARGV, count)
+  end
+  family.load(key, count)
 
--- Current states
-local fields = {}
-local spans = {}
-for i = 1, count do
-  local f = algorithm.fields(i)
-  spans[i] = {#fields + 1, #f}
-  for _, name in ipairs(f) do fields[#fields + 1] = name end
-end
-local values = redis.call('HMGET', key, unpack(fields))
-local states = {}
-for i = 1, count do
-  local v = {}
-  for j = 1, spans[i][2] do v[j] = values[spans[i][1] + j - 1] end
-  local present = 0
-  for j = 1, spans[i][2] do if v[j] then present = present + 1 end end
-  if present ~= 0 and present ~= spans[i][2] then error('leaksnek: malformed state (missing fields)') end
-  if present == 0 then v = {} end
-  states[i] = algorithm.load(v, i, key)
-end
+  if mode == 'cancel' then
+    family.cancel(key, count, extra, cost, ARGV[5] == 'gcra')
+    return {1, 0, 0, 0, 0, 0, out(now)}
+  end
 
--- Writes every limit's state and the key's TTL (until every limit is fresh).
-local function commit(push, keep_ttl)
-  local args = {}
-  local fresh = 0
-  for i = 1, count do
-    local st = states[i]
-    if st then
-      local kv
-      kv = algorithm.store(i, st, key, push and push[i])
-      for _, x in ipairs(kv) do args[#args + 1] = x end
-      fresh = max(fresh, algorithm.fresh_at(limits[i], st))
+  local decide_one = family.decide
+  local allowed, limit, remaining, retry, reset = decide_all(decide_one, count, now, cost, plain)
+  local wait, at = 0, now
+  if not allowed and mode == 'reserve' and retry ~= NEVER then
+    local X = built(exact_numbers)
+    if X.le(retry, X.mul(extra, 1000)) then
+      wait = X.ceildiv(retry, 1000) -- us: booked on the next microsecond the request fits
+      at = X.add(now, wait)
+      plain = plain and type(at) == 'number'
+      CALL.exact = true -- the reply's wait and booked time
+      allowed, limit, remaining, retry, reset = decide_all(decide_one, count, at, cost, plain)
     end
   end
-  if #args > 0 then redis.call('HSET', key, unpack(args)) end
-  if keep_ttl then return end -- a cancel only makes the key fresher: its TTL still holds
-  local ttl = ceildiv(sub(fresh, now), 1000) -- ms
-  if lt(ttl, 1) then ttl = 1 end
-  -- At an explicit time (a replay, a test) the server's clock says nothing
-  -- of when the key goes idle: keep it a minute at least.
-  if explicit_time and lt(ttl, 60000) then ttl = 60000 end
-  redis.call('PEXPIRE', key, tostr(add(ttl, 1)))
+  -- A log commits a denial too: it forgets expired entries.
+  if allowed or family.commit_denials then family.commit(key, count, at, now, explicit, allowed, cost) end
+  if not CALL.exact then return {allowed and 1 or 0, limit, remaining, retry == NEVER and -1 or retry, reset, 0, at} end
+  return {allowed and 1 or 0, out(limit), out(remaining), retry == NEVER and -1 or out(retry), out(reset),
+    wait == 0 and 0 or out(built(exact_numbers).ns(wait)), out(at)}
 end
 
-if mode == 'cancel' then
-  for i = 1, count do states[i] = algorithm.cancel(limits[i], states[i], extra, cost) end
-  commit(nil, true)
-  return {1, 0, 0, 0, 0, 0, out(now)}
-end
-
--- All limits decide at `at`; allowed iff all allow (then every state commits).
-local function decide_all(at)
-  local combined = {allowed = true, retry = 0, reset = 0}
-  local decisions = {}
-  for i = 1, count do
-    local d = algorithm.decide(limits[i], states[i], at, cost)
-    decisions[i] = d
-    if i == 1 or lt(d.remaining, combined.remaining) then combined.remaining = d.remaining; combined.limit = d.limit end
-    combined.allowed = combined.allowed and d.allowed
-    if not d.allowed then
-      if d.retry == NEVER or combined.retry == NEVER then combined.retry = NEVER
-      else combined.retry = max(combined.retry, d.retry) end
-    end
-    combined.reset = max(combined.reset, d.reset)
-  end
-  return combined, decisions
-end
-
-local function apply(decisions, allowed)
-  local push = {}
-  local dirty = false
-  for i = 1, count do
-    local d = decisions[i]
-    if algorithm.is_log then
-      if d.state then states[i] = d.state; dirty = true end
-      if allowed and d.push then push[i] = d.push; states[i] = states[i] or d.state; dirty = true end
-    elseif allowed then
-      states[i] = d.state; dirty = true
-    end
-  end
-  if dirty then commit(push) end
-end
-
-local d, decisions = decide_all(now)
-local wait = 0
-if not d.allowed and mode == 'reserve' and d.retry ~= NEVER and le(d.retry, mul(extra, 1000)) then
-  wait = ceildiv(d.retry, 1000) -- us: booked on the next microsecond the request fits
-  d, decisions = decide_all(add(now, wait))
-end
-apply(decisions, d.allowed)
-return {d.allowed and 1 or 0, out(d.limit), out(d.remaining), d.retry == NEVER and -1 or out(d.retry), out(d.reset),
-        out(ns(wait)), out(add(now, wait))}
-end
 return decide(KEYS, ARGV)

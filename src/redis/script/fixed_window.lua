@@ -1,34 +1,112 @@
--- fixed-window: state {w = window number, c = allowed cost in it}
-local function make_fixed()
-local fixed = {}
-function fixed.fields(i) return {i .. '.w', i .. '.c'} end
-function fixed.load(v) if v[1] then return {w = parse(v[1], 'window'), c = parse(v[2], 'count')} end end
-function fixed.store(i, st) return {i .. '.w', tostr(st.w), i .. '.c', tostr(st.c)} end
-function fixed.decide(lim, st, now, cost)
-  local window = floordiv(now, lim.p)
-  if st and lt(window, st.w) then
-    local start = mul(st.w, lim.p)
-    return queued(fixed.decide(lim, st, start, cost), sub(start, now))
+-- fixed-window: state s1 = w, the window number, s2 = c, the cost allowed in it
+
+-- As bucket_exact: the reference, any magnitude.
+local function fixed_window_exact()
+  local X = built(exact_numbers)
+  local add, sub, mul, lt, le, eq, max, floordiv = X.add, X.sub, X.mul, X.lt, X.le, X.eq, X.max, X.floordiv
+  local ns, queued = X.ns, X.queued
+
+  local exact = {}
+  function exact.decide(r, at, cost)
+    local p, n = r.period, r.count
+    local window = floordiv(at, p)
+    if r.present and lt(window, r.s1) then
+      local start = mul(r.s1, p)
+      local allowed, limit, remaining, retry, reset = exact.decide(r, start, cost)
+      return queued(allowed, limit, remaining, retry, reset, sub(start, at))
+    end
+    local used = (r.present and eq(r.s1, window)) and r.s2 or 0
+    local until_next = ns(sub(mul(add(window, 1), p), at))
+    local remaining = max(0, sub(n, used))
+    local reset = lt(0, used) and until_next or 0
+    if lt(n, cost) then return false, n, remaining, NEVER, reset end
+    local after = add(used, cost)
+    if le(after, n) then
+      r.t1, r.t2 = window, after
+      return true, n, sub(n, after), 0, until_next
+    end
+    return false, n, remaining, until_next, reset
   end
-  local used = (st and cmp(st.w, window) == 0) and st.c or 0
-  local until_next = ns(sub(mul(add(window, 1), lim.p), now))
-  local d = {allowed = false, limit = lim.n, retry = 0, remaining = max(0, sub(lim.n, used))}
-  d.reset = lt(0, used) and until_next or 0
-  if lt(lim.n, cost) then
-    d.retry = NEVER
-  elseif le(add(used, cost), lim.n) then
-    d.allowed = true; d.state = {w = window, c = add(used, cost)}
-    d.remaining = sub(lim.n, d.state.c); d.reset = until_next
-  else
-    d.retry = until_next
+  function exact.fresh(r) return mul(add(r.t1, 1), r.period) end
+  function exact.cancel(key, count, at, cost)
+    for i = 1, count do
+      local r = LIMITS[i]
+      if r.present and eq(r.s1, floordiv(at, r.period)) then r.s2 = max(0, sub(r.s2, cost)) end
+    end
+    store_fields(key, count, F_W, F_C, nil, true)
   end
-  return d
-end
-function fixed.cancel(lim, st, at, cost)
-  if st and cmp(st.w, floordiv(at, lim.p)) == 0 then st.c = max(0, sub(st.c, cost)) end
-  return st
-end
-function fixed.fresh_at(lim, st) return mul(add(st.w, 1), lim.p) end
-return fixed
+  return exact
 end
 
+local function fixed_window()
+  -- As in bucket(): plain numbers, every result checked; nil beyond.
+  local function fast(r, at, cost)
+    local p, n = r.period, r.count
+    if at >= HALF or at <= -HALF then return nil end
+    local window = fdiv(at, p)
+    local used = 0
+    if r.present then
+      local w, c = r.s1, r.s2
+      if window < w then
+        local start = w * p
+        if start >= HALF then return nil end
+        local allowed, limit, remaining, retry, reset = fast(r, start, cost)
+        if allowed == nil then return nil end
+        local ahead = (start - at) * 1000
+        if ahead >= SAFE then return nil end
+        reset = reset + ahead
+        if reset >= SAFE then return nil end
+        if retry ~= NEVER then
+          retry = retry + ahead
+          if retry >= SAFE then return nil end
+        end
+        return false, limit, 0, retry, reset
+      end
+      if w == window then used = c end
+    end
+    local until_next = (window + 1) * p
+    if until_next >= SAFE then return nil end
+    until_next = (until_next - at) * 1000
+    if until_next >= SAFE then return nil end
+    local remaining = n - used
+    if remaining >= SAFE then return nil end
+    if remaining < 0 then remaining = 0 end
+    local reset = used > 0 and until_next or 0
+    if n < cost then return false, n, remaining, NEVER, reset end
+    local after = used + cost
+    if after >= SAFE or after <= -SAFE then return nil end
+    if after <= n then
+      r.t1, r.t2 = window, after
+      return true, n, n - after, 0, until_next
+    end
+    return false, n, remaining, until_next, reset
+  end
+
+  local family = {}
+  function family.load(key, count) load_fields(key, count, F_W, F_C, nil, 'window', 'count') end
+  function family.decide(r, at, cost, plain)
+    if plain and not (r.present and r.s_big) then
+      local allowed, limit, remaining, retry, reset = fast(r, at, cost)
+      if allowed ~= nil then
+        r.t_big = false
+        return allowed, limit, remaining, retry, reset
+      end
+    end
+    CALL.exact, r.t_big = true, true
+    return built(fixed_window_exact).decide(r, at, cost)
+  end
+  -- Stores the allowed states; the key lives until every window has ended.
+  function family.commit(key, count, at, now, explicit)
+    store_fields(key, count, F_W, F_C)
+    local fresh = 0
+    for i = 1, count do
+      local r = LIMITS[i]
+      local f = not r.t_big and (r.t1 + 1) * r.period
+      if not f or f >= SAFE or f <= -SAFE then f = built(fixed_window_exact).fresh(r) end
+      if CALL.exact then fresh = larger(fresh, f) elseif f > fresh then fresh = f end
+    end
+    pexpire(key, fresh, now, explicit)
+  end
+  function family.cancel(key, count, at, cost) built(fixed_window_exact).cancel(key, count, at, cost) end
+  return family
+end
