@@ -3,17 +3,17 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <algorithm>
-#include <array>
 #include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
-#include <set>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -542,15 +542,18 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
       });
     };
     if (op->script != nullptr) {
-      auto run = std::make_shared<State::Run>(State::Run{
-          ScriptCall{*op->script, op->keys, op->args, node->session.functions(), asking}, std::move(back), op->deadline});
+      auto run = std::make_shared<State::Run>(
+          State::Run{ScriptCall{*op->script, op->keys, op->args, node->session.functions(), asking}, std::move(back),
+                     op->deadline});
       run->routed = true;
       asio::post(node->strand, [node, run] {
         for (Command& command : run->call.commands()) node->send_script(run, std::move(command));
       });
     } else {
       asio::post(node->strand, [node, op, asking, back = std::move(back)]() mutable {
-        if (asking) node->send({"ASKING"}, [](error_code, const Reply&) {}, op->deadline);
+        if (asking)
+          node->send(
+              {"ASKING"}, [](error_code, const Reply&) {}, op->deadline);
         node->send(op->args, std::move(back), op->deadline);
       });
     }
@@ -560,8 +563,8 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
     if (op->finished) return;
     if (error) {
       // Unreachable (not a script's error): the master may have failed over.
-      if (error == make_error_code(errc::storage_failed) && !asking && !closed &&
-          node.session.down(State::now_ns()) && Clock::now() < op->deadline) {
+      if (error == make_error_code(errc::storage_failed) && !asking && !closed && node.session.down(State::now_ns()) &&
+          Clock::now() < op->deadline) {
         return refresh(false, [self = shared_from_this(), op, &node, error, reply]() mutable {
           if (op->finished) return;
           if (self->owner[static_cast<std::size_t>(op->slot)] != &node && Clock::now() < op->deadline) {
@@ -575,8 +578,8 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
     auto r = reply.type == Reply::Type::error ? redirection(reply) : std::nullopt;
     if (!r) return finish(op, error, std::move(reply));
     if (++op->round > max_redirections) {
-      return fail(op, "redirected " + std::to_string(max_redirections) + " times for slot " +
-                          std::to_string(op->slot) + ", last: " + r->text);
+      return fail(op, "redirected " + std::to_string(max_redirections) + " times for slot " + std::to_string(op->slot) +
+                          ", last: " + r->text);
     }
     const Endpoint where = redirected_to(*r, node.options.endpoint);
     switch (r->kind) {
@@ -694,9 +697,7 @@ void AsyncClient::eval(const Script& script, std::vector<std::string> keys, std:
 
 const Options& AsyncClient::options() const noexcept { return cluster_ ? cluster_->options : state_->options; }
 
-Statistics AsyncClient::statistics() const {
-  return cluster_ ? cluster_->statistics() : state_->session.statistics();
-}
+Statistics AsyncClient::statistics() const { return cluster_ ? cluster_->statistics() : state_->session.statistics(); }
 
 void AsyncClient::count(OnStorageError policy) noexcept {
   (cluster_ ? cluster_->session : state_->session).count(policy);

@@ -8,17 +8,17 @@
 #include "reply.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
+#include <leaksnek/redis/cluster.hpp>
+#include <map>
 #include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
-#include <array>
-#include <map>
-#include <set>
-#include <thread>
-#include <leaksnek/redis/cluster.hpp>
 
 namespace leaksnek {
 
@@ -485,9 +485,8 @@ Client::~Client() = default;
 Reply Client::command(std::span<const std::string_view> args) {
   if (!impl_->cluster) return impl_->single->command(args, Clock::now() + impl_->single->options.timeout);
   const int slot = args.size() > 1 ? key_slot(args[1]) : 0;
-  return impl_->cluster->routed(slot, [&](Node& node, bool asking, Clock::time_point deadline) {
-    return node.command(args, deadline, asking);
-  });
+  return impl_->cluster->routed(
+      slot, [&](Node& node, bool asking, Clock::time_point deadline) { return node.command(args, deadline, asking); });
 }
 
 Reply Client::eval(const Script& script, std::span<const std::string_view> keys,

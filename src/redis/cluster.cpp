@@ -79,9 +79,7 @@ SlotMap SlotMap::parse(const Reply& reply, const Endpoint& answered_by) {
   return map;
 }
 
-int SlotMap::unserved() const noexcept {
-  return static_cast<int>(std::count(owner_.begin(), owner_.end(), none));
-}
+int SlotMap::unserved() const noexcept { return static_cast<int>(std::count(owner_.begin(), owner_.end(), none)); }
 
 std::string node_name(const Endpoint& endpoint) {
   if (endpoint.host.find(':') != std::string::npos) return "[" + endpoint.host + "]:" + std::to_string(endpoint.port);

@@ -166,8 +166,7 @@ std::vector<Command> ScriptCall::answer(Reply reply) {
   return {};
 }
 
-Session::Session(Options options)
-    : options_{std::move(options)} {
+Session::Session(Options options) : options_{std::move(options)} {
   auto name = [](const Endpoint& e) {
     const bool v6 = e.host.find(':') != std::string::npos;
     return (v6 ? "[" + e.host + "]" : e.host) + ":" + std::to_string(e.port);
@@ -177,7 +176,8 @@ Session::Session(Options options)
     return;
   }
   where_ = "Redis Cluster via ";
-  for (std::size_t i = 0; i < options_.cluster.size(); ++i) where_.append(i == 0 ? "" : ",").append(name(options_.cluster[i]));
+  for (std::size_t i = 0; i < options_.cluster.size(); ++i)
+    where_.append(i == 0 ? "" : ",").append(name(options_.cluster[i]));
 }
 
 Duration Session::retry_in(std::int64_t now_ns) const noexcept {

@@ -98,7 +98,8 @@ TEST(AcquireCluster, FourProcessesPerKeyOnEveryMasterGetExactlyTheLimit) {
   std::vector<Process> processes;
   for (const auto& [master, key] : key_of_master) {
     for (int p = 0; p < 4; ++p) {
-      processes.emplace_back("acquire --storage " + cluster.url() + " --algorithm gcra --limit 150/h --count 100 " + key);
+      processes.emplace_back("acquire --storage " + cluster.url() + " --algorithm gcra --limit 150/h --count 100 " +
+                             key);
     }
   }
   std::map<std::string, int> allowed;

@@ -153,7 +153,8 @@ TEST(RedisScript, AnEntryLineMakesALibraryNamedByTheHash) {
   EXPECT_EQ(library_script.library(), "#!lua name=" + library_script.function() +
                                           "\nlocal function f(KEYS, ARGV) return 1 end\n"
                                           "redis.register_function('" +
-                                          library_script.function() + "', function(keys, args) return f(keys, args) end)\n");
+                                          library_script.function() +
+                                          "', function(keys, args) return f(keys, args) end)\n");
 }
 
 TEST(RedisScriptCall, WithALibraryTheCallIsFcall) {

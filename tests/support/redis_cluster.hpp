@@ -98,8 +98,7 @@ class RedisCluster {
     for (const auto& node : nodes_) {
       if (!node->running() || node->port() == port) continue;
       redis::Reply role = on(node->port(), {"ROLE"});
-      if (role.elements.size() >= 3 && role.elements[0].text == "slave" &&
-          role.elements[2].integer == port) {
+      if (role.elements.size() >= 3 && role.elements[0].text == "slave" && role.elements[2].integer == port) {
         return node->port();
       }
     }

@@ -16,8 +16,9 @@ namespace leaksnek::cli {
 namespace {
 
 constexpr std::string_view acquire_usage =
-    "usage: leaksnek acquire [--storage memory|redis://[user:password@]host:port/db|redis-cluster://host:port[,host:port...]] --algorithm ALGO\n"
-    "                        --limit N/PERIOD [--burst B] [--cost C] [--count K] [--wait DURATION]\n"
+    "usage: leaksnek acquire [--storage memory|redis://[user:password@]host:port/db|redis-cluster://host:port,...]\n"
+    "                        --algorithm ALGO"
+    " --limit N/PERIOD [--burst B] [--cost C] [--count K] [--wait DURATION]\n"
     "                        [--timeout DURATION] [--on-storage-error fail-open|fail-closed|local] KEY\n"
     "  Makes K decisions (default 1) of cost C (default 1) for KEY and prints one line per\n"
     "  decision: KEY,COST,ALLOWED,REMAINING,RETRY_AFTER_MS. Exit status 0 when every decision\n"

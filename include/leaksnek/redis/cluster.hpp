@@ -49,7 +49,8 @@ class SlotMap {
     std::vector<Node*> nodes;
     nodes.reserve(masters_.size());
     for (const Endpoint& master : masters_) nodes.push_back(&node_of(master));
-    for (std::size_t slot = 0; slot < table.size(); ++slot) table[slot] = owner_[slot] == none ? nullptr : nodes[owner_[slot]];
+    for (std::size_t slot = 0; slot < table.size(); ++slot)
+      table[slot] = owner_[slot] == none ? nullptr : nodes[owner_[slot]];
   }
 
  private:

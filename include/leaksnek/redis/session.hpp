@@ -123,8 +123,8 @@ class Handshake {
 // Not thread-safe.
 class ScriptCall {
  public:
-  ScriptCall(const Script& script, std::vector<std::string> keys, std::vector<std::string> args,
-             bool functions = true, bool asking = false);
+  ScriptCall(const Script& script, std::vector<std::string> keys, std::vector<std::string> args, bool functions = true,
+             bool asking = false);
 
   // The first commands, in order: ASKING when asked, then FCALL or EVALSHA.
   [[nodiscard]] std::vector<Command> commands() const;
@@ -220,7 +220,8 @@ class Session {
   std::string last_failure_;  // the last failure of any kind
   std::string down_reason_;   // the last failure to reach Redis, for fail_fast_message()
   std::atomic<bool> functions_{true};
-  std::atomic<std::uint64_t> calls_{0}, connects_{0}, failures_{0}, script_loads_{0}, redirections_{0}, map_refreshes_{0};
+  std::atomic<std::uint64_t> calls_{0}, connects_{0}, failures_{0}, script_loads_{0}, redirections_{0},
+      map_refreshes_{0};
   std::atomic<std::uint64_t> failed_open_{0}, failed_closed_{0}, fell_back_{0};
 };
 

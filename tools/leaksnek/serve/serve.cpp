@@ -55,7 +55,8 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr std::string_view serve_usage =
-    "usage: leaksnek serve --config FILE [--listen HOST:PORT] [--storage memory|redis://host:port/db|redis-cluster://host:port,...]\n"
+    "usage: leaksnek serve --config FILE [--listen HOST:PORT]\n"
+    "                      [--storage memory|redis://host:port/db|redis-cluster://host:port,...]\n"
     "                      [--on-storage-error fail-open|fail-closed|local] [--read-timeout DURATION]\n"
     "                      [--max-connections N] [--threads N] [--access-log]\n"
     "  An HTTP rate limit service over the policies of FILE (TOML; see examples/serve.toml):\n"
