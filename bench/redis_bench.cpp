@@ -131,6 +131,7 @@ void BM_AsyncPipelined(benchmark::State& state) {
   state.counters["decisions_per_s"] = benchmark::Counter(static_cast<double>(total), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_AsyncPipelined<Gcra>)->Arg(1)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AsyncPipelined<FixedWindow>)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_AsyncPipelined<SlidingLog>)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The seed's path: RedisMutex lock, GET, SET PX, unlock: four round trips.
