@@ -55,8 +55,9 @@ class AsyncClient {
 
   // Sends `args`; `done` runs on the client's strand, never inline.
   void command(std::vector<std::string> args, Callback done);
-  // EVALSHA of `script` (loaded and retried on NOSCRIPT); an error reply
-  // from the script is errc::storage_failed, as Client::eval's StorageError.
+  // FCALL (or EVALSHA) of `script` (loaded and retried when the server lacks
+  // it); an error reply from the script is errc::storage_failed, as
+  // Client::eval's StorageError.
   // `script` must outlive the call (scripts are static in leaksnek).
   void eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args, Callback done);
 

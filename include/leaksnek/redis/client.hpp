@@ -1,5 +1,5 @@
 // A synchronous Redis client over hiredis: a pool of connections shared by
-// threads, a deadline on every call, and Lua scripts run by EVALSHA. It only
+// threads, a deadline on every call, and Lua scripts run by FCALL (or EVALSHA). It only
 // carries commands: the handshake, fail-fast while Redis is down, NOSCRIPT
 // recovery and the wording of failures are the Session's (session.hpp).
 #pragma once

@@ -1,4 +1,4 @@
-// RedisStorage: state for a fleet. Every decision is one EVALSHA of a Lua
+// RedisStorage: state for a fleet. Every decision is one FCALL of a Lua
 // script that mirrors the C++ algorithm, on the Redis server's clock, so any
 // number of processes on any number of hosts share one exact limit.
 #pragma once
@@ -32,7 +32,7 @@ std::vector<std::string> write_args(const std::string& name, const Rate& rate, D
 
 // The script's reply as a decision; throws StorageError on a malformed one.
 StorageOutcome parse_decision(const Reply& reply);
-// EVALSHA of the decision script on `redis_key` with `args`. Throws StorageError.
+// FCALL (or EVALSHA) of the decision script on `redis_key` with `args`. Throws StorageError.
 StorageOutcome run_script(Client& client, std::string redis_key, std::vector<std::string> args);
 
 // Rate fields as Redis storages them ("1 2 3") and back; throws StorageError on text no Rate was written as.
@@ -54,7 +54,7 @@ class RedisStorage final : public DecidingStorage<Key> {
   // on a malformed URL.
   explicit RedisStorage(std::string_view url) : RedisStorage{options_for(url)} {}
 
-  // One EVALSHA: decides atomically on the server's clock (or request.at),
+  // One FCALL: decides atomically on the server's clock (or request.at),
   // writes the state and its TTL. Throws StorageError, KeyError.
   Outcome decide(const Key& key, const Request& request) override {
     return Prepared{client_, prepare(request)}.decide(key, request.cost, request.at, request.max_wait);

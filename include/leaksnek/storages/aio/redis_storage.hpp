@@ -1,4 +1,4 @@
-// AsyncRedisStorage: RedisStorage on Boost.Asio. Each decision is one EVALSHA
+// AsyncRedisStorage: RedisStorage on Boost.Asio. Each decision is one FCALL
 // of the same script, sent on one connection with every other decision in
 // flight (pipelined), completing without blocking a thread.
 #pragma once
@@ -31,7 +31,7 @@ class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
   AsyncRedisStorage(boost::asio::any_io_executor executor, std::string_view url)
       : AsyncRedisStorage{std::move(executor), options_for(url)} {}
 
-  // One EVALSHA; see RedisStorage::decide. Throws StorageError, KeyError.
+  // One FCALL; see RedisStorage::decide. Throws StorageError, KeyError.
   boost::asio::awaitable<StorageOutcome> decide(const Key& key, const StorageRequest& request) override {
     Prepared prepared{client_, prepare(request)};
     co_return co_await prepared.decide(key, request.cost, request.at, request.max_wait);
