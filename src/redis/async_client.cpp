@@ -431,11 +431,16 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
     std::optional<asio::steady_timer> timer;  // a backoff, or the wait for a slot map
   };
 
-  State& node(const Endpoint& where) {
+  // The node at `where`, or nullptr when the client knows too many (nodes
+  // are never dropped: a node naming ever new addresses must not grow it).
+  State* node(const Endpoint& where) {
     std::lock_guard lock{nodes_mutex};
-    auto& slot = nodes[node_name(where)];
-    if (!slot) slot = std::make_shared<State>(executor, node_options(options, where));
-    return *slot;
+    std::string name = node_name(where);
+    auto at = nodes.find(name);
+    if (at != nodes.end()) return at->second.get();
+    if (nodes.size() >= max_cluster_nodes) return nullptr;
+    return nodes.emplace(std::move(name), std::make_shared<State>(executor, node_options(options, where)))
+        .first->second.get();
   }
 
   void finish(const std::shared_ptr<Op>& op, error_code error, Reply reply) {
@@ -465,8 +470,10 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
       if (n != nullptr) candidates->push_back(n);
     }
     for (const Endpoint& seed : options.cluster) {
-      State* n = &node(seed);
-      if (std::find(candidates->begin(), candidates->end(), n) == candidates->end()) candidates->push_back(n);
+      State* n = node(seed);
+      if (n != nullptr && std::find(candidates->begin(), candidates->end(), n) == candidates->end()) {
+        candidates->push_back(n);
+      }
     }
     ask_slots(candidates, 0, Clock::now() + options.timeout);
   }
@@ -479,7 +486,8 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
   }
 
   void ask_slots(const std::shared_ptr<std::vector<State*>>& candidates, std::size_t i, Clock::time_point deadline) {
-    if (closed || i == candidates->size()) return refreshed();
+    // Past the deadline the rest are not asked (their commands would only time out).
+    if (closed || i == candidates->size() || Clock::now() >= deadline) return refreshed();
     State* candidate = (*candidates)[i];
     if (candidate->session.down(State::now_ns())) return ask_slots(candidates, i + 1, deadline);
     auto self = shared_from_this();
@@ -501,7 +509,11 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
     try {
       SlotMap map = SlotMap::parse(reply, answered.options.endpoint);
       if (map.masters().empty()) return false;  // a node that has not joined yet
-      map.route(owner, [&](const Endpoint& master) -> State& { return node(master); });
+      map.route(owner, [&](const Endpoint& master) -> State& {
+        State* n = node(master);
+        if (n == nullptr) throw StorageError{"more than " + std::to_string(max_cluster_nodes) + " nodes named"};
+        return *n;
+      });
       session.count(Session::Counter::map_refresh);
       return true;
     } catch (const StorageError& e) {
@@ -524,6 +536,8 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
   void dispatch(const std::shared_ptr<Op>& op, State* ask) {
     if (op->finished) return;
     if (closed) return fail(op, "the client closed");
+    // Spent before it reached a node: the call's timeout, not the node's failure.
+    if (Clock::now() >= op->deadline) return fail(op, session.timed_out());
     State* target = ask != nullptr ? ask : owner[static_cast<std::size_t>(op->slot)];
     if (target == nullptr) {
       if (op->round++ > 0) return fail(op, "no master serves slot " + std::to_string(op->slot));
@@ -565,8 +579,10 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
       // Unreachable (not a script's error): the master may have failed over.
       if (error == make_error_code(errc::storage_failed) && !asking && !closed && node.session.down(State::now_ns()) &&
           Clock::now() < op->deadline) {
+        wait_until(op, op->deadline);  // bounds the wait for the map
         return refresh(false, [self = shared_from_this(), op, &node, error, reply]() mutable {
           if (op->finished) return;
+          if (op->timer) op->timer->cancel();
           if (self->owner[static_cast<std::size_t>(op->slot)] != &node && Clock::now() < op->deadline) {
             return self->dispatch(op, nullptr);
           }
@@ -582,15 +598,20 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
                           ", last: " + r->text);
     }
     const Endpoint where = redirected_to(*r, node.options.endpoint);
+    State* target =
+        r->kind == Redirection::Kind::moved || r->kind == Redirection::Kind::ask ? this->node(where) : &node;
+    if (target == nullptr) {
+      return fail(op, "more than " + std::to_string(max_cluster_nodes) + " nodes named; refusing " + node_name(where));
+    }
     switch (r->kind) {
       case Redirection::Kind::moved:
         session.count(Session::Counter::redirection);
-        owner[static_cast<std::size_t>(r->slot)] = &this->node(where);
+        owner[static_cast<std::size_t>(r->slot)] = target;
         dispatch(op, nullptr);
         return refresh(false, [] {});  // more slots have likely moved with it
       case Redirection::Kind::ask:
         session.count(Session::Counter::redirection);
-        return dispatch(op, &this->node(where));
+        return dispatch(op, target);
       case Redirection::Kind::try_again:
       case Redirection::Kind::cluster_down: {
         const auto pause = backoff(op->round);

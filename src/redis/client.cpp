@@ -248,6 +248,9 @@ struct Node {
   template <class Use>
   Reply with_connection(Clock::time_point deadline, Use&& use) {
     if (session.down(now_ns())) throw StorageError{session.fail_fast_message()};
+    // A call whose time ran out before it reached this node (a cluster's
+    // earlier tries) times out without counting against the node.
+    if (Clock::now() >= deadline) throw StorageError{session.describe(session.timed_out())};
     try {
       Context context = take(deadline);
       Reply reply = use(*context, deadline);
@@ -300,13 +303,18 @@ struct Cluster {
   std::map<std::string, std::unique_ptr<Node>> nodes;
   std::array<Node*, cluster_slots> owner{};
   Clock::time_point refreshed_at{};
-  std::mutex refreshing;  // one refresh at a time; others go on with the map they have
+  std::timed_mutex refreshing;  // one refresh at a time
 
   Node& node(const Endpoint& where) {  // with `mutex` held
     std::string name = node_name(where);
-    auto& slot = nodes[name];
-    if (!slot) slot = std::make_unique<Node>(node_options(options, where));
-    return *slot;
+    auto at = nodes.find(name);
+    if (at != nodes.end()) return *at->second;
+    // Nodes are never dropped (calls hold raw pointers): a node that names
+    // ever new addresses must not grow the client without bound.
+    if (nodes.size() >= max_cluster_nodes) {
+      throw StorageError{describe("more than " + std::to_string(max_cluster_nodes) + " nodes named; refusing " + name)};
+    }
+    return *nodes.emplace(std::move(name), std::make_unique<Node>(node_options(options, where))).first->second;
   }
 
   Node& node_at(const Redirection& r, const Node& answered) {
@@ -314,15 +322,22 @@ struct Cluster {
     return node(redirected_to(r, answered.options.endpoint));
   }
 
-  // Reads the slot map from the first node that answers. `force`: even
-  // within the refresh interval (no map yet, or MOVED). Returns whether a
-  // new map is in place.
+  // Reads the slot map from the first node that answers. `force` (no map
+  // yet, or MOVED): even within the refresh interval, waiting (until the
+  // deadline) for a refresh in progress, which then serves. Returns whether
+  // a new map is in place.
   bool refresh(Clock::time_point deadline, bool force) {
-    std::unique_lock busy{refreshing, std::try_to_lock};
-    if (!busy.owns_lock()) return false;
+    Clock::time_point seen;
+    {
+      std::lock_guard lock{mutex};
+      seen = refreshed_at;
+    }
+    std::unique_lock busy{refreshing, std::defer_lock};
+    if (!(force ? busy.try_lock_until(deadline) : busy.try_lock())) return false;
     std::vector<Node*> candidates;
     {
       std::lock_guard lock{mutex};
+      if (refreshed_at != seen) return true;  // another call refreshed meanwhile
       if (!force && Clock::now() - refreshed_at < refresh_interval) return false;
       refreshed_at = Clock::now();
       for (Node* n : std::set<Node*>(owner.begin(), owner.end())) {
@@ -334,6 +349,7 @@ struct Cluster {
       }
     }
     for (Node* candidate : candidates) {
+      if (Clock::now() >= deadline) break;  // the rest were not asked: no failure of theirs
       if (candidate->session.down(Node::now_ns())) continue;
       try {
         Reply reply = candidate->command(std::array<std::string_view, 2>{"CLUSTER", "SLOTS"}, deadline);
@@ -395,8 +411,13 @@ struct Cluster {
       try {
         reply = attempt(target, asking, deadline);
       } catch (const StorageError&) {
-        // The master may have failed over: a newer map may name its successor.
-        if (!asking && Clock::now() < deadline && refresh(deadline, false) && owner_of(slot) != &target) continue;
+        // Unreachable (not a refusal: a script's error must not run it
+        // twice): the master may have failed over, and a newer map may name
+        // its successor.
+        if (!asking && target.session.down(Node::now_ns()) && Clock::now() < deadline && refresh(deadline, false) &&
+            owner_of(slot) != &target) {
+          continue;
+        }
         throw;
       }
       auto r = redirection(reply);
@@ -438,16 +459,12 @@ struct Cluster {
   }
 
   // The cluster is down when every master fails fast.
-  Duration retry_in() {
+  // Zero while any node may be tried (no allocation: noexcept callers).
+  Duration retry_in() noexcept {
     std::lock_guard lock{mutex};
     Duration soonest = Duration::max();
-    bool any = false;
-    for (Node* n : std::set<Node*>(owner.begin(), owner.end())) {
-      if (n == nullptr) continue;
-      any = true;
-      soonest = std::min(soonest, n->session.retry_in(Node::now_ns()));
-    }
-    return any ? soonest : Duration{0};
+    for (auto& [name, n] : nodes) soonest = std::min(soonest, n->session.retry_in(Node::now_ns()));
+    return nodes.empty() ? Duration{0} : soonest;
   }
 
   std::string last_failure() {

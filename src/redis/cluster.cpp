@@ -46,6 +46,7 @@ SlotMap SlotMap::parse(const Reply& reply, const Endpoint& answered_by) {
     throw StorageError{node_name(answered_by) + " answered CLUSTER SLOTS with " + reply.text};
   }
   if (reply.type != Reply::Type::array) malformed("not an array");
+  if (reply.elements.size() > cluster_slots) malformed("more ranges than slots");
   SlotMap map;
   map.owner_.fill(none);
   for (const Reply& range : reply.elements) {
@@ -57,9 +58,11 @@ SlotMap SlotMap::parse(const Reply& reply, const Endpoint& answered_by) {
         last.integer >= cluster_slots || first.integer > last.integer) {
       malformed("a slot range out of 0-16383");
     }
+    // A nil host: a node that does not know its address (unknown-endpoint).
     if (master.type != Reply::Type::array || master.elements.size() < 2 ||
-        master.elements[0].type != Reply::Type::string || master.elements[1].type != Reply::Type::integer ||
-        master.elements[1].integer < 0 || master.elements[1].integer > 65535) {
+        (master.elements[0].type != Reply::Type::string && master.elements[0].type != Reply::Type::nil) ||
+        master.elements[1].type != Reply::Type::integer || master.elements[1].integer < 0 ||
+        master.elements[1].integer > 65535) {
       malformed("a master that is not [host, port, ...]");
     }
     Endpoint endpoint = answered_by;  // credentials as given
@@ -69,7 +72,7 @@ SlotMap SlotMap::parse(const Reply& reply, const Endpoint& answered_by) {
     auto same = [&](const Endpoint& e) { return e.host == endpoint.host && e.port == endpoint.port; };
     auto at = std::find_if(map.masters_.begin(), map.masters_.end(), same);
     if (at == map.masters_.end()) {
-      if (map.masters_.size() >= cluster_slots) malformed("more masters than slots");
+      if (map.masters_.size() >= max_cluster_nodes) malformed("more masters than a client follows");
       map.masters_.push_back(endpoint);
       at = map.masters_.end() - 1;
     }

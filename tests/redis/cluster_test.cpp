@@ -80,6 +80,23 @@ TEST(RedisClusterSlots, TheMapFromClusterSlots) {
       (void)redis::SlotMap::parse(array({array({integer(0), integer(16384), array({text("h"), integer(1)})})}), asked),
       StorageError);
   EXPECT_THROW((void)redis::SlotMap::parse(text("x"), asked), StorageError);
+  // A nil host (cluster-preferred-endpoint-type unknown-endpoint): the node that answered.
+  auto unknown = redis::SlotMap::parse(
+      array({array({integer(0), integer(16383), array({redis::Reply{}, integer(7005), text("id5")})})}), asked);
+  ASSERT_EQ(unknown.masters().size(), 1U);
+  EXPECT_EQ(unknown.masters()[0].host, "10.0.0.9");
+  EXPECT_EQ(unknown.masters()[0].port, 7005);
+  EXPECT_EQ(unknown.unserved(), 0);
+  // An error answer is named, not parsed.
+  try {
+    (void)redis::SlotMap::parse(
+        redis::Reply{redis::Reply::Type::error, "ERR This instance has cluster support disabled", 0, {}}, asked);
+    ADD_FAILURE();
+  } catch (const StorageError& e) {
+    EXPECT_NE(std::string{e.what()}.find("10.0.0.9:7000 answered CLUSTER SLOTS with ERR This instance"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(RedisClusterUrl, NodesCredentialsAndNoDatabase) {

@@ -81,6 +81,10 @@ inline constexpr std::chrono::milliseconds refresh_interval{100};
 // A redirection's target: the node it names, or the one that answered.
 Endpoint redirected_to(const Redirection& redirection, const Endpoint& answered_by);
 
+// Nodes a cluster client knows at most (masters, seeds, redirection
+// targets): a node that names ever new addresses cannot grow it further.
+inline constexpr std::size_t max_cluster_nodes = 1024;
+
 // Redirections one call follows at most (a loop between misconfigured nodes ends).
 inline constexpr int max_redirections = 16;
 
