@@ -452,7 +452,7 @@ struct AsyncClient::Cluster : std::enable_shared_from_this<Cluster> {
 
   void fail(const std::shared_ptr<Op>& op, std::string_view why) {
     finish(op, closed ? error_code{asio::error::operation_aborted} : make_error_code(errc::storage_failed),
-           Reply{Reply::Type::error, session.describe(why), 0, {}});
+           Reply{Reply::Type::error, closed ? session.describe(why) : session.refused(why), 0, {}});
   }
 
   // Runs `then` once a refresh is done (or at once when none is due).

@@ -312,7 +312,7 @@ struct Cluster {
     // Nodes are never dropped (calls hold raw pointers): a node that names
     // ever new addresses must not grow the client without bound.
     if (nodes.size() >= max_cluster_nodes) {
-      throw StorageError{describe("more than " + std::to_string(max_cluster_nodes) + " nodes named; refusing " + name)};
+      throw StorageError{failed("more than " + std::to_string(max_cluster_nodes) + " nodes named; refusing " + name)};
     }
     return *nodes.emplace(std::move(name), std::make_unique<Node>(node_options(options, where))).first->second;
   }
@@ -381,10 +381,11 @@ struct Cluster {
     if (Node* n = owner_of(slot)) return *n;
     refresh(deadline, true);
     if (Node* n = owner_of(slot)) return *n;
-    throw StorageError{describe("no master serves slot " + std::to_string(slot) + " (" + unreachable_reason() + ")")};
+    throw StorageError{failed("no master serves slot " + std::to_string(slot) + " (" + unreachable_reason() + ")")};
   }
 
-  [[nodiscard]] std::string describe(std::string_view reason) const { return session.describe(reason); }
+  // A failure of the cluster (not of one node): recorded as its last, and worded.
+  std::string failed(std::string_view reason) { return session.refused(reason); }
 
   std::string unreachable_reason() {
     std::lock_guard lock{mutex};
@@ -423,8 +424,8 @@ struct Cluster {
       auto r = redirection(reply);
       if (!r) return reply;
       if (round >= max_redirections) {
-        throw StorageError{describe("redirected " + std::to_string(max_redirections) + " times for slot " +
-                                    std::to_string(slot) + ", last: " + r->text)};
+        throw StorageError{failed("redirected " + std::to_string(max_redirections) + " times for slot " +
+                                  std::to_string(slot) + ", last: " + r->text)};
       }
       switch (r->kind) {
         case Redirection::Kind::moved:
@@ -440,8 +441,8 @@ struct Cluster {
         case Redirection::Kind::cluster_down: {
           const auto pause = backoff(round);  // never past the deadline
           if (Clock::now() + pause >= deadline) {
-            throw StorageError{describe(node_name(target.options.endpoint) + " answered \"" + r->text +
-                                        "\" until the call's timeout")};
+            throw StorageError{
+                failed(node_name(target.options.endpoint) + " answered \"" + r->text + "\" until the call's timeout")};
           }
           std::this_thread::sleep_for(pause);
           if (r->kind == Redirection::Kind::cluster_down) refresh(deadline, false);

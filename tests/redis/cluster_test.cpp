@@ -417,5 +417,69 @@ TEST(RedisClusterLive, AKilledMasterFailsOverAndDecisionsResume) {
   EXPECT_LE(lost, 200);  // replication lag on loopback: a few writes at most
 }
 
+// A slot no master serves (CLUSTER DELSLOTS on its master): the node answers
+// CLUSTERDOWN or the map has no owner; the client backs off and refreshes
+// within the call's timeout, the fault policy decides, and once the slot is
+// served again (ADDSLOTS) Redis decides again.
+TEST(RedisClusterLive, AnUnservedSlotIsAFailureWithinTheTimeoutUntilItIsServedAgain) {
+  testing::RedisCluster cluster;
+  const RateLimit limit{1000, 1h};
+  redis::PreparedPolicy policy{redis::Options{}, "p", "gcra", std::vector{limit}};
+  const std::string key = "unserved";
+  const int slot = redis::key_slot(policy.key(key));
+  const int master = cluster.master_of(slot);
+  constexpr Duration timeout = 300ms;
+  auto storage = std::make_shared<RedisStorage<std::string>>(client_options(cluster, timeout));
+  asio::io_context context;
+  auto async_storage =
+      std::make_shared<AsyncRedisStorage<std::string>>(context.get_executor(), client_options(cluster, timeout));
+  Limiter<Gcra, std::string> limiter{"p", limit, storage};
+  AsyncLimiter<Gcra, std::string> async_limiter{context.get_executor(), "p", limit, async_storage};
+  auto async_once = [&] {
+    Decision got;
+    async_limiter.try_acquire(key, 1, [&](boost::system::error_code error, Decision d) {
+      EXPECT_FALSE(error) << error.message();
+      got = d;
+    });
+    context.run();
+    context.restart();
+    return got;
+  };
+  EXPECT_TRUE(limiter.try_acquire(key).allowed);
+  EXPECT_TRUE(async_once().allowed);
+
+  ASSERT_EQ(cluster.on(master, {"CLUSTER", "DELSLOTS", std::to_string(slot)}).text, "OK");
+  for (int i = 0; i < 3; ++i) {
+    const auto start = Clock::now();
+    EXPECT_FALSE(limiter.try_acquire(key).allowed);  // fail-closed
+    EXPECT_FALSE(async_once().allowed);
+    EXPECT_LT(Clock::now() - start, 2 * timeout + 700ms);
+  }
+  EXPECT_GE(storage->statistics().failed_closed, 3U);
+  EXPECT_GE(async_storage->statistics().failed_closed, 3U);
+  EXPECT_NE(storage->client()->last_failure(), "");
+
+  ASSERT_EQ(cluster.on(master, {"CLUSTER", "ADDSLOTS", std::to_string(slot)}).text, "OK");
+  const auto served = Clock::now();
+  auto closed = storage->statistics().failed_closed;
+  auto async_closed = async_storage->statistics().failed_closed;
+  bool sync_back = false, async_back = false;
+  while ((!sync_back || !async_back) && Clock::now() - served < 10s) {
+    if (!sync_back) {
+      EXPECT_TRUE(limiter.try_acquire(key).allowed || storage->statistics().failed_closed != closed);
+      sync_back = storage->statistics().failed_closed == closed;
+      closed = storage->statistics().failed_closed;
+    }
+    if (!async_back) {
+      (void)async_once();
+      async_back = async_storage->statistics().failed_closed == async_closed;
+      async_closed = async_storage->statistics().failed_closed;
+    }
+    if (!sync_back || !async_back) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(sync_back);
+  EXPECT_TRUE(async_back);
+}
+
 }  // namespace
 }  // namespace leaksnek
