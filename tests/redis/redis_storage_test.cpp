@@ -186,17 +186,30 @@ TEST(RedisStorage, KeysLiveUnderThePrefixWithATtlUntilTheyAreFresh) {
   (void)log.try_acquire("a");
 
   Reply keys = storage->client()->command({"KEYS", "*"});
-  ASSERT_EQ(keys.elements.size(), 3u);
+  ASSERT_EQ(keys.elements.size(), 3u);  // (before "b" below)
   for (const Reply& key : keys.elements) EXPECT_TRUE(key.text.starts_with("myapp:rl:")) << key.text;
+  // Set with as much again to spare, a second at least (re-armed only once a
+  // state outlives it).
   long long gcra_ttl = pttl(redis_key("gcra", {RateLimit{10, 1s}}, "a", "myapp:rl:"));
-  EXPECT_GT(gcra_ttl, 300);
-  EXPECT_LE(gcra_ttl, 402);
+  EXPECT_GT(gcra_ttl, 1'300);
+  EXPECT_LE(gcra_ttl, 1'403);
   long long log_ttl = pttl(redis_key("sliding-log", {RateLimit{3, 1min}}, "a", "myapp:rl:"));
   EXPECT_GT(log_ttl, 59'000);
   EXPECT_LE(log_ttl, 60'002);
   long long fixed_ttl = pttl(redis_key("fixed-window", {RateLimit{5, 1h}}, "a", "myapp:rl:"));
   EXPECT_GT(fixed_ttl, 0);
-  EXPECT_LE(fixed_ttl, 3'600'002);
+  EXPECT_LE(fixed_ttl, 7'200'003);
+  // A decision that the TTL already covers leaves it as it is; one that
+  // outlives it sets it again.
+  (void)gcra.try_acquire("a", 1);  // full again ~500 ms from now: covered
+  EXPECT_LE(pttl(redis_key("gcra", {RateLimit{10, 1s}}, "a", "myapp:rl:")), gcra_ttl);
+  GcraLimiter<std::string> slow{RateLimit{10, 10s}, storage};
+  (void)slow.try_acquire("b", 4);  // full again in 4 s: a TTL of 8 s
+  EXPECT_GT(pttl(redis_key("gcra", {RateLimit{10, 10s}}, "b", "myapp:rl:")), 7'000);
+  (void)slow.try_acquire("b", 6);  // full again in 10 s: past the TTL, set to 20 s
+  long long again = pttl(redis_key("gcra", {RateLimit{10, 10s}}, "b", "myapp:rl:"));
+  EXPECT_GT(again, 19'000);
+  EXPECT_LE(again, 20'003);
 }
 
 TEST(RedisStorage, AnIdleKeyDisappearsOnItsOwn) {

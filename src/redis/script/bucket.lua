@@ -5,13 +5,16 @@ local F_U = {'1.u', '2.u', '3.u', '4.u', '5.u', '6.u', '7.u', '8.u'}
 local F_W = {'1.w', '2.w', '3.w', '4.w', '5.w', '6.w', '7.w', '8.w'}
 local F_P = {'1.p', '2.p', '3.p', '4.p', '5.p', '6.p', '7.p', '8.p'}
 local F_C = {'1.c', '2.c', '3.c', '4.c', '5.c', '6.c', '7.c', '8.c'}
+-- The server time (us) the key's TTL runs to, as last set (see expiry()).
+local F_X = 'x'
 
 -- Reads 2 or 3 fields per limit (f1, f2, f3) into s1..s3; a limit has all its
--- fields or none.
+-- fields or none. And F_X into CALL.expires.
 local function load_fields(key, count, f1, f2, f3, what1, what2, what3)
   local v
   if count == 1 and not f3 then -- the common case, directly
-    v = redis.call('HMGET', key, f1[1], f2[1])
+    v = redis.call('HMGET', key, f1[1], f2[1], F_X)
+    CALL.expires = tonumber(v[3])
     local a, b, r = v[1], v[2], LIMITS[1]
     if a and b then
       local x, y = tonumber(a), tonumber(b) -- plain(), inline
@@ -27,8 +30,9 @@ local function load_fields(key, count, f1, f2, f3, what1, what2, what3)
     end
     return
   end
+  local k = f3 and 3 or 2
   if count == 1 then
-    if f3 then v = redis.call('HMGET', key, f1[1], f2[1], f3[1]) else v = redis.call('HMGET', key, f1[1], f2[1]) end
+    if f3 then v = redis.call('HMGET', key, f1[1], f2[1], f3[1], F_X) else v = redis.call('HMGET', key, f1[1], f2[1], F_X) end
   else
     local m = 0
     for i = 1, count do
@@ -36,9 +40,10 @@ local function load_fields(key, count, f1, f2, f3, what1, what2, what3)
       m = m + 2
       if f3 then ARGS[m + 1] = f3[i]; m = m + 1 end
     end
-    v = redis.call('HMGET', key, unpack(ARGS, 1, m))
+    ARGS[m + 1] = F_X
+    v = redis.call('HMGET', key, unpack(ARGS, 1, m + 1))
   end
-  local k = f3 and 3 or 2
+  CALL.expires = tonumber(v[count * k + 1])
   for i = 1, count do
     local r = LIMITS[i]
     local base = (i - 1) * k
@@ -57,12 +62,16 @@ local function load_fields(key, count, f1, f2, f3, what1, what2, what3)
 end
 
 -- Writes each limit's fields: the decided states t1..t3 of all, or (`loaded`)
--- the states s1..s3 of those present.
-local function store_fields(key, count, f1, f2, f3, loaded)
+-- the states s1..s3 of those present; and F_X = `expires` when given.
+local function store_fields(key, count, f1, f2, f3, loaded, expires)
   local r = LIMITS[1]
   if count == 1 and not loaded and not r.t_big then -- the common case, directly
-    if f3 then
+    if f3 and expires then
+      redis.call('HSET', key, f1[1], r.t1, f2[1], r.t2, f3[1], r.t3, F_X, expires)
+    elseif f3 then
       redis.call('HSET', key, f1[1], r.t1, f2[1], r.t2, f3[1], r.t3)
+    elseif expires then
+      redis.call('HSET', key, f1[1], r.t1, f2[1], r.t2, F_X, expires)
     else
       redis.call('HSET', key, f1[1], r.t1, f2[1], r.t2)
     end
@@ -84,6 +93,10 @@ local function store_fields(key, count, f1, f2, f3, loaded)
       m = m + 4
       if f3 then ARGS[m + 1], ARGS[m + 2] = f3[i], out(r.s3); m = m + 2 end
     end
+  end
+  if expires then
+    ARGS[m + 1], ARGS[m + 2] = F_X, expires
+    m = m + 2
   end
   if m == 4 then
     redis.call('HSET', key, ARGS[1], ARGS[2], ARGS[3], ARGS[4])
@@ -112,6 +125,30 @@ local function pexpire(key, fresh, now, explicit)
     if explicit and X.lt(ttl, 60000) then ttl = 60000 end
     redis.call('PEXPIRE', key, out(X.add(ttl, 1)))
   end
+end
+
+-- Writes the decided states and keeps the key until `fresh` (us), when every
+-- limit is fresh again. The TTL is set again only once a state outlives it,
+-- and then with as much again to spare (a second at least), so a busy key
+-- pays for PEXPIRE about once per period (or second) rather than on every
+-- decision; an idle key lingers at most twice as long as it must, or a second. At an explicit time or on the exact path, as
+-- pexpire() says, and F_X cleared (the next call sets the TTL).
+local function commit_fields(key, count, f1, f2, f3, fresh, now, explicit)
+  if not explicit and not CALL.exact and type(fresh) == 'number' and type(now) == 'number' then
+    local covered = CALL.expires
+    if covered and fresh + 1000 <= covered then return store_fields(key, count, f1, f2, f3) end
+    local need = fresh - now
+    if need < HALF then
+      local ttl = -fdiv(-need, 1000) -- ms
+      if ttl < 1 then ttl = 1 end
+      ttl = ttl + (ttl > 1000 and ttl or 1000) + 1
+      store_fields(key, count, f1, f2, f3, false, now + ttl * 1000)
+      redis.call('PEXPIRE', key, ttl)
+      return
+    end
+  end
+  store_fields(key, count, f1, f2, f3, false, 0)
+  pexpire(key, fresh, now, explicit)
 end
 
 -- The bucket family (gcra, token-bucket, leaky-bucket decide identically):
@@ -226,7 +263,6 @@ local function bucket()
   end
   -- Stores the allowed states; the key lives until every bucket is empty.
   function family.commit(key, count, at, now, explicit)
-    store_fields(key, count, F_L, F_U)
     local fresh = 0
     for i = 1, count do
       local r = LIMITS[i]
@@ -235,7 +271,7 @@ local function bucket()
       if not f or f >= SAFE then f = built(bucket_exact).fresh(r) end
       if CALL.exact then fresh = larger(fresh, f) elseif f > fresh then fresh = f end
     end
-    pexpire(key, fresh, now, explicit)
+    commit_fields(key, count, F_L, F_U, nil, fresh, now, explicit)
   end
   function family.cancel(key, count, at, cost, gcra) built(bucket_exact).cancel(key, count, at, cost, gcra) end
   return family

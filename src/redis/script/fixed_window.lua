@@ -97,7 +97,6 @@ local function fixed_window()
   end
   -- Stores the allowed states; the key lives until every window has ended.
   function family.commit(key, count, at, now, explicit)
-    store_fields(key, count, F_W, F_C)
     local fresh = 0
     for i = 1, count do
       local r = LIMITS[i]
@@ -105,7 +104,7 @@ local function fixed_window()
       if not f or f >= SAFE or f <= -SAFE then f = built(fixed_window_exact).fresh(r) end
       if CALL.exact then fresh = larger(fresh, f) elseif f > fresh then fresh = f end
     end
-    pexpire(key, fresh, now, explicit)
+    commit_fields(key, count, F_W, F_C, nil, fresh, now, explicit)
   end
   function family.cancel(key, count, at, cost) built(fixed_window_exact).cancel(key, count, at, cost) end
   return family

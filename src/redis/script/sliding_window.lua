@@ -189,7 +189,6 @@ local function sliding_window()
   -- Stores the allowed states; the key lives until every window has left the
   -- estimate (two periods after it began).
   function family.commit(key, count, at, now, explicit)
-    store_fields(key, count, F_W, F_P, F_C)
     local fresh = 0
     for i = 1, count do
       local r = LIMITS[i]
@@ -197,7 +196,7 @@ local function sliding_window()
       if not f or f >= SAFE or f <= -SAFE then f = built(sliding_window_exact).fresh(r) end
       if CALL.exact then fresh = larger(fresh, f) elseif f > fresh then fresh = f end
     end
-    pexpire(key, fresh, now, explicit)
+    commit_fields(key, count, F_W, F_P, F_C, fresh, now, explicit)
   end
   function family.cancel(key, count, at, cost) built(sliding_window_exact).cancel(key, count, at, cost) end
   return family
