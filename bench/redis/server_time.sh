@@ -8,8 +8,8 @@
 #
 # usage: bench/redis/server_time.sh [calls per run, 50000] [rounds, 3]
 # Starts its own redis-server on a free port; needs redis-server,
-# redis-cli, redis-benchmark. Each figure is the best of the rounds (the host
-# is shared: the least disturbed run is the closest to the script's cost).
+# redis-cli, redis-benchmark. Each case runs paired with the bare script and
+# the table gives medians over the rounds (the host is shared and noisy).
 set -euo pipefail
 
 calls=${1:-50000}
@@ -95,33 +95,43 @@ sliding-window sliding-window 1000000 1000000
 sliding-log sliding-log 1000000 1000000
 gcra-denied gcra 1 3600000000'
 
-declare -A best
-keep_best() {
-  local k=$1 v=$2
-  if [ -z "${best[$k]:-}" ] || awk "BEGIN{exit !($v < ${best[$k]})}"; then best[$k]=$v; fi
-}
+# Each case is measured right after the bare script, in pairs, so that the
+# host's noise (which moves both by up to 2x here) cancels in the ratio; the
+# table gives the median over the rounds of each pair's figures and ratio.
+declare -A runs
+keep() { runs[$1]="${runs[$1]:-} $2"; }
+median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+bare_args=(1 'k:__rand_int__' decide '' 1 0 gcra 1 1000000 1000000 1000000)
 for _ in $(seq "$rounds"); do
-  cli FLUSHALL >/dev/null
-  # The bare script takes (and ignores) the same arguments: passing them is
-  # part of any call, not of the decision.
-  keep_best "evalsha bare" "$(measure evalsha EVALSHA "$bare_sha" 1 'k:__rand_int__' decide '' 1 0 gcra 1 1000000 1000000 1000000)"
-  keep_best "fcall bare" "$(measure fcall FCALL leaksnek_bare 1 'k:__rand_int__' decide '' 1 0 gcra 1 1000000 1000000 1000000)"
   while read -r name algorithm count period; do
-    cli FLUSHALL >/dev/null
-    keep_best "evalsha $name" "$(measure evalsha EVALSHA "$sha" 1 "k:__rand_int__" decide '' 1 0 \
-      "$algorithm" 1 "$count" "$period" "$count")"
-    cli FLUSHALL >/dev/null
-    keep_best "fcall $name" "$(measure fcall FCALL leaksnek_bench 1 "k:__rand_int__" decide '' 1 0 \
-      "$algorithm" 1 "$count" "$period" "$count")"
+    for mode in evalsha fcall; do
+      # The bare script takes (and ignores) the same arguments: passing them
+      # is part of any call, not of the decision.
+      cli FLUSHALL >/dev/null
+      if [ $mode = evalsha ]; then
+        b=$(measure evalsha EVALSHA "$bare_sha" "${bare_args[@]}")
+      else
+        b=$(measure fcall FCALL leaksnek_bare "${bare_args[@]}")
+      fi
+      cli FLUSHALL >/dev/null
+      if [ $mode = evalsha ]; then
+        c=$(measure evalsha EVALSHA "$sha" 1 "k:__rand_int__" decide '' 1 0 "$algorithm" 1 "$count" "$period" "$count")
+      else
+        c=$(measure fcall FCALL leaksnek_bench 1 "k:__rand_int__" decide '' 1 0 "$algorithm" 1 "$count" "$period" "$count")
+      fi
+      keep "$mode bare" "$b"
+      keep "$mode $name" "$c"
+      keep "$mode $name ratio" "$(awk "BEGIN{print $c / $b}")"
+    done
   done <<<"$cases"
 done
 
-echo "calls per run: $calls, pipeline 16, 1 client, 1000 keys; best of $rounds rounds"
+echo "calls per run: $calls, pipeline 16, 1 client, 1000 keys; medians of $rounds rounds, each case paired with a bare run"
 printf '%-16s %14s %8s %14s %8s\n' case 'evalsha us' ratio 'fcall us' ratio
-for name in bare $(cut -d' ' -f1 <<<"$cases"); do
-  e=${best["evalsha $name"]} f=${best["fcall $name"]}
-  printf '%-16s %14s %8.2f %14s %8.2f\n' "$name" "$e" "$(awk "BEGIN{print $e / ${best["evalsha bare"]}}")" \
-    "$f" "$(awk "BEGIN{print $f / ${best["fcall bare"]}}")"
+printf '%-16s %14s %8s %14s %8s\n' bare "$(median "${runs["evalsha bare"]}")" 1.00 "$(median "${runs["fcall bare"]}")" 1.00
+for name in $(cut -d' ' -f1 <<<"$cases"); do
+  printf '%-16s %14s %8.2f %14s %8.2f\n' "$name" "$(median "${runs["evalsha $name"]}")" \
+    "$(median "${runs["evalsha $name ratio"]}")" "$(median "${runs["fcall $name"]}")" "$(median "${runs["fcall $name ratio"]}")"
 done
 
 # A 100,000-entry sliding log (100,000 per hour, cost 1 each, 30 ms apart),
