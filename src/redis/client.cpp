@@ -11,6 +11,7 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <leaksnek/redis/cluster.hpp>
 #include <map>
 #include <mutex>
@@ -299,11 +300,13 @@ struct Cluster {
 
   Session session;  // the cluster's own counters and its messages
   Options options;
-  std::mutex mutex;  // guards nodes, owner, refreshed_at
+  std::mutex mutex;  // guards the members below
   std::map<std::string, std::unique_ptr<Node>> nodes;
   std::array<Node*, cluster_slots> owner{};
   Clock::time_point refreshed_at{};
-  std::timed_mutex refreshing;  // one refresh at a time
+  bool refreshing = false;      // one refresh at a time
+  std::uint64_t refreshes = 0;  // refreshes ended (with a map or without)
+  std::condition_variable refresh_ended;
 
   Node& node(const Endpoint& where) {  // with `mutex` held
     std::string name = node_name(where);
@@ -327,27 +330,35 @@ struct Cluster {
   // deadline) for a refresh in progress, which then serves. Returns whether
   // a new map is in place.
   bool refresh(Clock::time_point deadline, bool force) {
-    Clock::time_point seen;
-    {
-      std::lock_guard lock{mutex};
-      seen = refreshed_at;
-    }
-    std::unique_lock busy{refreshing, std::defer_lock};
-    if (!(force ? busy.try_lock_until(deadline) : busy.try_lock())) return false;
     std::vector<Node*> candidates;
     {
-      std::lock_guard lock{mutex};
-      if (refreshed_at != seen) return true;  // another call refreshed meanwhile
-      if (!force && Clock::now() - refreshed_at < refresh_interval) return false;
-      refreshed_at = Clock::now();
-      for (Node* n : std::set<Node*>(owner.begin(), owner.end())) {
-        if (n != nullptr) candidates.push_back(n);
+      std::unique_lock lock{mutex};
+      if (refreshing) {
+        if (!force) return false;
+        const std::uint64_t seen = refreshes;
+        // (A condition variable, not a timed mutex: TSan cannot follow
+        // pthread_mutex_clocklock.)
+        return refresh_ended.wait_until(lock, deadline, [&] { return refreshes != seen; });
       }
-      for (const Endpoint& seed : options.cluster) {
-        Node* n = &node(seed);
-        if (std::find(candidates.begin(), candidates.end(), n) == candidates.end()) candidates.push_back(n);
+      if (!force && Clock::now() - refreshed_at < refresh_interval) return false;
+      refreshing = true;
+      refreshed_at = Clock::now();
+      try {
+        for (Node* n : std::set<Node*>(owner.begin(), owner.end())) {
+          if (n != nullptr) candidates.push_back(n);
+        }
+        for (const Endpoint& seed : options.cluster) {
+          Node* n = &node(seed);
+          if (std::find(candidates.begin(), candidates.end(), n) == candidates.end()) candidates.push_back(n);
+        }
+      } catch (...) {
+        refreshing = false;
+        ++refreshes;
+        refresh_ended.notify_all();
+        throw;
       }
     }
+    bool applied = false;
     for (Node* candidate : candidates) {
       if (Clock::now() >= deadline) break;  // the rest were not asked: no failure of theirs
       if (candidate->session.down(Node::now_ns())) continue;
@@ -358,13 +369,19 @@ struct Cluster {
         std::lock_guard lock{mutex};
         map.route(owner, [&](const Endpoint& master) -> Node& { return node(master); });
         session.count(Session::Counter::map_refresh);
-        return true;
+        applied = true;
+        break;
       } catch (const StorageError& e) {
-        session.refused(e.what());
-        continue;  // the next candidate
+        session.refused(e.what());  // the next candidate
       }
     }
-    return false;
+    {
+      std::lock_guard lock{mutex};
+      refreshing = false;
+      ++refreshes;
+    }
+    refresh_ended.notify_all();
+    return applied;
   }
 
   Node* owner_of(int slot) {

@@ -38,7 +38,7 @@ class RedisCluster {
                                    "--cluster-node-timeout", std::to_string(node_timeout_ms), "--dir", dir_,
                                    "--enable-debug-command", "local"},
           port));
-      create += " 127.0.0.1:" + p;
+      create += " 127.0.0.1:" + std::to_string(nodes_.back()->port());  // moved if that port was taken
     }
     create += " --cluster-replicas 1 --cluster-yes >" + dir_ + "/create.log 2>&1";
     if (std::system(create.c_str()) != 0) throw std::runtime_error{"redis-cli --cluster create failed: see " + dir_};

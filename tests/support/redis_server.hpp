@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -41,7 +42,9 @@ class RedisServer {
     for (int attempt = 0; attempt < 5; ++attempt) {
       if (spawn()) return;
       if (started_) break;  // a restart keeps its port
-      port_ = free_port();
+      // A cluster node needs its bus port (port + 10000) free too.
+      const bool cluster = std::find(extra_.begin(), extra_.end(), "--cluster-enabled") != extra_.end();
+      port_ = cluster ? free_cluster_port() : free_port();
     }
     throw std::runtime_error{"redis-server did not start on port " + std::to_string(port_)};
   }
