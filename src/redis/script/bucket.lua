@@ -151,6 +151,39 @@ local function commit_fields(key, count, f1, f2, f3, fresh, now, explicit)
   pexpire(key, fresh, now, explicit)
 end
 
+-- A family of fixed-size states (all but the log): its fields, its decision
+-- on plain numbers (`fast`, nil when a value would leave them; `plain_limits`:
+-- only for limits below 2^53), its exact module (decide, fresh, cancel), and
+-- when a decided state is fresh on plain numbers (false: ask the exact module).
+local function fixed_size_family(f1, f2, f3, what1, what2, what3, fast, exact, fresh_plain, plain_limits)
+  local family = {}
+  function family.load(key, count) load_fields(key, count, f1, f2, f3, what1, what2, what3) end
+  function family.decide(r, at, cost, plain)
+    if plain and not (plain_limits and r.big) and not (r.present and r.s_big) then
+      local allowed, limit, remaining, retry, reset = fast(r, at, cost)
+      if allowed ~= nil then
+        r.t_big = false
+        return allowed, limit, remaining, retry, reset
+      end
+    end
+    CALL.exact, r.t_big = true, true
+    return built(exact).decide(r, at, cost)
+  end
+  -- Stores the allowed states; the key lives until every state is fresh.
+  function family.commit(key, count, at, now, explicit)
+    local fresh = 0
+    for i = 1, count do
+      local r = LIMITS[i]
+      local f = not r.t_big and fresh_plain(r)
+      if not f or f >= SAFE or f <= -SAFE then f = built(exact).fresh(r) end
+      if CALL.exact then fresh = larger(fresh, f) elseif f > fresh then fresh = f end
+    end
+    commit_fields(key, count, f1, f2, f3, fresh, now, explicit)
+  end
+  function family.cancel(key, count, at, cost, gcra) built(exact).cancel(key, count, at, cost, gcra) end
+  return family
+end
+
 -- The bucket family (gcra, token-bucket, leaky-bucket decide identically):
 -- state s1 = l units used at time s2 = u (us); one token is pt units, one
 -- microsecond of refill pn units.
@@ -248,31 +281,9 @@ local function bucket()
     return true, burst, remaining, 0, -fdiv(-reset, pn)
   end
 
-  local family = {}
-  function family.load(key, count) load_fields(key, count, F_L, F_U, nil, 'level', 'time') end
-  function family.decide(r, at, cost, plain)
-    if plain and not r.big and not (r.present and r.s_big) then
-      local allowed, limit, remaining, retry, reset = fast(r, at, cost)
-      if allowed ~= nil then
-        r.t_big = false
-        return allowed, limit, remaining, retry, reset
-      end
-    end
-    CALL.exact, r.t_big = true, true
-    return built(bucket_exact).decide(r, at, cost)
-  end
-  -- Stores the allowed states; the key lives until every bucket is empty.
-  function family.commit(key, count, at, now, explicit)
-    local fresh = 0
-    for i = 1, count do
-      local r = LIMITS[i]
-      local l, u = r.t1, r.t2
-      local f = not r.t_big and l < HALF and u + (l > 0 and -fdiv(-l, r.pn) or 0)
-      if not f or f >= SAFE then f = built(bucket_exact).fresh(r) end
-      if CALL.exact then fresh = larger(fresh, f) elseif f > fresh then fresh = f end
-    end
-    commit_fields(key, count, F_L, F_U, nil, fresh, now, explicit)
-  end
-  function family.cancel(key, count, at, cost, gcra) built(bucket_exact).cancel(key, count, at, cost, gcra) end
-  return family
+  -- A bucket is fresh once it is empty.
+  return fixed_size_family(F_L, F_U, nil, 'level', 'time', nil, fast, bucket_exact, function(r)
+    local l = r.t1
+    return l < HALF and r.t2 + (l > 0 and -fdiv(-l, r.pn) or 0)
+  end, true)
 end

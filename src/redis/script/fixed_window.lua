@@ -82,30 +82,7 @@ local function fixed_window()
     return false, n, remaining, until_next, reset
   end
 
-  local family = {}
-  function family.load(key, count) load_fields(key, count, F_W, F_C, nil, 'window', 'count') end
-  function family.decide(r, at, cost, plain)
-    if plain and not (r.present and r.s_big) then
-      local allowed, limit, remaining, retry, reset = fast(r, at, cost)
-      if allowed ~= nil then
-        r.t_big = false
-        return allowed, limit, remaining, retry, reset
-      end
-    end
-    CALL.exact, r.t_big = true, true
-    return built(fixed_window_exact).decide(r, at, cost)
-  end
-  -- Stores the allowed states; the key lives until every window has ended.
-  function family.commit(key, count, at, now, explicit)
-    local fresh = 0
-    for i = 1, count do
-      local r = LIMITS[i]
-      local f = not r.t_big and (r.t1 + 1) * r.period
-      if not f or f >= SAFE or f <= -SAFE then f = built(fixed_window_exact).fresh(r) end
-      if CALL.exact then fresh = larger(fresh, f) elseif f > fresh then fresh = f end
-    end
-    commit_fields(key, count, F_W, F_C, nil, fresh, now, explicit)
-  end
-  function family.cancel(key, count, at, cost) built(fixed_window_exact).cancel(key, count, at, cost) end
-  return family
+  -- A window is fresh once it has ended.
+  return fixed_size_family(F_W, F_C, nil, 'window', 'count', nil, fast, fixed_window_exact,
+    function(r) return (r.t1 + 1) * r.period end)
 end

@@ -173,31 +173,7 @@ local function sliding_window()
     return false, N, remaining, -fdiv(-retry, d), reset
   end
 
-  local family = {}
-  function family.load(key, count) load_fields(key, count, F_W, F_P, F_C, 'window', 'count', 'count') end
-  function family.decide(r, at, cost, plain)
-    if plain and not (r.present and r.s_big) then
-      local allowed, limit, remaining, retry, reset = fast(r, at, cost)
-      if allowed ~= nil then
-        r.t_big = false
-        return allowed, limit, remaining, retry, reset
-      end
-    end
-    CALL.exact, r.t_big = true, true
-    return built(sliding_window_exact).decide(r, at, cost)
-  end
-  -- Stores the allowed states; the key lives until every window has left the
-  -- estimate (two periods after it began).
-  function family.commit(key, count, at, now, explicit)
-    local fresh = 0
-    for i = 1, count do
-      local r = LIMITS[i]
-      local f = not r.t_big and (r.t1 + 2) * r.period
-      if not f or f >= SAFE or f <= -SAFE then f = built(sliding_window_exact).fresh(r) end
-      if CALL.exact then fresh = larger(fresh, f) elseif f > fresh then fresh = f end
-    end
-    commit_fields(key, count, F_W, F_P, F_C, fresh, now, explicit)
-  end
-  function family.cancel(key, count, at, cost) built(sliding_window_exact).cancel(key, count, at, cost) end
-  return family
+  -- A window is fresh once it has left the estimate (two periods after it began).
+  return fixed_size_family(F_W, F_P, F_C, 'window', 'count', 'count', fast, sliding_window_exact,
+    function(r) return (r.t1 + 2) * r.period end)
 end
