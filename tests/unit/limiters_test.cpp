@@ -375,6 +375,60 @@ TEST(MemoryStorage, DropsFreshKeysWithoutChangingAnyDecision) {
   EXPECT_GT(statistics.forgotten, 91'000u);
 }
 
+// A working set larger than a shard, each key fresh between its uses but back
+// within a second: below the cap the shard grows instead of dropping keys that
+// would only be inserted again (each insert takes the shard exclusively). Once
+// they go idle for longer, the next sweeps drop them.
+TEST(MemoryStorage, KeysBackWithinTheSweepIntervalAreKeptAndIdleOnesDropped) {
+  ManualClock clock;
+  auto storage = std::make_shared<MemoryStorage<std::string>>(MemoryStorage<std::string>::Options{.shards = 1});
+  GcraLimiter<std::string> limiter{rl("1000/s"), storage, nullptr, clock};  // fresh 1 ms after a use
+  for (int round = 0; round < 5; ++round) {
+    for (int i = 0; i < 4000; ++i) {
+      clock.advance(10us);  // each key back every 40 ms
+      ASSERT_TRUE(limiter.try_acquire(numbered("k", i)).allowed);
+    }
+  }
+  EXPECT_EQ(storage->statistics().forgotten, 0u);
+  EXPECT_EQ(storage->statistics().keys, 4000u);
+  clock.advance(2s);
+  for (int i = 0; i < 60'000; ++i) {  // 6 s of new keys
+    clock.advance(100us);
+    ASSERT_TRUE(limiter.try_acquire(numbered("new", i)).allowed);
+  }
+  for (int i = 0; i < 4000; i += 500) EXPECT_TRUE(limiter.try_acquire(numbered("k", i)).allowed);
+  EXPECT_GE(storage->statistics().forgotten, 4000u) << "the idle keys went";
+  EXPECT_LT(storage->statistics().keys, 40'000u);
+}
+
+// Options::sweep_interval = 0: every full shard sweeps, as a clock that stands
+// still would need to keep memory flat without a cap.
+TEST(MemoryStorage, AZeroSweepIntervalSweepsWheneverFull) {
+  ManualClock clock;
+  auto storage = std::make_shared<MemoryStorage<std::string>>(
+      MemoryStorage<std::string>::Options{.shards = 1, .sweep_interval = Duration{0}});
+  GcraLimiter<std::string> limiter{rl("1000/s"), storage, nullptr, clock};
+  for (int i = 0; i < 20'000; ++i) {
+    clock.advance(10ms);  // every key fresh before the next decision
+    ASSERT_TRUE(limiter.try_acquire(numbered("k", i)).allowed);
+  }
+  EXPECT_LT(storage->statistics().keys, 1000u);
+  EXPECT_GT(storage->statistics().forgotten, 19'000u);
+}
+
+// The states of two words are swapped in without a lock where the processor
+// has a 16-byte compare-and-swap; the others keep the key's lock.
+TEST(MemoryStorage, TwoWordStatesAreDecidedWithoutALockOnX86_64) {
+  using Storage = MemoryStorage<std::string>;
+#if defined(__x86_64__) && !defined(LEAKSNEK_NO_CAS16)
+  EXPECT_TRUE(Storage::Table<SinglePolicy<Gcra>>::lock_free);
+  EXPECT_TRUE(Storage::Table<SinglePolicy<FixedWindow>>::lock_free);
+#endif
+  EXPECT_FALSE(Storage::Table<SinglePolicy<TokenBucket>>::lock_free);
+  EXPECT_FALSE(Storage::Table<SinglePolicy<SlidingLog>>::lock_free);
+  EXPECT_FALSE(Storage::Table<MultiPolicy<Gcra>>::lock_free);
+}
+
 TEST(MemoryStorage, CapEvictsTheLeastRecentlyUsedKeys) {
   ManualClock clock;
   auto storage =

@@ -36,13 +36,22 @@ class Gcra {
   // Decides `cost` units at `now`; on allowance advances state.tat. Throws
   // CostError if cost < 1. O(1), no allocation. Thread-safe (state is the caller's).
   [[nodiscard]] Decision decide(State& state, Instant now, std::int64_t cost) const {
+    return report(advance(state, now, cost));
+  }
+  // decide() in two halves: advance() changes the state (a few additions),
+  // report() makes the Decision (two divisions), so that a storage swapping
+  // the state in with a compare-and-swap keeps the divisions out of the
+  // window in which another core can take the key's line.
+  using Outcome = detail::BucketScale::Transition;
+  [[nodiscard]] Outcome advance(State& state, Instant now, std::int64_t cost) const {
     detail::check_cost(cost);
     detail::int128 now_units = scale_.scaled(now);
     detail::int128 used = std::max<detail::int128>(state.tat, now_units) - now_units;
-    auto step = scale_.step(used, cost);
-    if (step.decision.allowed) state.tat = now_units + step.used_after;
-    return step.decision;
+    Outcome outcome = scale_.advance(used, cost);
+    if (outcome.allowed) state.tat = now_units + outcome.used;
+    return outcome;
   }
+  [[nodiscard]] Decision report(const Outcome& outcome) const { return scale_.report(outcome); }
 
   [[nodiscard]] bool is_fresh(const State& state, Instant now) const noexcept {
     return state.tat <= scale_.scaled(now);

@@ -28,12 +28,33 @@ class SinglePolicy {
   [[nodiscard]] Decision decide(State& state, Instant now, std::int64_t cost) const {
     return algorithm_.decide(state, now, cost);
   }
+  // decide() in two halves, where the algorithm has them (GCRA): advance()
+  // changes the state, report() of its outcome is the Decision. Otherwise
+  // advance() decides and report() returns its Decision.
+  [[nodiscard]] auto advance(State& state, Instant now, std::int64_t cost) const {
+    if constexpr (splits_decisions) {
+      return algorithm_.advance(state, now, cost);
+    } else {
+      return algorithm_.decide(state, now, cost);
+    }
+  }
+  template <class Outcome>
+  [[nodiscard]] Decision report(const Outcome& outcome) const {
+    if constexpr (splits_decisions) {
+      return algorithm_.report(outcome);
+    } else {
+      return outcome;
+    }
+  }
   [[nodiscard]] bool is_fresh(const State& state, Instant now) const { return algorithm_.is_fresh(state, now); }
   void cancel(State& state, Instant at, std::int64_t cost) const { algorithm_.cancel(state, at, cost); }
   void encode(const State& state, RateWriter& writer) const { algorithm_.encode(state, writer); }
   [[nodiscard]] State decode(RateReader& reader) const { return algorithm_.decode(reader); }
 
  private:
+  static constexpr bool splits_decisions = requires(const A& a, typename A::State& state, Instant now) {
+    a.report(a.advance(state, now, std::int64_t{1}));
+  };
   A algorithm_;
 };
 
@@ -55,6 +76,12 @@ class MultiPolicy {
     }
     for (const RateLimit& limit : limits) algorithms_.emplace_back(limit);
   }
+
+  // As SinglePolicy's: here advance() decides and report() returns it.
+  [[nodiscard]] Decision advance(State& state, Instant now, std::int64_t cost) const {
+    return decide(state, now, cost);
+  }
+  [[nodiscard]] Decision report(const Decision& decision) const { return decision; }
 
   // Allocates only for a new key (its vector of states). Thread-safe (state
   // is the caller's).

@@ -162,6 +162,12 @@ class StampedLock {
   }
   void unlock(std::uint64_t stamp) noexcept { word_.store(stamp << 1, std::memory_order_release); }
 
+  // For an item updated without the lock (a compare-and-swap on its state):
+  // sets the stamp, writing the line only when the stamp changed.
+  void touch(std::uint64_t stamp) noexcept {
+    if (word_.load(std::memory_order_relaxed) != stamp << 1) word_.store(stamp << 1, std::memory_order_relaxed);
+  }
+
   // Under exclusive access (no holder): the last stamp, and setting it.
   [[nodiscard]] std::uint64_t stamp() const noexcept { return word_.load(std::memory_order_relaxed) >> 1; }
   void set_stamp(std::uint64_t stamp) noexcept { word_.store(stamp << 1, std::memory_order_relaxed); }

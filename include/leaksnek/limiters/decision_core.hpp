@@ -78,8 +78,15 @@ class DecisionCore {
 
   // Decides now (or at `at`).
   Decision decide(const Tables& tables, const Key& key, std::int64_t cost, std::optional<Instant> at) const {
-    return apply(tables, key, at,
-                 [&](const auto& policy, auto& state, Instant now) { return policy.decide(state, now, cost); });
+    const Instant now = at ? *at : clock_.now();
+    if (tables.single != nullptr) {
+      const SinglePolicy<A>& policy = *single_;
+      return tables.single->apply(
+          key, now, policy, [&](auto& state, Instant t) { return policy.advance(state, t, cost); },
+          [&](const auto& outcome) { return policy.report(outcome); });
+    }
+    return tables.multi->apply(key, now, *multi_,
+                               [&](auto& state, Instant t) { return multi_->decide(state, t, cost); });
   }
   // Decides now, and when denied but fitting within `max_wait`, reserves.
   Reservation reserve(const Tables& tables, const Key& key, std::int64_t cost, Duration max_wait) const {

@@ -5,24 +5,27 @@
 // Layout: per policy (name, algorithm, state_tag()), a table of S shards (64
 // by default), each a boost::unordered_flat_map. A decision on a key already
 // present hashes the key once, finds its slot under a read of the shard that
-// writes nothing shared (detail::ReadMostly), locks the slot alone and runs
-// the algorithm's pure step on it in place: no allocation, and no cache line
-// written but the key's own and the thread's, so threads on different keys
-// scale with cores, and threads on one key share only that key's line. A new
-// key, a sweep or an eviction takes its shard exclusively.
+// writes nothing shared (detail::ReadMostly) and runs the algorithm's pure
+// step on the slot alone: a state of two words (GCRA, the fixed window) with
+// one 16-byte compare-and-swap, any other under the slot's own lock. No
+// allocation, and no cache line written but the key's own and the thread's,
+// so threads on different keys scale with cores, and threads on one key
+// share only that key's line. A new key, a sweep or an eviction takes its
+// shard exclusively.
 //
 // Memory stays bounded. A key whose state is back to "as if never seen" (a
 // full bucket, an expired window) and that has not been used since the last
-// sweep is dropped when its shard fills up, which changes no decision. With
-// Options::max_keys, a shard at its share of the cap first drops every fresh
-// key, then evicts its least recently used keys (the one lossy case: an
-// evicted key starts over with a full allowance), counted in
-// Statistics::evicted. A GCRA key with a std::string key takes a 64-byte
-// entry (the 32-byte string object, 16 bytes of state, an 8-byte word holding
-// the key's lock and recency stamp, 8 bytes to align the entry on a cache
-// line) plus 1 byte of map metadata, at a load factor between 0.44 and 0.875,
-// plus the key's heap bytes if it is too long for the string's inline buffer
-// (15 bytes).
+// sweep is dropped when its shard fills up, which changes no decision; below
+// the cap a shard sweeps at most once a second (Options::sweep_interval) and
+// grows in between. With Options::max_keys, a shard at its share of the cap
+// first drops every fresh key, then evicts its least recently used keys (the
+// one lossy case: an evicted key starts over with a full allowance), counted
+// in Statistics::evicted. A GCRA key with a std::string key takes a 64-byte
+// entry (16 bytes of state, an 8-byte word holding the key's lock and
+// recency stamp, the 32-byte string object, 8 bytes to align the entry on a
+// cache line) plus 1 byte of map metadata, at a load factor between 0.44 and
+// 0.875, plus the key's heap bytes if it is too long for the string's inline
+// buffer (15 bytes).
 #pragma once
 
 #include <algorithm>
@@ -49,6 +52,7 @@
     "leaksnek's MemoryStorage reads its maps from several threads at once; build without BOOST_UNORDERED_ENABLE_STATS"
 #endif
 
+#include <leaksnek/detail/cas16.hpp>
 #include <leaksnek/detail/hash.hpp>
 #include <leaksnek/detail/read_mostly.hpp>
 #include <leaksnek/interfaces/storages/rate_storage.hpp>
@@ -68,6 +72,13 @@ class MemoryStorage final : public RateStorage<Key> {
     std::size_t max_keys = 0;
     // Number of shards, rounded up to a power of two.
     std::size_t shards = 64;
+    // Below the cap, a full shard drops fresh keys at most once per this
+    // much of the decisions' time, and grows in between, so that keys used
+    // again within it are never dropped and inserted again (which takes the
+    // shard exclusively). The cost: up to this long's worth of new keys
+    // beyond those in use, unless max_keys caps them. Zero: sweep whenever
+    // full. A clock that stands still (a ManualClock) never passes it.
+    Duration sweep_interval = std::chrono::seconds{1};
   };
 
   struct Statistics {
@@ -168,14 +179,27 @@ class MemoryStorage<Key>::Table final : public TableBase {
   using Hash = detail::DefaultHash<Key>;
   using KeyEqual = detail::KeyEqual<Key>;
 
-  explicit Table(const Options& options) : shards_(options.shards), shard_bits_{std::countr_zero(options.shards)} {
+  // Whether a key already present is decided without a lock: a state of two
+  // words (GCRA's, the fixed window's) on x86-64, swapped in by one 16-byte
+  // compare-and-swap. Otherwise the key's own lock is held for the step.
+  static constexpr bool lock_free = detail::has_cas16 && std::is_trivially_copyable_v<State> &&
+                                    sizeof(State) == sizeof(detail::Words) &&
+                                    std::has_unique_object_representations_v<State>;
+
+  explicit Table(const Options& options)
+      : shards_(options.shards),
+        shard_bits_{std::countr_zero(options.shards)},
+        sweep_interval_{options.sweep_interval} {
     if (options.max_keys > 0) shard_cap_ = std::max<std::size_t>(1, options.max_keys / options.shards);
   }
 
   // Runs `step(State&, Instant now)` on `key`'s state atomically and returns
   // its result. A key already present is found under a read of its shard
   // (detail::ReadMostly: no shared line is written) and stepped under its own
-  // lock, whose word also holds its recency stamp. A new key takes the shard
+  // lock, whose word also holds its recency stamp, or for a state of two words
+  // on a copy stored by one compare-and-swap: then `step` may run more than
+  // once, each time on a fresh copy, and must have no effect but on the state
+  // it is given and on what it returns. A new key takes the shard
   // exclusively. On both paths `now` is raised to the latest time the shard
   // has seen on the exclusive path (written there only, so readers only read
   // it), so that a key dropped as fresh stays fresh for every later step and
@@ -184,8 +208,17 @@ class MemoryStorage<Key>::Table final : public TableBase {
   // the one acting. Thread-safe: `step` must not block nor use any
   // MemoryStorage (a thread reads one shard at a time); a new key may first
   // sweep or evict in its shard (O(shard), which allocates).
+  //
+  // `finish(result)`, when given, turns the step's result into what apply()
+  // returns, after the step is committed and outside any lock: the costly
+  // half of a decision (GCRA's divisions) then never runs while another core
+  // waits for the key.
   template <class Step>
   auto apply(const Key& key, Instant now, const Policy& policy, Step&& step) {
+    return apply(key, now, policy, std::forward<Step>(step), [](auto&& result) { return result; });
+  }
+  template <class Step, class Finish>
+  auto apply(const Key& key, Instant now, const Policy& policy, Step&& step, Finish&& finish) {
     const std::size_t hash = Hash{}(key);
     Shard& shard = shards_[shard_of(hash)];
     detail::ReaderRecord& reader = detail::this_thread_reader();
@@ -194,7 +227,7 @@ class MemoryStorage<Key>::Table final : public TableBase {
       auto found = shard.map.find(Lookup{hash, &key});
       if (found != shard.map.end()) [[likely]] {
         now = std::max(now, shard.latest);  // as on the exclusive path: one answer whichever path decides
-        return found->update([&](State& state) { return step(state, now); }, shard.clock);
+        return finish(found->update([&](State& state) { return step(state, now); }, shard.clock));
       }
     }
     std::lock_guard exclusive{shard.access};
@@ -202,7 +235,7 @@ class MemoryStorage<Key>::Table final : public TableBase {
     shard.latest = now;
     auto found = shard.map.find(Lookup{hash, &key});
     if (found != shard.map.end()) {
-      return found->update_alone([&](State& state) { return step(state, now); }, shard.clock);
+      return finish(found->update_alone([&](State& state) { return step(state, now); }, shard.clock));
     }
     State state{};
     auto result = step(state, now);
@@ -210,7 +243,7 @@ class MemoryStorage<Key>::Table final : public TableBase {
       make_room(shard, now, policy);
       shard.map.emplace(key, std::move(state), ++shard.clock);
     }
-    return result;
+    return finish(std::move(result));
   }
 
   void add_to(Statistics& total) const override {
@@ -235,11 +268,19 @@ class MemoryStorage<Key>::Table final : public TableBase {
   // runs concurrently under a read of the shard; the rest only under
   // exclusive access. The key is never changed in place; the state and the
   // lock are (mutable: a set's elements are const).
+  //
+  // A state of two words without padding (GCRA's, the fixed window's) is
+  // not locked: update() runs the step on a copy and stores the result with
+  // one 16-byte compare-and-swap, again on a fresh copy if another core came
+  // first, so that a key decided from many cores moves its line once per
+  // decision and no core waits on another's step. The lock word then holds
+  // only the stamp, written when it changes (with new keys in the shard).
+  using Cell = std::conditional_t<lock_free, detail::Words, State>;
   class Entry;
   struct Packed {
-    Key key;
-    State state;
+    Cell cell;
     detail::StampedLock lock;
+    Key key;
   };
   // Entries are aligned to their size rounded up to a power of two, up to a
   // cache line: an entry never straddles two lines, and an entry of 33 to 64
@@ -252,25 +293,60 @@ class MemoryStorage<Key>::Table final : public TableBase {
 
   class alignas(entry_alignment) Entry {
    public:
-    Entry(const Key& key, State state, std::uint64_t stamp) : state_{std::move(state)}, key_{key} {
+    Entry(const Key& key, State state, std::uint64_t stamp) : cell_{to_cell(state)}, key_{key} {
       lock_.set_stamp(stamp);
     }
     [[nodiscard]] const Key& key() const noexcept { return key_; }
+    // Under a read of the shard: the step may run more than once (lock-free
+    // states), each time on a fresh copy; the last run's state is kept.
     template <class Step>
     auto update(Step&& step, std::uint64_t stamp) const {
-      lock_.lock();
-      Unlock unlock{lock_, stamp};
-      return step(state_);
+      if constexpr (lock_free) {
+        detail::Words expected = detail::load_words(cell_);
+        for (;;) {
+          auto state = std::bit_cast<State>(expected);
+          auto result = step(state);
+          if (detail::cas16(cell_, expected, std::bit_cast<detail::Words>(state))) {
+            lock_.touch(stamp);
+            return result;
+          }
+        }
+      } else {
+        lock_.lock();
+        Unlock unlock{lock_, stamp};
+        return step(cell_);
+      }
     }
     template <class Step>
     auto update_alone(Step&& step, std::uint64_t stamp) const {
       lock_.set_stamp(stamp);
-      return step(state_);
+      if constexpr (lock_free) {
+        auto state = std::bit_cast<State>(cell_);
+        auto result = step(state);
+        cell_ = std::bit_cast<detail::Words>(state);
+        return result;
+      } else {
+        return step(cell_);
+      }
     }
-    [[nodiscard]] const State& state() const noexcept { return state_; }
+    // Under exclusive access.
+    [[nodiscard]] decltype(auto) state() const noexcept {
+      if constexpr (lock_free) {
+        return std::bit_cast<State>(cell_);
+      } else {
+        return static_cast<const State&>(cell_);
+      }
+    }
     [[nodiscard]] std::uint64_t age(std::uint64_t clock) const noexcept { return clock - lock_.stamp(); }
 
    private:
+    static Cell to_cell(State& state) {
+      if constexpr (lock_free) {
+        return std::bit_cast<detail::Words>(state);
+      } else {
+        return std::move(state);
+      }
+    }
     // Unlocks at scope exit (the step may throw), leaving the stamp.
     struct Unlock {
       detail::StampedLock& lock;
@@ -280,8 +356,8 @@ class MemoryStorage<Key>::Table final : public TableBase {
       Unlock& operator=(const Unlock&) = delete;
       ~Unlock() { lock.unlock(stamp); }
     };
+    mutable Cell cell_;
     mutable detail::StampedLock lock_;
-    mutable State state_;
     Key key_;
   };
   struct EntryHash {
@@ -303,9 +379,17 @@ class MemoryStorage<Key>::Table final : public TableBase {
     std::uint64_t clock = 0;  // new keys so far
     Instant latest{Duration::min()};
     std::uint64_t last_sweep = 0;  // clock at the last sweep
+    bool swept = false;
+    Instant swept_at{};  // the time of the last sweep, when swept
     std::uint64_t evicted = 0;
     std::uint64_t forgotten = 0;
   };
+
+  // Room for twice the shard's keys, within its share of the cap.
+  void grow(Shard& shard) {
+    const std::size_t room = 2 * shard.map.size() + 1;
+    shard.map.reserve(shard_cap_ > 0 ? std::min(room, shard_cap_) : room);
+  }
 
   [[nodiscard]] std::size_t shard_of(std::size_t hash) const noexcept {
     if (shard_bits_ == 0) return 0;
@@ -318,22 +402,28 @@ class MemoryStorage<Key>::Table final : public TableBase {
   void make_room(Shard& shard, Instant now, const Policy& policy) {
     const bool at_cap = shard_cap_ > 0 && shard.map.size() >= shard_cap_;
     if (!at_cap && shard.map.size() < shard.map.max_load()) return;
-    // Below the cap, a fresh key goes only if it was not used since the last
+    // Below the cap a shard sweeps at most once per Options::sweep_interval of the
+    // decisions' time, and grows when full in between: keys that come back
+    // within that time (a working set larger than the shard, cycled faster
+    // than that) are never dropped only to be inserted again, each insert
+    // taking the shard exclusively and stalling its readers on every core.
+    if (!at_cap && shard.swept && now - shard.swept_at < sweep_interval_) {
+      grow(shard);
+      return;
+    }
+    // A sweep drops a fresh key only if it was not used since the previous
     // sweep: a key in use that is fresh between its uses (a fast refill)
-    // stays, so that its next use finds it without taking the shard
-    // exclusively, while an idle key goes within two sweeps. When that frees
-    // less than a quarter of the map, it grows instead of sweeping again at
-    // the next new key; it holds at most about twice the keys in use.
+    // stays, while an idle key goes within two sweeps. When that frees less
+    // than a quarter of the map, it grows instead.
     const std::uint64_t idle_after = shard.clock - shard.last_sweep;
     shard.forgotten += boost::unordered::erase_if(shard.map, [&](const auto& entry) {
       return (at_cap || entry.age(shard.clock) > idle_after) && policy.is_fresh(entry.state(), now);
     });
     shard.last_sweep = shard.clock;
+    shard.swept = true;
+    shard.swept_at = now;
     if (!at_cap) {
-      if (shard.map.size() >= shard.map.max_load() / 4 * 3) {
-        const std::size_t room = 2 * shard.map.size() + 1;
-        shard.map.reserve(shard_cap_ > 0 ? std::min(room, shard_cap_) : room);
-      }
+      if (shard.map.size() >= shard.map.max_load() / 4 * 3) grow(shard);
       return;
     }
     // Evict down to 15/16 of the share, oldest first, so that the next scan
@@ -361,6 +451,7 @@ class MemoryStorage<Key>::Table final : public TableBase {
 
   std::vector<Shard> shards_;
   int shard_bits_;
+  Duration sweep_interval_;
   std::size_t shard_cap_ = 0;
 };
 

@@ -45,18 +45,41 @@ class BucketScale {
     int128 used_after;  // units missing from a full bucket after the decision
   };
 
+  // What a decision changes, without what it reports: the cheap half of
+  // step(), for a state swapped in by a compare-and-swap, whose report (two
+  // divisions) then runs after the swap rather than while other cores wait.
+  struct Transition {
+    int128 used;  // units missing after the decision (allowed) or before it (denied)
+    std::int64_t cost;
+    bool allowed;
+  };
+  [[nodiscard]] [[gnu::always_inline]] constexpr Transition advance(int128 used, std::int64_t cost) const {
+    if (cost > burst_) return {used, cost, false};
+    int128 after = used + static_cast<int128>(cost) * per_token_;
+    if (after > capacity_) return {used, cost, false};
+    return {after, cost, true};
+  }
+  // The decision of a transition.
+  [[nodiscard]] [[gnu::always_inline]] constexpr Decision report(const Transition& transition) const {
+    Decision decision;
+    decision.limit = burst_;
+    if (!transition.allowed) {
+      const int128 after = transition.used + static_cast<int128>(transition.cost) * per_token_;
+      return denied(
+          decision, transition.used,
+          transition.cost > burst_ ? Decision::never : Duration{saturate(ceil_div(after - capacity_, per_ns_))});
+    }
+    decision.allowed = true;
+    decision.remaining = remaining(transition.used);
+    decision.reset_after = Duration{saturate(ceil_div(transition.used, per_ns_))};
+    return decision;
+  }
+
   // Decides a request of `cost` tokens against a bucket missing `used` units
   // (0 = full; above capacity only if the clock went backwards).
   [[nodiscard]] [[gnu::always_inline]] constexpr Step step(int128 used, std::int64_t cost) const {
-    Decision decision;
-    decision.limit = burst_;
-    if (cost > burst_) return denied(decision, used, Decision::never);
-    int128 after = used + static_cast<int128>(cost) * per_token_;
-    if (after > capacity_) return denied(decision, used, Duration{saturate(ceil_div(after - capacity_, per_ns_))});
-    decision.allowed = true;
-    decision.remaining = remaining(after);
-    decision.reset_after = Duration{saturate(ceil_div(after, per_ns_))};
-    return {decision, after};
+    const Transition transition = advance(used, cost);
+    return {report(transition), transition.used};
   }
 
  private:
@@ -64,11 +87,11 @@ class BucketScale {
     return used >= capacity_ ? 0 : static_cast<std::int64_t>(floor_div(capacity_ - used, per_token_));
   }
 
-  [[nodiscard]] constexpr Step denied(Decision decision, int128 used, Duration retry_after) const {
+  [[nodiscard]] constexpr Decision denied(Decision decision, int128 used, Duration retry_after) const {
     decision.remaining = remaining(used);
     decision.retry_after = retry_after;
     decision.reset_after = Duration{saturate(ceil_div(used, per_ns_))};
-    return {decision, used};
+    return decision;
   }
 
   std::int64_t per_ns_;
