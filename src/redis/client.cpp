@@ -104,7 +104,42 @@ Endpoint Endpoint::parse(std::string_view url) {
   return endpoint;
 }
 
+namespace {
+
+// ?lease=on[&lease_max=N][&lease_ttl=Nms|Ns]: the lease options of a URL.
+void parse_lease_query(std::string_view url, std::string_view query, LeaseOptions& lease) {
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view item = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const std::size_t eq = item.find('=');
+    const std::string_view name = item.substr(0, eq);
+    const std::string_view value = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+    if (name == "lease") {
+      if (value != "on" && value != "off") bad_url(url, "lease must be on or off");
+      lease.enabled = value == "on";
+    } else if (name == "lease_max") {
+      lease.max = parse_number(url, value, 1, 1'000'000'000, "lease_max");
+    } else if (name == "lease_ttl") {
+      const bool ms = value.ends_with("ms");
+      const std::string_view digits = value.substr(0, value.size() - (ms ? 2 : value.ends_with('s') ? 1 : 0));
+      if (!ms && !value.ends_with('s')) bad_url(url, "lease_ttl must end in ms or s (100ms, 1s)");
+      const int n = parse_number(url, digits, 1, ms ? 3'600'000 : 3600, "lease_ttl");
+      lease.ttl = ms ? Duration{std::chrono::milliseconds{n}} : Duration{std::chrono::seconds{n}};
+    } else {
+      bad_url(url,
+              std::string{"unknown parameter \""}.append(name).append("\" (expected lease, lease_max, lease_ttl)"));
+    }
+  }
+}
+
+}  // namespace
+
 void Options::set_url(std::string_view url) {
+  if (auto question = url.find('?'); question != std::string_view::npos) {
+    parse_lease_query(url, url.substr(question + 1), lease);
+    url = url.substr(0, question);
+  }
   constexpr std::string_view scheme = "redis-cluster://";
   if (!url.starts_with(scheme)) {
     endpoint = Endpoint::parse(url);

@@ -112,6 +112,10 @@ std::vector<std::string> PreparedPolicy::cancel_args(std::int64_t cost, std::int
   return args("cancel", std::nullopt, cost, reserved_at);
 }
 
+std::vector<std::string> PreparedPolicy::lease_args(std::int64_t want, std::int64_t cost) const {
+  return args("lease", std::nullopt, want, cost);
+}
+
 std::string rate_key(const Options& options, std::string_view bytes) {
   check_key(options, bytes);
   std::string name = options.prefix;

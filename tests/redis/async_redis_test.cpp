@@ -366,3 +366,42 @@ TEST(AsyncRedis, DestroyingTheStorageWithDecisionsInFlightIsSafe) {
 
 }  // namespace
 }  // namespace leaksnek
+
+namespace leaksnek {
+namespace {
+
+// AsyncRedisStorage leases as RedisStorage does: a hot key's decisions come
+// from leases (far fewer calls), the total is exact, and what is unspent goes
+// back when the limiter goes.
+TEST(AsyncLeases, AHotKeyLeasesExactlyAndGivesBackWhatIsUnspent) {
+  testing::RedisServer server;
+  ManualClock clock;
+  const RateLimit limit{1000, 24h};
+  {
+    asio::io_context context;
+    redis::Options options = options_of(server);
+    options.lease.enabled = true;
+    options.lease.clock = clock;
+    auto storage = std::make_shared<AsyncRedisStorage<std::string>>(context.get_executor(), options);
+    {
+      AsyncGcraLimiter<std::string> limiter{context.get_executor(), "hot", limit, storage};
+      run(context, [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 10; ++i) EXPECT_TRUE((co_await limiter.try_acquire("k", 1, asio::use_awaitable)).allowed);
+      });
+      EXPECT_EQ(storage->statistics().leased, 14u);  // leases of 2, 4 and 8 after a direct call
+      EXPECT_EQ(storage->statistics().lease_spent, 6u);
+    }
+    context.restart();
+    context.run();  // the give-back
+    EXPECT_EQ(storage->statistics().given_back, 5u);
+  }
+  asio::io_context context;
+  auto storage = std::make_shared<AsyncRedisStorage<std::string>>(context.get_executor(), options_of(server));
+  AsyncGcraLimiter<std::string> check{context.get_executor(), "hot", limit, storage};
+  run(context, [&]() -> asio::awaitable<void> {
+    EXPECT_EQ((co_await check.try_acquire("k", 1, asio::use_awaitable)).remaining, 989);
+  });
+}
+
+}  // namespace
+}  // namespace leaksnek

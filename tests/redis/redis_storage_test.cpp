@@ -98,6 +98,34 @@ TEST(RedisUrl, RejectsMalformedUrlsNamingTheProblem) {
   EXPECT_NE(message("redis://u:%zz@host").find("escape"), std::string::npos);
 }
 
+TEST(RedisUrl, LeaseParametersAfterTheUrl) {
+  redis::Options options;
+  options.set_url("redis://cache:6380/2?lease=on&lease_max=64&lease_ttl=250ms");
+  EXPECT_EQ(options.endpoint.port, 6380);
+  EXPECT_EQ(options.endpoint.db, 2);
+  EXPECT_TRUE(options.lease.enabled);
+  EXPECT_EQ(options.lease.max, 64);
+  EXPECT_EQ(options.lease.ttl, 250ms);
+  redis::Options cluster;
+  cluster.set_url("redis-cluster://a:7000,b:7001?lease=on&lease_ttl=2s");
+  EXPECT_EQ(cluster.cluster.size(), 2u);
+  EXPECT_TRUE(cluster.lease.enabled);
+  EXPECT_EQ(cluster.lease.ttl, 2s);
+  auto message = [](std::string_view url) {
+    try {
+      redis::Options bad;
+      bad.set_url(url);
+    } catch (const Error& e) {
+      return std::string{e.what()};
+    }
+    return std::string{"accepted"};
+  };
+  EXPECT_NE(message("redis://h?lease=yes").find("lease must be on or off"), std::string::npos);
+  EXPECT_NE(message("redis://h?lease_max=0").find("lease_max"), std::string::npos);
+  EXPECT_NE(message("redis://h?lease_ttl=5").find("ms or s"), std::string::npos);
+  EXPECT_NE(message("redis://h?leese=on").find("unknown parameter \"leese\""), std::string::npos);
+}
+
 TEST(OnStoreErrorNames, ParseAndPrint) {
   EXPECT_EQ(parse_on_storage_error("fail-open"), OnStorageError::fail_open);
   EXPECT_EQ(parse_on_storage_error("fail-closed"), OnStorageError::fail_closed);

@@ -67,6 +67,8 @@ class PreparedPolicy {
   [[nodiscard]] std::vector<std::string> decide_args(std::int64_t cost, std::optional<Instant> at,
                                                      Duration max_wait) const;
   [[nodiscard]] std::vector<std::string> cancel_args(std::int64_t cost, std::int64_t reserved_at) const;
+  // A lease: take up to `want`, at least `cost` (the request's own).
+  [[nodiscard]] std::vector<std::string> lease_args(std::int64_t want, std::int64_t cost) const;
 
  private:
   std::vector<std::string> args(std::string_view mode, std::optional<Instant> at, std::int64_t cost,

@@ -9,6 +9,7 @@
 
 #include <leaksnek/error.hpp>
 #include <leaksnek/interfaces/storages/deciding_storage.hpp>
+#include <leaksnek/redis/leases.hpp>
 #include <leaksnek/values/time.hpp>
 
 namespace leaksnek {
@@ -53,11 +54,15 @@ struct Options {
   // Keys the local fallback keeps at most while Redis is down (least recently
   // used go first): an outage must not grow memory without bound.
   std::size_t local_max_keys = 1'000'000;
+  // Leases of hot keys' capacity, spent in this process (see leases.hpp and
+  // the README's Redis section). Off by default.
+  LeaseOptions lease;
 
   // Sets `endpoint` from redis://[user:password@]host[:port][/db], or
   // `cluster` from redis-cluster://[user:password@]host:port[,host:port...]
-  // (a cluster has only database 0: a database number is refused). Throws
-  // Error naming the problem.
+  // (a cluster has only database 0: a database number is refused); either
+  // may end in ?lease=on[&lease_max=N][&lease_ttl=Nms|Ns] (see `lease`).
+  // Throws Error naming the problem.
   void set_url(std::string_view url);
   [[nodiscard]] bool is_cluster() const noexcept { return !cluster.empty(); }
 };

@@ -85,6 +85,13 @@ struct Statistics {
   std::uint64_t failed_open = 0;    // decisions allowed because the storage failed (OnStorageError::fail_open)
   std::uint64_t failed_closed = 0;  // decisions denied because the storage failed (OnStorageError::fail_closed)
   std::uint64_t fell_back = 0;      // decisions made in local memory because the storage failed
+  // Leases (LeaseOptions), over every policy of the storage:
+  std::uint64_t leases = 0;         // leases taken from Redis
+  std::uint64_t leased = 0;         // tokens they took
+  std::uint64_t lease_spent = 0;    // decisions allowed from a lease without a call
+  std::uint64_t given_back = 0;     // tokens returned unspent
+  std::uint64_t lease_expired = 0;  // tokens unspent that could not be returned (Redis failed)
+  std::uint64_t denied_cached = 0;  // decisions denied from a cached denial without a call
 };
 
 // The commands a new connection sends before any other: AUTH when the

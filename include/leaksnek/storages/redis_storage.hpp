@@ -3,9 +3,11 @@
 // number of processes on any number of hosts share one exact limit.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <concepts>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <span>
 #include <string>
@@ -17,6 +19,7 @@
 #include <leaksnek/interfaces/storages/deciding_storage.hpp>
 #include <leaksnek/redis/client.hpp>
 #include <leaksnek/redis/keys.hpp>
+#include <leaksnek/redis/leases.hpp>
 #include <leaksnek/redis/options.hpp>
 
 namespace leaksnek {
@@ -66,9 +69,13 @@ class RedisStorage final : public DecidingStorage<Key> {
 
   // Binds a policy: its key prefix, hash tag and script arguments are
   // prepared here, once. Throws RateError as validate() does.
+  // With Options::lease enabled, the policy's hot keys lease (see Leasing).
   std::unique_ptr<typename DecidingStorage<Key>::Bound> bind(std::string name, std::string algorithm,
                                                              std::vector<RateLimit> limits) override {
-    return std::make_unique<Prepared>(client_, redis::PreparedPolicy{client_->options(), name, algorithm, limits});
+    redis::PreparedPolicy policy{client_->options(), name, algorithm, limits};
+    const redis::LeaseOptions& lease = client_->options().lease;
+    if (!lease.enabled) return std::make_unique<Prepared>(client_, std::move(policy));
+    return std::make_unique<Leasing>(client_, std::move(policy), lease, algorithm, limits, lease_counters_);
   }
 
   void validate(std::string_view algorithm, std::span<const RateLimit> limits) const override {
@@ -102,8 +109,13 @@ class RedisStorage final : public DecidingStorage<Key> {
   [[nodiscard]] Duration retry_in() const noexcept override { return client_->retry_in(); }
   [[nodiscard]] std::size_t local_max_keys() const noexcept override { return client_->options().local_max_keys; }
 
-  // Counters: calls, connections, failures, NOSCRIPT reloads, policy decisions.
-  [[nodiscard]] redis::Statistics statistics() const { return client_->statistics(); }
+  // Counters: calls, connections, failures, NOSCRIPT reloads, policy
+  // decisions, leases.
+  [[nodiscard]] redis::Statistics statistics() const {
+    redis::Statistics statistics = client_->statistics();
+    redis::add_lease_counters(statistics, *lease_counters_);
+    return statistics;
+  }
   // The connection pool, shared with a RedisMutex built from this storage.
   [[nodiscard]] const std::shared_ptr<redis::Client>& client() const noexcept { return client_; }
 
@@ -145,9 +157,73 @@ class RedisStorage final : public DecidingStorage<Key> {
     std::shared_ptr<redis::Client> client_;
     redis::PreparedPolicy policy_;
   };
+  // A policy whose hot keys lease: redis::Leases decides what each call
+  // does; a decision at an explicit time or with a wait goes to Redis as
+  // without leases. Unspent leases go back when they expire (at the key's
+  // next decision, or when evicted) and when the limiter goes.
+  class Leasing final : public DecidingStorage<Key>::Bound {
+   public:
+    Leasing(std::shared_ptr<redis::Client> client, redis::PreparedPolicy policy, const redis::LeaseOptions& lease,
+            std::string_view algorithm, std::span<const RateLimit> limits,
+            std::shared_ptr<redis::LeaseCounters> counters)
+        : client_{std::move(client)},
+          policy_{std::move(policy)},
+          counters_{std::move(counters)},
+          leases_{lease, algorithm, limits, *counters_} {}
+    Leasing(const Leasing&) = delete;
+    Leasing& operator=(const Leasing&) = delete;
+    ~Leasing() override { give_back(leases_.drain()); }
+
+    Outcome decide(const Key& key, std::int64_t cost, std::optional<Instant> at, Duration max_wait) override {
+      std::string scratch;
+      const std::string_view bytes = redis::key_bytes(key, scratch);
+      if (at || max_wait > Duration{0}) {
+        return redis::run_script(*client_, policy_.key(bytes), policy_.decide_args(cost, at, max_wait));
+      }
+      redis::Leases::Plan plan = leases_.plan(bytes, cost);
+      if (!plan.give_back.empty()) give_back(std::move(plan.give_back));
+      Outcome outcome;
+      if (plan.kind == redis::Leases::Plan::Kind::local) {
+        outcome.reserved.decision = plan.decision;
+        return outcome;
+      }
+      outcome = redis::run_script(*client_, policy_.key(bytes),
+                                  plan.kind == redis::Leases::Plan::Kind::lease
+                                      ? policy_.lease_args(plan.want, cost)
+                                      : policy_.decide_args(cost, std::nullopt, Duration{0}));
+      outcome.reserved.decision = leases_.record(bytes, cost, plan, outcome);
+      outcome.reserved.wait = Duration{0};
+      return outcome;
+    }
+    void cancel(const Key& key, std::int64_t cost, std::int64_t reserved_at) override {
+      std::string scratch;
+      redis::run_script(*client_, policy_.key(redis::key_bytes(key, scratch)), policy_.cancel_args(cost, reserved_at));
+    }
+
+   private:
+    // Best effort: a lease that cannot go back stays taken (never oversubscribed).
+    void give_back(std::vector<redis::GiveBack> leases) noexcept {
+      for (const redis::GiveBack& lease : leases) {
+        try {
+          redis::run_script(*client_, policy_.key(lease.key), policy_.cancel_args(lease.tokens, lease.granted_at));
+          counters_->given_back.fetch_add(static_cast<std::uint64_t>(lease.tokens), std::memory_order_relaxed);
+        } catch (const std::exception&) {
+          counters_->expired.fetch_add(static_cast<std::uint64_t>(lease.tokens), std::memory_order_relaxed);
+        }
+      }
+    }
+
+    std::shared_ptr<redis::Client> client_;
+    redis::PreparedPolicy policy_;
+    std::shared_ptr<redis::LeaseCounters> counters_;
+    redis::Leases leases_;
+  };
+
   std::string rate_key(std::string_view bytes) const { return redis::rate_key(client_->options(), bytes); }
 
   std::shared_ptr<redis::Client> client_;
+  // Shared by every policy's leases.
+  std::shared_ptr<redis::LeaseCounters> lease_counters_ = std::make_shared<redis::LeaseCounters>();
 };
 
 }  // namespace leaksnek

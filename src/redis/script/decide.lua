@@ -126,11 +126,22 @@ local function decide(KEYS, ARGV)
       allowed, limit, remaining, retry, reset = decide_all(decide_one, count, at, cost, plain)
     end
   end
+  -- A lease (cost: the most wanted, extra: the request's own cost) takes
+  -- what is there when that is less, down to the request's cost; denied, it
+  -- is denied as the request alone would be. The reply's sixth field is what
+  -- it took.
+  if mode == 'lease' and not allowed then
+    local X = built(exact_numbers)
+    cost = X.le(extra, remaining) and remaining or extra
+    plain = plain and type(cost) == 'number'
+    allowed, limit, remaining, retry, reset = decide_all(decide_one, count, now, cost, plain)
+  end
   -- A log commits a denial too: it forgets expired entries.
   if allowed or family.commit_denials then family.commit(key, count, at, now, explicit, allowed, cost) end
-  if not CALL.exact then return {allowed and 1 or 0, limit, remaining, retry == NEVER and -1 or retry, reset, 0, at} end
+  if mode == 'lease' then wait = allowed and cost or 0 end
+  if not CALL.exact then return {allowed and 1 or 0, limit, remaining, retry == NEVER and -1 or retry, reset, wait, at} end
   return {allowed and 1 or 0, out(limit), out(remaining), retry == NEVER and -1 or out(retry), out(reset),
-    wait == 0 and 0 or out(built(exact_numbers).ns(wait)), out(at)}
+    wait == 0 and 0 or (mode == 'lease' and out(wait) or out(built(exact_numbers).ns(wait))), out(at)}
 end
 
 return decide(KEYS, ARGV)

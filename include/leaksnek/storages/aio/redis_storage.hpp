@@ -3,6 +3,8 @@
 // flight (pipelined), completing without blocking a thread.
 #pragma once
 
+#include <algorithm>
+#include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -44,9 +46,13 @@ class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
   }
 
   // Binds a policy; see RedisStorage::bind.
+  // With Options::lease enabled, the policy's hot keys lease, as RedisStorage's do.
   std::unique_ptr<typename AsyncDecidingStorage<Key>::Bound> bind(std::string name, std::string algorithm,
                                                                   std::vector<RateLimit> limits) override {
-    return std::make_unique<Prepared>(client_, redis::PreparedPolicy{client_->options(), name, algorithm, limits});
+    redis::PreparedPolicy policy{client_->options(), name, algorithm, limits};
+    const redis::LeaseOptions& lease = client_->options().lease;
+    if (!lease.enabled) return std::make_unique<Prepared>(client_, std::move(policy));
+    return std::make_unique<Leasing>(client_, std::move(policy), lease, algorithm, limits, lease_counters_);
   }
 
   void validate(std::string_view algorithm, std::span<const RateLimit> limits) const override {
@@ -74,7 +80,11 @@ class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
   void count(OnStorageError policy) noexcept override { client_->count(policy); }
   [[nodiscard]] Duration retry_in() const noexcept override { return client_->retry_in(); }
   [[nodiscard]] std::size_t local_max_keys() const noexcept override { return client_->options().local_max_keys; }
-  [[nodiscard]] redis::Statistics statistics() const { return client_->statistics(); }
+  [[nodiscard]] redis::Statistics statistics() const {
+    redis::Statistics statistics = client_->statistics();
+    redis::add_lease_counters(statistics, *lease_counters_);
+    return statistics;
+  }
   [[nodiscard]] const std::shared_ptr<redis::AsyncClient>& client() const noexcept { return client_; }
 
  private:
@@ -139,7 +149,91 @@ class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
     redis::PreparedPolicy policy_;
   };
 
+  // RedisStorage::Leasing on the asynchronous client: the same redis::Leases
+  // plans each decision. Unspent leases go back when they expire (at the
+  // key's next decision, or when evicted), and when the limiter goes (sent
+  // without waiting for the replies).
+  class Leasing final : public AsyncDecidingStorage<Key>::Bound {
+   public:
+    Leasing(std::shared_ptr<redis::AsyncClient> client, redis::PreparedPolicy policy, const redis::LeaseOptions& lease,
+            std::string_view algorithm, std::span<const RateLimit> limits,
+            std::shared_ptr<redis::LeaseCounters> counters)
+        : client_{std::move(client)},
+          policy_{std::move(policy)},
+          counters_{std::move(counters)},
+          leases_{lease, algorithm, limits, *counters_} {}
+    Leasing(const Leasing&) = delete;
+    Leasing& operator=(const Leasing&) = delete;
+    ~Leasing() override {
+      for (const redis::GiveBack& lease : leases_.drain()) send_give_back(lease);
+    }
+
+    boost::asio::awaitable<StorageOutcome> decide(const Key& key, std::int64_t cost, std::optional<Instant> at,
+                                                  Duration max_wait) override {
+      std::string scratch;
+      const std::string bytes{redis::key_bytes(key, scratch)};
+      // Arguments are made before each co_await: g++ 12 destroys a
+      // temporary of a conditional expression inside one twice.
+      std::string name = policy_.key(bytes);
+      if (at || max_wait > Duration{0}) {
+        std::vector<std::string> args = policy_.decide_args(cost, at, max_wait);
+        co_return redis::parse_decision(co_await run(std::move(name), std::move(args)));
+      }
+      redis::Leases::Plan plan = leases_.plan(bytes, cost);
+      for (const redis::GiveBack& lease : plan.give_back) send_give_back(lease);
+      StorageOutcome outcome;
+      if (plan.kind == redis::Leases::Plan::Kind::local) {
+        outcome.reserved.decision = plan.decision;
+        co_return outcome;
+      }
+      std::vector<std::string> args = plan.kind == redis::Leases::Plan::Kind::lease
+                                          ? policy_.lease_args(plan.want, cost)
+                                          : policy_.decide_args(cost, std::nullopt, Duration{0});
+      redis::Reply reply = co_await run(std::move(name), std::move(args));
+      outcome = redis::parse_decision(reply);
+      outcome.reserved.decision = leases_.record(bytes, cost, plan, outcome);
+      outcome.reserved.wait = Duration{0};
+      co_return outcome;
+    }
+    boost::asio::awaitable<void> cancel(const Key& key, std::int64_t cost, std::int64_t reserved_at) override {
+      std::string scratch;
+      std::string name = policy_.key(redis::key_bytes(key, scratch));
+      std::vector<std::string> args = policy_.cancel_args(cost, reserved_at);
+      (void)co_await run(std::move(name), std::move(args));
+    }
+
+   private:
+    boost::asio::awaitable<redis::Reply> run(std::string name, std::vector<std::string> args) {
+      std::vector<std::string> keys{std::move(name)};
+      auto [error, reply] = co_await client_->async_eval(redis::decide_script(), std::move(keys), std::move(args),
+                                                         boost::asio::as_tuple(boost::asio::use_awaitable));
+      if (error) fail(error, reply);
+      co_return reply;
+    }
+    // A lease that cannot go back stays taken (never oversubscribed).
+    void send_give_back(const redis::GiveBack& lease) noexcept {
+      try {
+        std::vector<std::string> keys{policy_.key(lease.key)};
+        client_->async_eval(
+            redis::decide_script(), std::move(keys), policy_.cancel_args(lease.tokens, lease.granted_at),
+            [counters = counters_, tokens = static_cast<std::uint64_t>(lease.tokens)](
+                const boost::system::error_code& error, const redis::Reply& reply) {
+              const bool back = !error && reply.type != redis::Reply::Type::error;
+              (back ? counters->given_back : counters->expired).fetch_add(tokens, std::memory_order_relaxed);
+            });
+      } catch (const std::exception&) {
+        counters_->expired.fetch_add(static_cast<std::uint64_t>(lease.tokens), std::memory_order_relaxed);
+      }
+    }
+
+    std::shared_ptr<redis::AsyncClient> client_;
+    redis::PreparedPolicy policy_;
+    std::shared_ptr<redis::LeaseCounters> counters_;
+    redis::Leases leases_;
+  };
+
   std::shared_ptr<redis::AsyncClient> client_;
+  std::shared_ptr<redis::LeaseCounters> lease_counters_ = std::make_shared<redis::LeaseCounters>();
 };
 
 }  // namespace leaksnek

@@ -1,0 +1,175 @@
+#include <algorithm>
+#include <functional>
+
+#include <leaksnek/redis/leases.hpp>
+#include <leaksnek/redis/session.hpp>
+
+namespace leaksnek::redis {
+
+namespace {
+
+constexpr std::size_t shard_count = 16;
+
+}  // namespace
+
+void add_lease_counters(Statistics& statistics, const LeaseCounters& counters) {
+  statistics.leases += counters.leases.load(std::memory_order_relaxed);
+  statistics.leased += counters.leased.load(std::memory_order_relaxed);
+  statistics.lease_spent += counters.spent.load(std::memory_order_relaxed);
+  statistics.given_back += counters.given_back.load(std::memory_order_relaxed);
+  statistics.lease_expired += counters.expired.load(std::memory_order_relaxed);
+  statistics.denied_cached += counters.denied_cached.load(std::memory_order_relaxed);
+}
+
+namespace {
+
+std::int64_t smallest_burst(std::span<const RateLimit> limits) {
+  std::int64_t smallest = RateLimit::max_count;
+  for (const RateLimit& limit : limits) smallest = std::min(smallest, limit.burst());
+  return smallest;
+}
+
+}  // namespace
+
+Leases::Leases(const LeaseOptions& options, std::string_view algorithm, std::span<const RateLimit> limits,
+               LeaseCounters& counters)
+    : options_{options},
+      cap_{std::max<std::int64_t>(1, std::min(options.max, smallest_burst(limits) / 4))},
+      ends_with_window_{algorithm == "fixed-window"},
+      shard_cap_{std::max<std::size_t>(1, options.max_keys / shard_count)},
+      counters_{counters},
+      shards_(shard_count) {}
+
+Leases::Shard& Leases::shard_of(std::string_view key) {
+  return shards_[std::hash<std::string_view>{}(key) % shard_count];
+}
+
+Leases::Plan Leases::plan(std::string_view key, std::int64_t cost) {
+  Plan plan;
+  const Instant now = options_.clock.now();
+  plan.sent = now;
+  Shard& shard = shard_of(key);
+  std::lock_guard lock{shard.mutex};
+  auto found = shard.map.find(std::string{key});
+  if (found == shard.map.end()) {
+    if (shard.map.size() >= shard_cap_) make_room(shard, now, plan.give_back);
+    shard.map.emplace(std::string{key}, Entry{}).first->second.last_seen = now;
+    return plan;  // direct: a key seen for the first time
+  }
+  Entry& entry = found->second;
+  if (now < entry.denied_until && cost >= entry.denied_cost) {
+    plan.kind = Plan::Kind::local;
+    plan.decision = entry.denial;
+    plan.decision.retry_after = std::max(Duration{1}, entry.denied_until - now);
+    counters_.denied_cached.fetch_add(1, std::memory_order_relaxed);
+    return plan;
+  }
+  if (entry.tokens > 0 && now >= entry.expires) {
+    plan.give_back.push_back({std::string{key}, entry.tokens, entry.granted_at});
+    entry.tokens = 0;
+  }
+  if (entry.tokens >= cost) {
+    entry.tokens -= cost;
+    entry.spent_since += cost;
+    entry.last_seen = now;
+    plan.kind = Plan::Kind::local;
+    Decision& decision = plan.decision;
+    decision.allowed = true;
+    decision.limit = entry.limit;
+    decision.remaining = entry.tokens;  // what this process can still spend: a lower bound
+    decision.reset_after = std::max(Duration{0}, entry.reset_after - (now - entry.granted));
+    counters_.spent.fetch_add(1, std::memory_order_relaxed);
+    return plan;
+  }
+  const bool hot = now - entry.last_seen <= options_.ttl;
+  entry.last_seen = now;
+  if (!hot) return plan;  // direct: a key that went quiet
+  // The size follows the key's rate here: doubled when the last lease went
+  // within half its lifetime, halved when it expired unspent.
+  if (entry.size == 0) {
+    entry.size = 2;
+  } else if (now - entry.granted < options_.ttl / 2) {
+    entry.size *= 2;
+  } else if (!plan.give_back.empty()) {
+    entry.size /= 2;
+  }
+  entry.size = std::clamp<std::int64_t>(entry.size, 1, cap_);
+  plan.kind = Plan::Kind::lease;
+  plan.want = std::max(entry.size, cost);
+  return plan;
+}
+
+Decision Leases::record(std::string_view key, std::int64_t cost, const Plan& plan, const StorageOutcome& outcome) {
+  Decision decision = outcome.reserved.decision;
+  Shard& shard = shard_of(key);
+  std::lock_guard lock{shard.mutex};
+  auto found = shard.map.find(std::string{key});
+  if (found == shard.map.end()) return decision;  // evicted meanwhile: nothing to keep
+  Entry& entry = found->second;
+  if (!decision.allowed) {
+    if (decision.retry_after > Duration{0} && decision.retry_after != Decision::never) {
+      entry.denied_until = plan.sent + decision.retry_after;
+      entry.denied_cost = cost;
+      entry.denial = decision;
+    }
+    return decision;
+  }
+  entry.denied_until = Instant{};
+  if (plan.kind != Plan::Kind::lease) return decision;
+  const std::int64_t granted = std::max(cost, outcome.reserved.wait.count());
+  counters_.leases.fetch_add(1, std::memory_order_relaxed);
+  counters_.leased.fetch_add(static_cast<std::uint64_t>(granted), std::memory_order_relaxed);
+  // Tokens still held from an earlier lease join the new one and its lifetime.
+  entry.tokens += granted - cost;
+  entry.spent_since = cost;
+  entry.granted_at = outcome.reserved_at;
+  entry.granted = plan.sent;
+  entry.limit = decision.limit;
+  entry.reset_after = decision.reset_after;
+  Duration lifetime = options_.ttl;
+  // A fixed window's lease ends with the window, as the server saw it when
+  // it answered (after plan.sent: ending then is conservative).
+  if (ends_with_window_) lifetime = std::min(lifetime, decision.reset_after);
+  entry.expires = plan.sent + lifetime;
+  decision.remaining += entry.tokens;  // the shared remaining and this process's lease
+  return decision;
+}
+
+std::vector<GiveBack> Leases::drain() {
+  std::vector<GiveBack> all;
+  for (Shard& shard : shards_) {
+    std::lock_guard lock{shard.mutex};
+    for (auto& [key, entry] : shard.map) {
+      if (entry.tokens > 0) all.push_back({key, entry.tokens, entry.granted_at});
+      entry.tokens = 0;
+    }
+  }
+  return all;
+}
+
+// At the cap: drop every key quiet for longer than a lease's lifetime, or
+// failing that half the shard; an unspent lease among them goes back.
+void Leases::make_room(Shard& shard, Instant now, std::vector<GiveBack>& give_back) {
+  std::size_t dropped = 0;
+  auto drop_if = [&](auto&& quiet) {
+    for (auto it = shard.map.begin(); it != shard.map.end();) {
+      if (!quiet(it->second)) {
+        ++it;
+        continue;
+      }
+      if (it->second.tokens > 0) give_back.push_back({it->first, it->second.tokens, it->second.granted_at});
+      it = shard.map.erase(it);
+      ++dropped;
+    }
+  };
+  drop_if([&](const Entry& entry) { return now - entry.last_seen > options_.ttl && now >= entry.denied_until; });
+  if (dropped > 0) return;
+  std::size_t left = shard.map.size() / 2;
+  drop_if([&](const Entry&) {
+    if (left == 0) return false;
+    --left;
+    return true;
+  });
+}
+
+}  // namespace leaksnek::redis

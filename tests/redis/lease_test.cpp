@@ -1,0 +1,260 @@
+// Leases (redis::LeaseOptions) against a real redis-server: hot keys spend
+// capacity taken from Redis in one call, cold keys go straight to Redis, and
+// what a lease holds is never spent twice nor lost for longer than its bound.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <leaksnek/leaksnek.hpp>
+#include <leaksnek/storages/redis_storage.hpp>
+
+#include "redis_server.hpp"
+
+namespace leaksnek {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::shared_ptr<RedisStorage<std::string>> leasing(const testing::RedisServer& server, ClockRef clock = {},
+                                                   OnStorageError on_error = OnStorageError::local) {
+  redis::Options options = server.options();
+  options.timeout = 10s;
+  options.retry_interval = 100ms;
+  options.on_error = on_error;
+  options.lease.enabled = true;
+  options.lease.clock = clock;
+  return std::make_shared<RedisStorage<std::string>>(options);
+}
+
+std::shared_ptr<RedisStorage<std::string>> plain(const testing::RedisServer& server) {
+  redis::Options options = server.options();
+  options.timeout = 10s;
+  return std::make_shared<RedisStorage<std::string>>(options);
+}
+
+// How many more `limit` allows on `key` now, through a storage without leases.
+int left(const testing::RedisServer& server, const RateLimit& limit, const std::string& key) {
+  GcraLimiter<std::string> limiter{"hot", limit, plain(server)};
+  int allowed = 0;
+  while (limiter.try_acquire(key).allowed) ++allowed;
+  return allowed;
+}
+
+TEST(Leases, AHotKeySpendsItsLeaseWithoutCallsAndAColdKeyGoesStraightToRedis) {
+  testing::RedisServer server;
+  ManualClock clock;
+  auto storage = leasing(server, clock);
+  GcraLimiter<std::string> limiter{"hot", RateLimit{1000, 24h}, storage};
+  for (int i = 0; i < 900; ++i) ASSERT_TRUE(limiter.try_acquire("hot").allowed) << i;
+  redis::Statistics stats = storage->statistics();
+  EXPECT_LT(stats.calls, 30u) << "the lease doubles up to a quarter of the burst";
+  EXPECT_GT(stats.lease_spent, 850u);
+  // A key seen once a second (longer than a lease lasts) never leases.
+  const auto leases = stats.leases;
+  for (int i = 0; i < 5; ++i) {
+    clock.advance(1s);
+    const auto calls = storage->statistics().calls;
+    ASSERT_TRUE(limiter.try_acquire("cold").allowed);
+    EXPECT_EQ(storage->statistics().calls, calls + 1);
+  }
+  EXPECT_EQ(storage->statistics().leases, leases);
+}
+
+TEST(Leases, UnspentCapacityGoesBackWhenTheLimiterGoes) {
+  testing::RedisServer server;
+  ManualClock clock;
+  const RateLimit limit{1000, 24h};
+  auto storage = leasing(server, clock);
+  {
+    GcraLimiter<std::string> limiter{"hot", limit, storage};
+    // Direct, then leases of 2, 4 and 8 (each spent at once): 15 taken, 10 spent.
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(limiter.try_acquire("k").allowed);
+    EXPECT_EQ(storage->statistics().leased, 14u);
+  }
+  EXPECT_EQ(storage->statistics().given_back, 5u);
+  EXPECT_EQ(left(server, limit, "k"), 990);
+}
+
+TEST(Leases, AnExpiredLeaseGoesBackAtTheKeysNextDecision) {
+  testing::RedisServer server;
+  ManualClock clock;
+  const RateLimit limit{1000, 24h};
+  auto storage = leasing(server, clock);
+  GcraLimiter<std::string> limiter{"hot", limit, storage};
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(limiter.try_acquire("k").allowed);
+  clock.advance(150ms);  // past the 100 ms lifetime
+  ASSERT_TRUE(limiter.try_acquire("k").allowed);
+  EXPECT_EQ(storage->statistics().given_back, 5u);
+  EXPECT_EQ(left(server, limit, "k"), 989);
+}
+
+TEST(Leases, ADeniedKeyCostsRedisNothingUntilItsRetryAfter) {
+  testing::RedisServer server;
+  ManualClock clock;
+  auto storage = leasing(server, clock);
+  GcraLimiter<std::string> limiter{"hot", RateLimit{2, 1h}, storage};
+  EXPECT_TRUE(limiter.try_acquire("k").allowed);
+  EXPECT_TRUE(limiter.try_acquire("k").allowed);
+  Decision denied = limiter.try_acquire("k");
+  ASSERT_FALSE(denied.allowed);
+  EXPECT_GT(denied.retry_after, 29min);
+  const auto calls = storage->statistics().calls;
+  for (int i = 0; i < 100; ++i) {
+    clock.advance(1s);
+    Decision again = limiter.try_acquire("k");
+    ASSERT_FALSE(again.allowed);
+    EXPECT_LE(again.retry_after, denied.retry_after - Duration{std::chrono::seconds{i + 1}} + 1ms);
+  }
+  EXPECT_EQ(storage->statistics().calls, calls);
+  EXPECT_EQ(storage->statistics().denied_cached, 100u);
+}
+
+TEST(Leases, AFixedWindowsLeaseEndsWithItsWindow) {
+  testing::RedisServer server;
+  ManualClock clock;
+  redis::Options options = server.options();
+  options.timeout = 10s;
+  options.lease.enabled = true;
+  options.lease.ttl = 1h;  // only the window ends the lease
+  options.lease.clock = clock;
+  auto storage = std::make_shared<RedisStorage<std::string>>(options);
+  FixedWindowLimiter<std::string> limiter{"window", RateLimit{1000, 1s}, storage};
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(limiter.try_acquire("k").allowed);
+  EXPECT_GT(storage->statistics().lease_spent, 0u);
+  clock.advance(1s);  // the window the lease came from has ended
+  const auto calls = storage->statistics().calls;
+  ASSERT_TRUE(limiter.try_acquire("k").allowed);
+  EXPECT_GT(storage->statistics().calls, calls) << "not from the old window's lease";
+}
+
+TEST(Leases, WhenRedisGoesTheLeaseIsSpentThenTheFaultPolicyDecides) {
+  testing::RedisServer server;
+  ManualClock clock;
+  auto storage = leasing(server, clock, OnStorageError::fail_closed);
+  GcraLimiter<std::string> limiter{"hot", RateLimit{1000, 24h}, storage};
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(limiter.try_acquire("k").allowed);  // 5 of a lease of 8 left
+  server.kill();
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(limiter.try_acquire("k").allowed) << i;
+  EXPECT_FALSE(limiter.try_acquire("k").allowed);
+  EXPECT_EQ(storage->statistics().failed_closed, 1u);
+}
+
+template <class A>
+class LeaseEveryAlgorithm : public ::testing::Test {};
+using Algorithms = ::testing::Types<Gcra, TokenBucket, LeakyBucket, FixedWindow, SlidingWindow, SlidingLog>;
+TYPED_TEST_SUITE(LeaseEveryAlgorithm, Algorithms);
+
+// Every algorithm leases through the script's lease mode (which takes what is
+// there, down to the request's cost), one limit or several all-or-nothing,
+// and what a lease held goes back when the limiter goes.
+TYPED_TEST(LeaseEveryAlgorithm, LeasesAreExactAndGoBack) {
+  testing::RedisServer server;
+  ManualClock clock;
+  auto storage = leasing(server, clock);
+  const std::vector<RateLimit> limits{RateLimit{100, 24h}, RateLimit{60, 24h}};
+  for (std::size_t count : {std::size_t{1}, std::size_t{2}}) {
+    const std::string key = "k" + std::to_string(count);
+    std::vector<RateLimit> policy(limits.begin(), limits.begin() + static_cast<std::ptrdiff_t>(count));
+    int allowed = 0;
+    {
+      Limiter<TypeParam, std::string> limiter{"p", policy, storage};
+      for (int i = 0; i < 30; ++i) allowed += limiter.try_acquire(key).allowed ? 1 : 0;
+    }
+    EXPECT_EQ(allowed, 30);
+    EXPECT_GT(storage->statistics().lease_spent, 0u);
+    Limiter<TypeParam, std::string> again{"p", policy, storage};  // leases anew, all spent below
+    for (int i = 0; i < 200; ++i) allowed += again.try_acquire(key).allowed ? 1 : 0;
+    EXPECT_EQ(allowed, count == 1 ? 100 : 60) << "exactly the smallest limit";
+  }
+}
+
+// Four processes, each with its own storage and leases, hammer one key of a
+// limit that does not refill during the test, wanting far more than it
+// allows, and Redis sees far fewer calls than decisions.
+TEST(Leases, FourProcessesOnOneHotKeyGetExactlyTheLimit) {
+  testing::RedisServer server;
+  const RateLimit limit{2000, 24h};
+  std::vector<pid_t> children;
+  std::vector<int> pipes;
+  for (int p = 0; p < 4; ++p) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::close(fds[0]);
+      std::int64_t counts[2] = {0, 0};
+      {
+        auto storage = leasing(server);
+        GcraLimiter<std::string> limiter{"hot", limit, storage};
+        for (int i = 0; i < 5000; ++i) counts[0] += limiter.try_acquire("hot").allowed ? 1 : 0;
+        counts[1] = static_cast<std::int64_t>(storage->statistics().calls);
+      }
+      (void)!::write(fds[1], counts, sizeof counts);
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+    children.push_back(pid);
+    pipes.push_back(fds[0]);
+  }
+  std::int64_t allowed = 0;
+  std::int64_t calls = 0;
+  for (std::size_t p = 0; p < children.size(); ++p) {
+    std::int64_t counts[2] = {0, 0};
+    ASSERT_EQ(::read(pipes[p], counts, sizeof counts), static_cast<ssize_t>(sizeof counts));
+    ::close(pipes[p]);
+    allowed += counts[0];
+    calls += counts[1];
+    int status = 0;
+    ::waitpid(children[p], &status, 0);
+  }
+  // Never over: what was allowed and what is left make the limit exactly
+  // (every unspent lease went back when its process ended). Never under by
+  // more than the leases outstanding: one per process, at most.
+  EXPECT_EQ(allowed + left(server, limit, "hot"), 2000);
+  EXPECT_GE(allowed, 2000 - 4 * 500);
+  EXPECT_LT(calls, 4 * 5000 / 10) << "most decisions made from leases";
+}
+
+// A process killed holding a lease strands at most that lease.
+TEST(Leases, AKilledProcessStrandsAtMostItsLease) {
+  testing::RedisServer server;
+  const RateLimit limit{2000, 24h};
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    auto storage = leasing(server);
+    GcraLimiter<std::string> limiter{"hot", limit, storage};
+    std::int64_t allowed = 0;
+    for (int i = 0; i < 100; ++i) allowed += limiter.try_acquire("hot").allowed ? 1 : 0;
+    (void)!::write(fds[1], &allowed, sizeof allowed);
+    ::pause();  // holding its lease until killed
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::int64_t allowed = 0;
+  ASSERT_EQ(::read(fds[0], &allowed, sizeof allowed), static_cast<ssize_t>(sizeof allowed));
+  ::close(fds[0]);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_EQ(allowed, 100);
+  const int stranded = 2000 - 100 - left(server, limit, "hot");
+  EXPECT_GT(stranded, 0) << "it held a lease";
+  EXPECT_LE(stranded, 2000 / 4) << "at most one lease (a quarter of the burst at most)";
+}
+
+}  // namespace
+}  // namespace leaksnek
