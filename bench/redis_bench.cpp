@@ -103,6 +103,45 @@ BENCHMARK(BM_SyncTryAcquire<FixedWindow>)->Unit(benchmark::kMicrosecond)->UseRea
 BENCHMARK(BM_SyncTryAcquire<SlidingWindow>)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_SyncTryAcquire<SlidingLog>)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
+// Leases (issue 14): one hot key, one thread, a limit far above the demand
+// (every decision allowed), with leases on RedisStorage (lease_max: the
+// argument; 1000 by default), beside the same
+// limiter over MemoryStorage in the same run; "calls/decision" counts the
+// Redis calls. Then cold keys (each decision on a key not seen before, as a
+// key at 1 request per second is): with leases and without.
+void BM_LeasedHotKey(benchmark::State& state) {
+  redis::Options leasing = options();
+  leasing.lease.enabled = true;
+  leasing.lease.max = state.range(0);
+  auto storage = std::make_shared<RedisStorage<std::string>>(leasing);
+  GcraLimiter<std::string> limiter{"leased", RateLimit{1'000'000'000, 1s}, storage};
+  const auto calls = storage->statistics().calls;
+  std::int64_t allowed = 0;
+  for (auto _ : state) allowed += limiter.try_acquire("hot").allowed ? 1 : 0;
+  const auto iterations = static_cast<double>(state.iterations());
+  state.counters["calls/decision"] = static_cast<double>(storage->statistics().calls - calls) / iterations;
+  state.counters["allowed"] = static_cast<double>(allowed) / iterations;
+}
+BENCHMARK(BM_LeasedHotKey)->Arg(1000)->Arg(10'000)->Unit(benchmark::kNanosecond)->UseRealTime();
+
+void BM_MemoryHotKey(benchmark::State& state) {
+  GcraLimiter<std::string> limiter{"leased", RateLimit{1'000'000'000, 1s},
+                                   std::make_shared<MemoryStorage<std::string>>()};
+  for (auto _ : state) benchmark::DoNotOptimize(limiter.try_acquire("hot"));
+}
+BENCHMARK(BM_MemoryHotKey)->Unit(benchmark::kNanosecond);
+
+void BM_ColdKeys(benchmark::State& state) {
+  redis::Options with = options();
+  with.lease.enabled = state.range(0) == 1;
+  auto storage = std::make_shared<RedisStorage<std::string>>(with);
+  GcraLimiter<std::string> limiter{"cold", RateLimit{10, 1s}, storage};
+  std::int64_t i = 0;
+  for (auto _ : state) benchmark::DoNotOptimize(limiter.try_acquire("cold:" + std::to_string(i++)));
+  state.SetLabel(with.lease.enabled ? "leases" : "no leases");
+}
+BENCHMARK(BM_ColdKeys)->Arg(0)->Arg(1)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
 // One connection, `in_flight` decisions outstanding at all times.
 template <class A>
 void BM_AsyncPipelined(benchmark::State& state) {

@@ -50,7 +50,7 @@ Leases::Plan Leases::plan(std::string_view key, std::int64_t cost) {
   plan.sent = now;
   Shard& shard = shard_of(key);
   std::lock_guard lock{shard.mutex};
-  auto found = shard.map.find(std::string{key});
+  auto found = shard.map.find(key);
   if (found == shard.map.end()) {
     if (shard.map.size() >= shard_cap_) make_room(shard, now, plan.give_back);
     shard.map.emplace(std::string{key}, Entry{}).first->second.last_seen = now;
@@ -103,7 +103,7 @@ Decision Leases::record(std::string_view key, std::int64_t cost, const Plan& pla
   Decision decision = outcome.reserved.decision;
   Shard& shard = shard_of(key);
   std::lock_guard lock{shard.mutex};
-  auto found = shard.map.find(std::string{key});
+  auto found = shard.map.find(key);
   if (found == shard.map.end()) return decision;  // evicted meanwhile: nothing to keep
   Entry& entry = found->second;
   if (!decision.allowed) {

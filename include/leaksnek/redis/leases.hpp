@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <span>
 #include <string>
@@ -116,9 +117,14 @@ class Leases {
     std::int64_t denied_cost = 0;
     Decision denial;
   };
+  // Looked up by the key's bytes without making a string of them.
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const noexcept { return std::hash<std::string_view>{}(key); }
+  };
   struct Shard {
     std::mutex mutex;
-    std::unordered_map<std::string, Entry> map;
+    std::unordered_map<std::string, Entry, Hash, std::equal_to<>> map;
   };
   Shard& shard_of(std::string_view key);
   void make_room(Shard& shard, Instant now, std::vector<GiveBack>& give_back);
