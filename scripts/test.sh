@@ -3,7 +3,7 @@
 # tests that run threads or asynchronous I/O (label "threads") under
 # ThreadSanitizer; then every test in the default (RelWithDebInfo) build,
 # whose CTest summary ends the output. Installs its own Debian packages.
-# About 22 minutes on 2 cores from a fresh clone (see README, "Building and
+# About 26 minutes on 2 cores from a fresh clone (see README, "Building and
 # testing"). `bash scripts/test.sh asan` runs one configuration.
 set -euo pipefail
 cd "$(dirname "$0")/.."

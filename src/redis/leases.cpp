@@ -50,6 +50,7 @@ Leases::Plan Leases::plan(std::string_view key, std::int64_t cost) {
   plan.sent = now;
   Shard& shard = shard_of(key);
   std::lock_guard lock{shard.mutex};
+  if (now >= shard.next_sweep) sweep(shard, now, plan.give_back);
   auto found = shard.map.find(key);
   if (found == shard.map.end()) {
     if (shard.map.size() >= shard_cap_) make_room(shard, now, plan.give_back);
@@ -104,7 +105,13 @@ Decision Leases::record(std::string_view key, std::int64_t cost, const Plan& pla
   Shard& shard = shard_of(key);
   std::lock_guard lock{shard.mutex};
   auto found = shard.map.find(key);
-  if (found == shard.map.end()) return decision;  // evicted meanwhile: nothing to keep
+  if (found == shard.map.end()) {
+    // Swept or evicted during the call: a lease is kept all the same (its
+    // tokens are taken on Redis), anything else is not worth a new entry.
+    if (plan.kind != Plan::Kind::lease || !decision.allowed) return decision;
+    found = shard.map.try_emplace(std::string{key}).first;
+    found->second.last_seen = plan.sent;
+  }
   Entry& entry = found->second;
   if (!decision.allowed) {
     if (decision.retry_after > Duration{0} && decision.retry_after != Decision::never) {
@@ -145,6 +152,26 @@ std::vector<GiveBack> Leases::drain() {
     }
   }
   return all;
+}
+
+// Keys gone quiet: an expired lease goes back (4 at most, the rest at the
+// next sweep), a key idle for over a lifetime with nothing held is forgotten.
+void Leases::sweep(Shard& shard, Instant now, std::vector<GiveBack>& give_back) {
+  shard.next_sweep = now + options_.ttl;
+  std::size_t returned = 0;
+  for (auto it = shard.map.begin(); it != shard.map.end();) {
+    Entry& entry = it->second;
+    if (entry.tokens > 0 && now >= entry.expires && returned < 4) {
+      give_back.push_back({it->first, entry.tokens, entry.granted_at});
+      entry.tokens = 0;
+      ++returned;
+    }
+    if (entry.tokens == 0 && now - entry.last_seen > options_.ttl && now >= entry.denied_until) {
+      it = shard.map.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 // At the cap: drop every key quiet for longer than a lease's lifetime, or

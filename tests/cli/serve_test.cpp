@@ -71,6 +71,32 @@ limits = ["5/m", "20/h"]
   EXPECT_EQ(config.storage, "memory");
 }
 
+TEST(ServeConfig, LeasesPerPolicy) {
+  auto config = cli::parse_serve_config(R"(
+[policies.hot]
+algorithm = "gcra"
+limit = "1000/s"
+lease = true
+lease_max = 50
+lease_ttl = "250ms"
+[policies.plain]
+algorithm = "gcra"
+limit = "1/s"
+)",
+                                        "x.toml");
+  EXPECT_TRUE(config.policies[0].lease);
+  EXPECT_EQ(config.policies[0].lease_max, 50);
+  EXPECT_EQ(config.policies[0].lease_ttl, 250ms);
+  EXPECT_FALSE(config.policies[1].lease);
+  const std::string policy = "[policies.a]\nalgorithm = \"gcra\"\nlimit = \"1/s\"\n";
+  EXPECT_NE(config_error(policy + "lease = \"yes\"\n").find("policies.a.lease: must be true or false"),
+            std::string::npos);
+  EXPECT_NE(config_error(policy + "lease_max = 10\n").find("need lease = true"), std::string::npos);
+  EXPECT_NE(config_error(policy + "lease = true\nlease_max = 0\n").find("policies.a.lease_max"), std::string::npos);
+  EXPECT_NE(config_error(policy + "lease = true\nlease_ttl = \"2h\"\n").find("from 1ms to 1h"), std::string::npos);
+  EXPECT_NE(config_error(policy + "lease = true\nlease_ttl = \"soon\"\n").find("not a duration"), std::string::npos);
+}
+
 TEST(ServeConfig, TheOldSpellingsOfStorageAreStillRead) {
   const std::string policy = "[policies.a]\nalgorithm = \"gcra\"\nlimit = \"1/s\"\n";
   auto old = cli::parse_serve_config(
@@ -774,6 +800,34 @@ TEST(Serve, ABadConfigurationExitsTwoNamingIt) {
   std::filesystem::remove(path);
   EXPECT_EQ(WEXITSTATUS(status), 2);
   EXPECT_NE(out.find(path.string() + ": policies.api.limit:"), std::string::npos) << out;
+}
+
+// A policy with `lease = true` decides a hot key from leases: far fewer
+// Redis calls than requests (counted in /metrics), and no more allowed than
+// the limit; the other policy on the same Redis does not lease.
+TEST(Serve, APolicyWithLeasesSpendsThemOnAHotKey) {
+  testing::RedisServer redis;
+  const std::string config =
+      "[policies.hot]\nalgorithm = \"gcra\"\nlimit = \"100/h\"\nlease = true\nlease_ttl = \"10s\"\n"
+      "[policies.plain]\nalgorithm = \"gcra\"\nlimit = \"100/h\"\n";
+  ServeProcess server{config, "--storage " + redis.url()};
+  Client client{server.port()};
+  int allowed = 0;
+  for (int i = 0; i < 150; ++i) {
+    allowed += client.send(http::verb::get, "/v1/acquire?policy=hot&key=tenant").result_int() == 200u ? 1 : 0;
+  }
+  for (int i = 0; i < 5; ++i) (void)client.send(http::verb::get, "/v1/acquire?policy=plain&key=tenant");
+  EXPECT_LE(allowed, 100);
+  EXPECT_GE(allowed, 100 - 25) << "at most one lease (a quarter of the burst) held back";
+  const std::string metrics = client.send(http::verb::get, "/metrics").body();
+  auto value = [&](std::string_view name) {
+    const std::size_t at = metrics.find("\n" + std::string{name} + " ");
+    return at == std::string::npos ? -1L : std::stol(metrics.substr(at + name.size() + 2));
+  };
+  EXPECT_GT(value("leaksnek_leases_total"), 0) << metrics;
+  EXPECT_GT(value("leaksnek_local_decisions_total{source=\"lease\"}"), 50) << metrics;
+  EXPECT_GT(value("leaksnek_local_decisions_total{source=\"cached_denial\"}"), 0) << metrics;
+  EXPECT_EQ(server.stop(), 0);
 }
 
 TEST(Serve, TwoServersOnOneRedisEnforceOneLimit) {

@@ -97,6 +97,20 @@ TEST(Leases, AnExpiredLeaseGoesBackAtTheKeysNextDecision) {
   EXPECT_EQ(left(server, limit, "k"), 989);
 }
 
+TEST(Leases, AKeyThatGoesQuietHasItsLeaseReturnedByTheNextSweep) {
+  testing::RedisServer server;
+  ManualClock clock;
+  const RateLimit limit{1000, 24h};
+  auto storage = leasing(server, clock);
+  GcraLimiter<std::string> limiter{"hot", limit, storage};
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(limiter.try_acquire("quiet").allowed);
+  clock.advance(150ms);
+  // "quiet" is never decided again; decisions on other keys sweep every shard.
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(limiter.try_acquire("other-" + std::to_string(i)).allowed);
+  EXPECT_EQ(storage->statistics().given_back, 5u);
+  EXPECT_EQ(left(server, limit, "quiet"), 990);
+}
+
 TEST(Leases, ADeniedKeyCostsRedisNothingUntilItsRetryAfter) {
   testing::RedisServer server;
   ManualClock clock;
@@ -223,6 +237,52 @@ TEST(Leases, FourProcessesOnOneHotKeyGetExactlyTheLimit) {
   EXPECT_EQ(allowed + left(server, limit, "hot"), 2000);
   EXPECT_GE(allowed, 2000 - 4 * 500);
   EXPECT_LT(calls, 4 * 5000 / 10) << "most decisions made from leases";
+}
+
+// Four processes, each with its own storage and leases, hammer one hot key of
+// a refilling limit (GCRA 1000/s, burst 100) for two seconds of real time:
+// together they never get more than the limit allows over the run, and no
+// less than it by more than the leases outstanding (4 of 25 at most), a
+// lease's lifetime of refill and a little for cached denials.
+TEST(Leases, FourProcessesForTwoSecondsStayWithinTheStatedBounds) {
+  testing::RedisServer server;
+  const RateLimit limit = RateLimit{1000, 1s}.with_burst(100);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<pid_t> children;
+  std::vector<int> pipes;
+  for (int p = 0; p < 4; ++p) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::close(fds[0]);
+      std::int64_t allowed = 0;
+      {
+        auto storage = leasing(server);
+        GcraLimiter<std::string> limiter{"hot", limit, storage};
+        const auto until = std::chrono::steady_clock::now() + 2s;
+        while (std::chrono::steady_clock::now() < until) allowed += limiter.try_acquire("hot").allowed ? 1 : 0;
+      }
+      (void)!::write(fds[1], &allowed, sizeof allowed);
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+    children.push_back(pid);
+    pipes.push_back(fds[0]);
+  }
+  std::int64_t allowed = 0;
+  for (std::size_t p = 0; p < children.size(); ++p) {
+    std::int64_t mine = 0;
+    ASSERT_EQ(::read(pipes[p], &mine, sizeof mine), static_cast<ssize_t>(sizeof mine));
+    ::close(pipes[p]);
+    allowed += mine;
+    int status = 0;
+    ::waitpid(children[p], &status, 0);
+  }
+  const double span = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LE(static_cast<double>(allowed), 100 + 1000 * span + 1) << "never over the run's allowance";
+  EXPECT_GE(allowed, 1000 * 2 - 4 * 25 - 100 - 100) << "held back no more than the stated bound";
 }
 
 // A process killed holding a lease strands at most that lease.

@@ -94,7 +94,9 @@ class Leases {
   // What to do for a decision of `cost` on `key` now. A key seen for the
   // first time, or again after more than a lease's lifetime, goes to Redis
   // directly (a cold key pays nothing for leases); a key seen again within it
-  // leases. O(1) but for an eviction at the cap (O(shard)).
+  // leases. Once per lifetime a shard is swept: expired leases of keys gone
+  // quiet go back (at most 4 a sweep, returned in give_back), idle keys are
+  // forgotten. O(1) but for a sweep or an eviction at the cap (O(shard)).
   Plan plan(std::string_view key, std::int64_t cost);
   // The storage's answer to plan()'s direct call or lease: the decision to
   // return. A denial is cached until its retry_after.
@@ -125,9 +127,11 @@ class Leases {
   struct Shard {
     std::mutex mutex;
     std::unordered_map<std::string, Entry, Hash, std::equal_to<>> map;
+    Instant next_sweep{};
   };
   Shard& shard_of(std::string_view key);
   void make_room(Shard& shard, Instant now, std::vector<GiveBack>& give_back);
+  void sweep(Shard& shard, Instant now, std::vector<GiveBack>& give_back);
 
   LeaseOptions options_;
   std::int64_t cap_;

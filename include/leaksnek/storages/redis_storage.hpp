@@ -177,6 +177,7 @@ class RedisStorage final : public DecidingStorage<Key> {
     Outcome decide(const Key& key, std::int64_t cost, std::optional<Instant> at, Duration max_wait) override {
       std::string scratch;
       const std::string_view bytes = redis::key_bytes(key, scratch);
+      redis::check_key(client_->options(), bytes);  // before a long key takes room in the lease table
       if (at || max_wait > Duration{0}) {
         return redis::run_script(*client_, policy_.key(bytes), policy_.decide_args(cost, at, max_wait));
       }

@@ -10,6 +10,7 @@
 #include <leaksnek/redis/options.hpp>
 #include <leaksnek/shortcuts/rate_limit.hpp>
 
+#include "arguments.hpp"
 #include "serve/requests.hpp"
 #include "simulate.hpp"
 
@@ -85,7 +86,8 @@ class Checker {
 ServePolicy parse_policy(const Checker& check, std::string_view name, const toml::table& table) {
   const std::string where = "policies." + std::string{name};
   check.only(table, where,
-             {"algorithm", "limit", "limits", "burst", "key_header", "trusted_proxies", "allow_status", "deny_status"});
+             {"algorithm", "limit", "limits", "burst", "key_header", "trusted_proxies", "allow_status", "deny_status",
+              "lease", "lease_max", "lease_ttl"});
   ServePolicy policy;
   policy.name = std::string{name};
   policy.algorithm = check.string(table, where, "algorithm");
@@ -146,6 +148,26 @@ ServePolicy parse_policy(const Checker& check, std::string_view name, const toml
   policy.deny_status = static_cast<unsigned>(check.integer(table, where, "deny_status", 0, 999, 429));
   if (policy.deny_status != 403 && policy.deny_status != 429) {
     check.fail(Checker::field(where, "deny_status"), "must be 429 or 403");
+  }
+  if (const toml::node* lease = table.get("lease")) {
+    if (!lease->is_boolean()) check.fail(Checker::field(where, "lease"), "must be true or false");
+    policy.lease = lease->as_boolean()->get();
+  }
+  if ((table.contains("lease_max") || table.contains("lease_ttl")) && !policy.lease) {
+    check.fail(where, "lease_max and lease_ttl need lease = true");
+  }
+  policy.lease_max = check.integer(table, where, "lease_max", 1, 1'000'000'000, policy.lease_max);
+  if (const toml::node* ttl = table.get("lease_ttl")) {
+    const std::string field = Checker::field(where, "lease_ttl");
+    if (!ttl->is_string()) check.fail(field, "must be a duration such as \"100ms\"");
+    try {
+      policy.lease_ttl = parse_duration(field, ttl->as_string()->get());
+    } catch (const Error& error) {
+      check.fail(field, error.what());
+    }
+    if (policy.lease_ttl < std::chrono::milliseconds{1} || policy.lease_ttl > std::chrono::hours{1}) {
+      check.fail(field, "must be from 1ms to 1h");
+    }
   }
   return policy;
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <leaksnek/interfaces/storages/deciding_storage.hpp>
+#include <leaksnek/redis/leases.hpp>
 #include <leaksnek/values/rate_limit.hpp>
 
 namespace leaksnek::cli {
@@ -35,6 +36,12 @@ struct ServePolicy {
   std::size_t trusted_proxies = 1;  // 1 to 16
   unsigned allow_status = 204;
   unsigned deny_status = 429;
+  // Leases of hot keys' capacity on a Redis storage (redis::LeaseOptions):
+  // `lease = true`, optionally `lease_max` (tokens) and `lease_ttl` (a
+  // duration). No effect on the memory storage, which decides in memory.
+  bool lease = false;
+  std::int64_t lease_max = redis::LeaseOptions{}.max;
+  Duration lease_ttl = redis::LeaseOptions{}.ttl;
 };
 
 struct ServeConfig {

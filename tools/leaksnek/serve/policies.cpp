@@ -71,6 +71,14 @@ std::unique_ptr<PolicyRunner> make_runner(const asio::any_io_executor& executor,
                                           const ServeStorage& storage) {
   return with_algorithm(policy.algorithm, [&]<Algorithm A>() -> std::unique_ptr<PolicyRunner> {
     if (storage.memory) return std::make_unique<MemoryRunner<A>>(policy, storage.memory);
+    if (policy.lease) {
+      redis::LeaseOptions lease;
+      lease.enabled = true;
+      lease.max = policy.lease_max;
+      lease.ttl = policy.lease_ttl;
+      lease.max_keys = storage.redis->client()->options().local_max_keys;
+      storage.redis->set_lease(policy.name, lease);
+    }
     return std::make_unique<RedisRunner<A>>(executor, policy, storage.redis);
   });
 }

@@ -406,6 +406,26 @@ HttpResponse Service::metrics_page(const HttpRequest& request, const PolicySet& 
     text.append(fallbacks).append("{mode=\"fail-closed\"} ").append(std::to_string(stats.failed_closed)).append("\n");
     text.append(fallbacks).append("{mode=\"local\"} ").append(std::to_string(stats.fell_back)).append("\n");
   }
+  text.append("# HELP leaksnek_leases_total Leases of hot keys' capacity taken from Redis.\n");
+  text.append("# TYPE leaksnek_leases_total counter\n");
+  text.append("leaksnek_leases_total ").append(std::to_string(stats.leases)).append("\n");
+  text.append("# HELP leaksnek_lease_tokens_total Leased tokens: taken, given back unspent, lost unspent.\n");
+  text.append("# TYPE leaksnek_lease_tokens_total counter\n");
+  text.append("leaksnek_lease_tokens_total{state=\"leased\"} ").append(std::to_string(stats.leased)).append("\n");
+  text.append("leaksnek_lease_tokens_total{state=\"given_back\"} ")
+      .append(std::to_string(stats.given_back))
+      .append("\n");
+  text.append("leaksnek_lease_tokens_total{state=\"expired\"} ")
+      .append(std::to_string(stats.lease_expired))
+      .append("\n");
+  text.append("# HELP leaksnek_local_decisions_total Decisions made without a storage call.\n");
+  text.append("# TYPE leaksnek_local_decisions_total counter\n");
+  text.append("leaksnek_local_decisions_total{source=\"lease\"} ")
+      .append(std::to_string(stats.lease_spent))
+      .append("\n");
+  text.append("leaksnek_local_decisions_total{source=\"cached_denial\"} ")
+      .append(std::to_string(stats.denied_cached))
+      .append("\n");
   text.append("# HELP leaksnek_config_reloads_total Configuration reloads (SIGHUP) by result.\n");
   text.append("# TYPE leaksnek_config_reloads_total counter\n");
   text.append("leaksnek_config_reloads_total{result=\"applied\"} ")

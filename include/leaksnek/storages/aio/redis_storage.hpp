@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <exception>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -46,11 +48,23 @@ class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
   }
 
   // Binds a policy; see RedisStorage::bind.
-  // With Options::lease enabled, the policy's hot keys lease, as RedisStorage's do.
+  // Leases for the policy named `policy` alone (instead of Options::lease),
+  // from its next binding on (a limiter made after this call). Thread-safe.
+  void set_lease(std::string policy, const redis::LeaseOptions& lease) {
+    std::lock_guard lock{leases_mutex_};
+    policy_leases_.insert_or_assign(std::move(policy), lease);
+  }
+
+  // With Options::lease (or set_lease()) enabled, the policy's hot keys
+  // lease, as RedisStorage's do.
   std::unique_ptr<typename AsyncDecidingStorage<Key>::Bound> bind(std::string name, std::string algorithm,
                                                                   std::vector<RateLimit> limits) override {
     redis::PreparedPolicy policy{client_->options(), name, algorithm, limits};
-    const redis::LeaseOptions& lease = client_->options().lease;
+    redis::LeaseOptions lease = client_->options().lease;
+    {
+      std::lock_guard lock{leases_mutex_};
+      if (auto found = policy_leases_.find(name); found != policy_leases_.end()) lease = found->second;
+    }
     if (!lease.enabled) return std::make_unique<Prepared>(client_, std::move(policy));
     return std::make_unique<Leasing>(client_, std::move(policy), lease, algorithm, limits, lease_counters_);
   }
@@ -172,6 +186,7 @@ class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
                                                   Duration max_wait) override {
       std::string scratch;
       const std::string bytes{redis::key_bytes(key, scratch)};
+      redis::check_key(client_->options(), bytes);  // before a long key takes room in the lease table
       // Arguments are made before each co_await: g++ 12 destroys a
       // temporary of a conditional expression inside one twice.
       std::string name = policy_.key(bytes);
@@ -234,6 +249,8 @@ class AsyncRedisStorage final : public AsyncDecidingStorage<Key> {
 
   std::shared_ptr<redis::AsyncClient> client_;
   std::shared_ptr<redis::LeaseCounters> lease_counters_ = std::make_shared<redis::LeaseCounters>();
+  std::mutex leases_mutex_;
+  std::map<std::string, redis::LeaseOptions, std::less<>> policy_leases_;
 };
 
 }  // namespace leaksnek
