@@ -6,10 +6,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <functional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,6 +50,37 @@ int left(const testing::RedisServer& server, const RateLimit& limit, const std::
   int allowed = 0;
   while (limiter.try_acquire(key).allowed) ++allowed;
   return allowed;
+}
+
+// Runs `body` in `count` processes forked at once and returns what each
+// returned, in order. A child ends with _exit, leaving the test to its parent.
+using Counts = std::array<std::int64_t, 2>;
+std::vector<Counts> in_processes(int count, const std::function<Counts()>& body) {
+  std::vector<pid_t> children;
+  std::vector<int> pipes;
+  for (int p = 0; p < count; ++p) {
+    int fds[2];
+    if (::pipe(fds) != 0) throw std::runtime_error{"pipe failed"};
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error{"fork failed"};
+    if (pid == 0) {
+      ::close(fds[0]);
+      const Counts counts = body();
+      (void)!::write(fds[1], counts.data(), sizeof counts);
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+    children.push_back(pid);
+    pipes.push_back(fds[0]);
+  }
+  std::vector<Counts> results(children.size());
+  for (std::size_t p = 0; p < children.size(); ++p) {
+    EXPECT_EQ(::read(pipes[p], results[p].data(), sizeof(Counts)), static_cast<ssize_t>(sizeof(Counts)));
+    ::close(pipes[p]);
+    int status = 0;
+    ::waitpid(children[p], &status, 0);
+  }
+  return results;
 }
 
 TEST(Leases, AHotKeySpendsItsLeaseWithoutCallsAndAColdKeyGoesStraightToRedis) {
@@ -197,39 +231,20 @@ TYPED_TEST(LeaseEveryAlgorithm, LeasesAreExactAndGoBack) {
 TEST(Leases, FourProcessesOnOneHotKeyGetExactlyTheLimit) {
   testing::RedisServer server;
   const RateLimit limit{2000, 24h};
-  std::vector<pid_t> children;
-  std::vector<int> pipes;
-  for (int p = 0; p < 4; ++p) {
-    int fds[2];
-    ASSERT_EQ(::pipe(fds), 0);
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::close(fds[0]);
-      std::int64_t counts[2] = {0, 0};
-      {
-        auto storage = leasing(server);
-        GcraLimiter<std::string> limiter{"hot", limit, storage};
-        for (int i = 0; i < 5000; ++i) counts[0] += limiter.try_acquire("hot").allowed ? 1 : 0;
-        counts[1] = static_cast<std::int64_t>(storage->statistics().calls);
-      }
-      (void)!::write(fds[1], counts, sizeof counts);
-      ::_exit(0);
-    }
-    ::close(fds[1]);
-    children.push_back(pid);
-    pipes.push_back(fds[0]);
-  }
   std::int64_t allowed = 0;
   std::int64_t calls = 0;
-  for (std::size_t p = 0; p < children.size(); ++p) {
-    std::int64_t counts[2] = {0, 0};
-    ASSERT_EQ(::read(pipes[p], counts, sizeof counts), static_cast<ssize_t>(sizeof counts));
-    ::close(pipes[p]);
+  for (const Counts& counts : in_processes(4, [&] {
+         Counts mine{0, 0};
+         auto storage = leasing(server);
+         {
+           GcraLimiter<std::string> limiter{"hot", limit, storage};
+           for (int i = 0; i < 5000; ++i) mine[0] += limiter.try_acquire("hot").allowed ? 1 : 0;
+         }
+         mine[1] = static_cast<std::int64_t>(storage->statistics().calls);
+         return mine;
+       })) {
     allowed += counts[0];
     calls += counts[1];
-    int status = 0;
-    ::waitpid(children[p], &status, 0);
   }
   // Never over: what was allowed and what is left make the limit exactly
   // (every unspent lease went back when its process ended). Never under by
@@ -248,37 +263,15 @@ TEST(Leases, FourProcessesForTwoSecondsStayWithinTheStatedBounds) {
   testing::RedisServer server;
   const RateLimit limit = RateLimit{1000, 1s}.with_burst(100);
   const auto start = std::chrono::steady_clock::now();
-  std::vector<pid_t> children;
-  std::vector<int> pipes;
-  for (int p = 0; p < 4; ++p) {
-    int fds[2];
-    ASSERT_EQ(::pipe(fds), 0);
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::close(fds[0]);
-      std::int64_t allowed = 0;
-      {
-        auto storage = leasing(server);
-        GcraLimiter<std::string> limiter{"hot", limit, storage};
-        const auto until = std::chrono::steady_clock::now() + 2s;
-        while (std::chrono::steady_clock::now() < until) allowed += limiter.try_acquire("hot").allowed ? 1 : 0;
-      }
-      (void)!::write(fds[1], &allowed, sizeof allowed);
-      ::_exit(0);
-    }
-    ::close(fds[1]);
-    children.push_back(pid);
-    pipes.push_back(fds[0]);
-  }
   std::int64_t allowed = 0;
-  for (std::size_t p = 0; p < children.size(); ++p) {
-    std::int64_t mine = 0;
-    ASSERT_EQ(::read(pipes[p], &mine, sizeof mine), static_cast<ssize_t>(sizeof mine));
-    ::close(pipes[p]);
-    allowed += mine;
-    int status = 0;
-    ::waitpid(children[p], &status, 0);
+  for (const Counts& counts : in_processes(4, [&] {
+         Counts mine{0, 0};
+         GcraLimiter<std::string> limiter{"hot", limit, leasing(server)};
+         const auto until = std::chrono::steady_clock::now() + 2s;
+         while (std::chrono::steady_clock::now() < until) mine[0] += limiter.try_acquire("hot").allowed ? 1 : 0;
+         return mine;
+       })) {
+    allowed += counts[0];
   }
   const double span = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_LE(static_cast<double>(allowed), 100 + 1000 * span + 1) << "never over the run's allowance";
