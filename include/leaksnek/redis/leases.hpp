@@ -17,6 +17,9 @@
 //   - under-admission: at most lease_max unspent per process per key at any
 //     moment, and a crashed process strands at most its lease until the
 //     shared state refills it (buckets) or its window ends.
+// Known defects, not yet fixed (README, "Leases"): a bucket's give-back after
+// a refill credits twice, and concurrent leases for one key in one process
+// exceed lease_max.
 #pragma once
 
 #include <atomic>
