@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <functional>
 
+#include <leaksnek/detail/arithmetic.hpp>
 #include <leaksnek/redis/leases.hpp>
 #include <leaksnek/redis/session.hpp>
 
@@ -34,11 +35,35 @@ std::int64_t smallest_burst(std::span<const RateLimit> limits) {
 Leases::Leases(const LeaseOptions& options, std::string_view algorithm, std::span<const RateLimit> limits,
                LeaseCounters& counters)
     : options_{options},
+      bucket_{algorithm == "gcra" || algorithm == "token-bucket" || algorithm == "leaky-bucket"},
       cap_{std::max<std::int64_t>(1, std::min(options.max, smallest_burst(limits) / 4))},
       ends_with_window_{algorithm == "fixed-window"},
       shard_cap_{std::max<std::size_t>(1, options.max_keys / shard_count)},
       counters_{counters},
-      shards_(shard_count) {}
+      shards_(shard_count) {
+  for (const RateLimit& limit : limits) rates_.emplace_back(limit.count(), limit.period().count());
+}
+
+std::int64_t Leases::returnable(const Entry& entry, Instant now) const {
+  if (!bucket_) return entry.tokens;
+  const detail::int128 elapsed = std::max<std::int64_t>(0, (now - entry.granted).count());
+  std::int64_t refilled = 0;
+  for (auto [count, period] : rates_) {
+    const detail::int128 tokens = (elapsed * count + period - 1) / period;
+    refilled = std::max<std::int64_t>(
+        refilled, tokens > entry.granted_size ? entry.granted_size : static_cast<std::int64_t>(tokens));
+  }
+  return std::clamp<std::int64_t>(entry.granted_size - refilled, 0, entry.tokens);
+}
+
+void Leases::give_back_of(const std::string& key, Entry& entry, Instant now, std::vector<GiveBack>& give_back) {
+  const std::int64_t back = returnable(entry, now);
+  if (back > 0) give_back.push_back({key, back, entry.granted_at});
+  if (entry.tokens > back) {
+    counters_.expired.fetch_add(static_cast<std::uint64_t>(entry.tokens - back), std::memory_order_relaxed);
+  }
+  entry.tokens = 0;
+}
 
 Leases::Shard& Leases::shard_of(std::string_view key) {
   return shards_[std::hash<std::string_view>{}(key) % shard_count];
@@ -65,10 +90,7 @@ Leases::Plan Leases::plan(std::string_view key, std::int64_t cost) {
     counters_.denied_cached.fetch_add(1, std::memory_order_relaxed);
     return plan;
   }
-  if (entry.tokens > 0 && now >= entry.expires) {
-    plan.give_back.push_back({std::string{key}, entry.tokens, entry.granted_at});
-    entry.tokens = 0;
-  }
+  if (entry.tokens > 0 && now >= entry.expires) give_back_of(found->first, entry, now, plan.give_back);
   if (entry.tokens >= cost) {
     entry.tokens -= cost;
     entry.spent_since += cost;
@@ -128,6 +150,7 @@ Decision Leases::record(std::string_view key, std::int64_t cost, const Plan& pla
   counters_.leased.fetch_add(static_cast<std::uint64_t>(granted), std::memory_order_relaxed);
   // Tokens still held from an earlier lease join the new one and its lifetime.
   entry.tokens += granted - cost;
+  entry.granted_size = granted;
   entry.spent_since = cost;
   entry.granted_at = outcome.reserved_at;
   entry.granted = plan.sent;
@@ -144,11 +167,11 @@ Decision Leases::record(std::string_view key, std::int64_t cost, const Plan& pla
 
 std::vector<GiveBack> Leases::drain() {
   std::vector<GiveBack> all;
+  const Instant now = options_.clock.now();
   for (Shard& shard : shards_) {
     std::lock_guard lock{shard.mutex};
     for (auto& [key, entry] : shard.map) {
-      if (entry.tokens > 0) all.push_back({key, entry.tokens, entry.granted_at});
-      entry.tokens = 0;
+      if (entry.tokens > 0) give_back_of(key, entry, now, all);
     }
   }
   return all;
@@ -162,8 +185,7 @@ void Leases::sweep(Shard& shard, Instant now, std::vector<GiveBack>& give_back) 
   for (auto it = shard.map.begin(); it != shard.map.end();) {
     Entry& entry = it->second;
     if (entry.tokens > 0 && now >= entry.expires && returned < 4) {
-      give_back.push_back({it->first, entry.tokens, entry.granted_at});
-      entry.tokens = 0;
+      give_back_of(it->first, entry, now, give_back);
       ++returned;
     }
     if (entry.tokens == 0 && now - entry.last_seen > options_.ttl && now >= entry.denied_until) {
@@ -184,7 +206,7 @@ void Leases::make_room(Shard& shard, Instant now, std::vector<GiveBack>& give_ba
         ++it;
         continue;
       }
-      if (it->second.tokens > 0) give_back.push_back({it->first, it->second.tokens, it->second.granted_at});
+      if (it->second.tokens > 0) give_back_of(it->first, it->second, now, give_back);
       it = shard.map.erase(it);
       ++dropped;
     }

@@ -32,6 +32,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <leaksnek/interfaces/storages/deciding_storage.hpp>
@@ -116,8 +117,9 @@ class Leases {
     std::int64_t limit = 0;
     Duration reset_after{0};
     Instant last_seen{};
-    std::int64_t size = 0;         // the next lease's size
-    std::int64_t spent_since = 0;  // of the current lease
+    std::int64_t size = 0;          // the next lease's size
+    std::int64_t granted_size = 0;  // the latest lease's size, for what may go back
+    std::int64_t spent_since = 0;   // of the current lease
     Instant denied_until{};
     std::int64_t denied_cost = 0;
     Decision denial;
@@ -135,8 +137,15 @@ class Leases {
   Shard& shard_of(std::string_view key);
   void make_room(Shard& shard, Instant now, std::vector<GiveBack>& give_back);
   void sweep(Shard& shard, Instant now, std::vector<GiveBack>& give_back);
+  // What of `entry`'s unspent tokens may go back at `now`: all of them for a
+  // window or a log; for a bucket only those whose capacity has not come
+  // back by refill since the grant (a cancel of more would credit twice).
+  [[nodiscard]] std::int64_t returnable(const Entry& entry, Instant now) const;
+  void give_back_of(const std::string& key, Entry& entry, Instant now, std::vector<GiveBack>& give_back);
 
   LeaseOptions options_;
+  bool bucket_;
+  std::vector<std::pair<std::int64_t, std::int64_t>> rates_;  // count, period ns
   std::int64_t cap_;
   bool ends_with_window_;
   std::size_t shard_cap_;
