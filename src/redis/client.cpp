@@ -136,7 +136,10 @@ void parse_lease_query(std::string_view url, std::string_view query, LeaseOption
 }  // namespace
 
 void Options::set_url(std::string_view url) {
-  if (auto question = url.find('?'); question != std::string_view::npos) {
+  // The query starts after the credentials: a password may hold a '?'.
+  const std::size_t last_at = url.rfind('@');
+  if (auto question = url.find('?', last_at == std::string_view::npos ? 0 : last_at);
+      question != std::string_view::npos) {
     parse_lease_query(url, url.substr(question + 1), lease);
     url = url.substr(0, question);
   }

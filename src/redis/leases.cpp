@@ -90,7 +90,8 @@ Leases::Plan Leases::plan(std::string_view key, std::int64_t cost) {
     counters_.denied_cached.fetch_add(1, std::memory_order_relaxed);
     return plan;
   }
-  if (entry.tokens > 0 && now >= entry.expires) give_back_of(found->first, entry, now, plan.give_back);
+  const bool expired_unspent = entry.tokens > 0 && now >= entry.expires;
+  if (expired_unspent) give_back_of(found->first, entry, now, plan.give_back);
   if (entry.tokens >= cost) {
     entry.tokens -= cost;
     entry.spent_since += cost;
@@ -107,16 +108,25 @@ Leases::Plan Leases::plan(std::string_view key, std::int64_t cost) {
   const bool hot = now - entry.last_seen <= options_.ttl;
   entry.last_seen = now;
   if (!hot) return plan;  // direct: a key that went quiet
+  // One lease per key at a time: while one is on its way, others go direct
+  // (so a process never holds more than lease_max of a key). A call that
+  // never answers blocks leasing for a lifetime at most.
+  if (now < entry.leasing_until) return plan;
   // The size follows the key's rate here: doubled when the last lease went
   // within half its lifetime, halved when it expired unspent.
   if (entry.size == 0) {
     entry.size = 2;
   } else if (now - entry.granted < options_.ttl / 2) {
     entry.size *= 2;
-  } else if (!plan.give_back.empty()) {
+  } else if (expired_unspent) {
     entry.size /= 2;
   }
   entry.size = std::clamp<std::int64_t>(entry.size, 1, cap_);
+  // Tokens left, fewer than the cost, go back with their own grant's time
+  // rather than join the new lease (which would stretch their lifetime and,
+  // for a window, return them to the wrong window).
+  if (entry.tokens > 0) give_back_of(found->first, entry, now, plan.give_back);
+  entry.leasing_until = now + options_.ttl;
   plan.kind = Plan::Kind::lease;
   plan.want = std::max(entry.size, cost);
   return plan;
@@ -135,6 +145,7 @@ Decision Leases::record(std::string_view key, std::int64_t cost, const Plan& pla
     found->second.last_seen = plan.sent;
   }
   Entry& entry = found->second;
+  if (plan.kind == Plan::Kind::lease) entry.leasing_until = Instant{};
   if (!decision.allowed) {
     if (decision.retry_after > Duration{0} && decision.retry_after != Decision::never) {
       entry.denied_until = plan.sent + decision.retry_after;
@@ -148,21 +159,33 @@ Decision Leases::record(std::string_view key, std::int64_t cost, const Plan& pla
   const std::int64_t granted = std::max(cost, outcome.reserved.wait.count());
   counters_.leases.fetch_add(1, std::memory_order_relaxed);
   counters_.leased.fetch_add(static_cast<std::uint64_t>(granted), std::memory_order_relaxed);
-  // Tokens still held from an earlier lease join the new one and its lifetime.
-  entry.tokens += granted - cost;
+  // plan() gave back what was left, and no other lease was in flight; were
+  // one (a call slower than a lifetime), its rest is dropped, never merged.
+  counters_.expired.fetch_add(static_cast<std::uint64_t>(entry.tokens), std::memory_order_relaxed);
+  entry.tokens = granted - cost;
   entry.granted_size = granted;
   entry.spent_since = cost;
   entry.granted_at = outcome.reserved_at;
   entry.granted = plan.sent;
   entry.limit = decision.limit;
   entry.reset_after = decision.reset_after;
-  Duration lifetime = options_.ttl;
-  // A fixed window's lease ends with the window, as the server saw it when
-  // it answered (after plan.sent: ending then is conservative).
-  if (ends_with_window_) lifetime = std::min(lifetime, decision.reset_after);
-  entry.expires = plan.sent + lifetime;
+  entry.expires = plan.sent + lifetime(outcome.reserved_at);
   decision.remaining += entry.tokens;  // the shared remaining and this process's lease
   return decision;
+}
+
+Duration Leases::lifetime(std::int64_t granted_at) const {
+  Duration lifetime = options_.ttl;
+  if (!ends_with_window_) return lifetime;
+  // A fixed window's lease ends with the first of its limits' windows to
+  // end, as the server saw them when it answered (counted from before the
+  // call: conservative).
+  for (auto [count, period] : rates_) {
+    const std::int64_t period_us = std::max<std::int64_t>(1, period / 1000);
+    const std::int64_t left_us = period_us - std::max<std::int64_t>(0, granted_at) % period_us;
+    lifetime = std::min(lifetime, Duration{std::chrono::microseconds{left_us}});
+  }
+  return lifetime;
 }
 
 std::vector<GiveBack> Leases::drain() {

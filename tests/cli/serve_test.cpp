@@ -84,10 +84,10 @@ algorithm = "gcra"
 limit = "1/s"
 )",
                                         "x.toml");
-  EXPECT_TRUE(config.policies[0].lease);
+  EXPECT_EQ(config.policies[0].lease, true);
   EXPECT_EQ(config.policies[0].lease_max, 50);
   EXPECT_EQ(config.policies[0].lease_ttl, 250ms);
-  EXPECT_FALSE(config.policies[1].lease);
+  EXPECT_EQ(config.policies[1].lease, std::nullopt);
   const std::string policy = "[policies.a]\nalgorithm = \"gcra\"\nlimit = \"1/s\"\n";
   EXPECT_NE(config_error(policy + "lease = \"yes\"\n").find("policies.a.lease: must be true or false"),
             std::string::npos);
@@ -828,6 +828,43 @@ TEST(Serve, APolicyWithLeasesSpendsThemOnAHotKey) {
   EXPECT_GT(value("leaksnek_local_decisions_total{source=\"lease\"}"), 50) << metrics;
   EXPECT_GT(value("leaksnek_local_decisions_total{source=\"cached_denial\"}"), 0) << metrics;
   EXPECT_EQ(server.stop(), 0);
+}
+
+// Leasing follows the configuration: a reload that drops `lease = true`
+// stops it (the storage keeps no stale setting), and `lease = false` turns
+// off the URL's ?lease=on for its policy.
+TEST(Serve, AReloadThatDropsLeaseStopsLeasingAndLeaseFalseOverridesTheUrl) {
+  testing::RedisServer redis;
+  const std::string leasing = "[policies.hot]\nalgorithm = \"gcra\"\nlimit = \"1000/h\"\nlease = true\n";
+  ServeProcess server{leasing, "--storage " + redis.url()};
+  Client client{server.port()};
+  auto leases = [&] {
+    const std::string metrics = client.send(http::verb::get, "/metrics").body();
+    const std::string name = "\nleaksnek_leases_total ";
+    const std::size_t at = metrics.find(name);
+    return at == std::string::npos ? -1L : std::stol(metrics.substr(at + name.size()));
+  };
+  for (int i = 0; i < 50; ++i) (void)client.send(http::verb::get, "/v1/acquire?policy=hot&key=tenant");
+  const long before = leases();
+  ASSERT_GT(before, 0);
+  server.reload("[policies.hot]\nalgorithm = \"gcra\"\nlimit = \"1000/h\"\n");
+  ASSERT_TRUE(metrics_show(server.port(), "leaksnek_config_reloads_total{result=\"applied\"} 1\n"));
+  for (int i = 0; i < 50; ++i) (void)client.send(http::verb::get, "/v1/acquire?policy=hot&key=tenant");
+  EXPECT_EQ(leases(), before);
+  EXPECT_EQ(server.stop(), 0);
+
+  ServeProcess url_on{
+      "[policies.off]\nalgorithm = \"gcra\"\nlimit = \"1000/h\"\nlease = false\n"
+      "[policies.on]\nalgorithm = \"gcra\"\nlimit = \"1000/h\"\n",
+      "--storage '" + redis.url() + "?lease=on'"};
+  Client to_url_on{url_on.port()};
+  for (int i = 0; i < 50; ++i) (void)to_url_on.send(http::verb::get, "/v1/acquire?policy=off&key=tenant");
+  const std::string off = to_url_on.send(http::verb::get, "/metrics").body();
+  EXPECT_NE(off.find("\nleaksnek_leases_total 0\n"), std::string::npos) << off;
+  for (int i = 0; i < 50; ++i) (void)to_url_on.send(http::verb::get, "/v1/acquire?policy=on&key=tenant");
+  const std::string on = to_url_on.send(http::verb::get, "/metrics").body();
+  EXPECT_EQ(on.find("\nleaksnek_leases_total 0\n"), std::string::npos) << on;
+  EXPECT_EQ(url_on.stop(), 0);
 }
 
 TEST(Serve, TwoServersOnOneRedisEnforceOneLimit) {

@@ -18,7 +18,9 @@
 #include <vector>
 
 #include <leaksnek/leaksnek.hpp>
+#include <leaksnek/redis/leases.hpp>
 #include <leaksnek/storages/redis_storage.hpp>
+#include <leaksnek/testing/manual_clock.hpp>
 
 #include "redis_server.hpp"
 
@@ -81,6 +83,133 @@ std::vector<Counts> in_processes(int count, const std::function<Counts()>& body)
     ::waitpid(children[p], &status, 0);
   }
   return results;
+}
+
+// redis::Leases on its own (no Redis): what plan() asks for and what goes
+// back, on a ManualClock; record() is told what a server would answer.
+using Kind = redis::Leases::Plan::Kind;
+
+redis::LeaseOptions lease_options(const ManualClock& clock, Duration ttl = 100ms) {
+  redis::LeaseOptions options;
+  options.enabled = true;
+  options.ttl = ttl;
+  options.clock = clock;
+  return options;
+}
+
+// A server's answer: allowed, `granted` tokens taken at `at_us` (server time).
+StorageOutcome granted(std::int64_t granted, std::int64_t at_us) {
+  StorageOutcome outcome;
+  outcome.reserved.decision.allowed = true;
+  outcome.reserved.decision.limit = 1000;
+  outcome.reserved.wait = Duration{granted};  // the lease mode's granted count
+  outcome.reserved_at = at_us;
+  return outcome;
+}
+
+// Makes `key` hot (a direct decision first) and returns the lease plan for
+// its second decision, `cost` tokens, 1 ms later.
+redis::Leases::Plan lease_plan(redis::Leases& leases, ManualClock& clock, const std::string& key,
+                               std::int64_t cost = 1) {
+  const redis::Leases::Plan first = leases.plan(key, 1);
+  EXPECT_EQ(first.kind, Kind::direct);
+  (void)leases.record(key, 1, first, granted(1, 0));
+  clock.advance(1ms);
+  redis::Leases::Plan second = leases.plan(key, cost);
+  EXPECT_EQ(second.kind, Kind::lease);
+  return second;
+}
+
+// A bucket refills while a lease is out: a cancel of the capacity that has
+// come back would credit it twice, so only what has not refilled since the
+// grant goes back. A window's or a log's unspent tokens all go back.
+TEST(LeasePlans, ABucketGivesBackOnlyWhatHasNotRefilledSinceItsGrant) {
+  for (const std::string algorithm : {"gcra", "token-bucket", "leaky-bucket", "sliding-window", "sliding-log"}) {
+    SCOPED_TRACE(algorithm);
+    ManualClock clock;
+    redis::LeaseCounters counters;
+    const std::array limits{RateLimit{1000, 1s}};
+    redis::Leases leases{lease_options(clock), algorithm, limits, counters};
+    const redis::Leases::Plan plan = lease_plan(leases, clock, "k");
+    (void)leases.record("k", 1, plan, granted(200, 7'000'000));  // 199 held
+    clock.advance(150ms);                                        // 150 tokens' worth of refill since the grant
+    const redis::Leases::Plan next = leases.plan("k", 1);
+    const bool bucket = algorithm.find("bucket") != std::string::npos || algorithm == "gcra";
+    ASSERT_EQ(next.give_back.size(), 1u);
+    EXPECT_EQ(next.give_back[0].tokens, bucket ? 50 : 199);
+    EXPECT_EQ(next.give_back[0].granted_at, 7'000'000);
+    EXPECT_EQ(counters.expired.load(), bucket ? 149u : 0u);
+  }
+  // Refilled entirely: nothing goes back.
+  ManualClock clock;
+  redis::LeaseCounters counters;
+  const std::array limits{RateLimit{1000, 1s}, RateLimit{100'000, 1min}};
+  redis::Leases leases{lease_options(clock, 1s), "gcra", limits, counters};
+  (void)leases.record("k", 1, lease_plan(leases, clock, "k"), granted(200, 7'000'000));
+  clock.advance(1s);
+  EXPECT_TRUE(leases.drain().empty());
+  EXPECT_EQ(counters.expired.load(), 199u);
+}
+
+// While one lease of a key is on its way, other decisions on it go direct;
+// a lease that never comes back blocks leasing for one lifetime at most.
+TEST(LeasePlans, OneLeasePerKeyIsInFlightAtATime) {
+  ManualClock clock;
+  redis::LeaseCounters counters;
+  const std::array limits{RateLimit{1000, 1s}};
+  redis::Leases leases{lease_options(clock), "gcra", limits, counters};
+  const redis::Leases::Plan lease = lease_plan(leases, clock, "k");
+  EXPECT_EQ(leases.plan("k", 1).kind, Kind::direct);
+  EXPECT_EQ(leases.plan("k", 1).kind, Kind::direct);
+  (void)leases.record("k", 1, lease, granted(2, 0));
+  EXPECT_EQ(leases.plan("k", 1).kind, Kind::local);
+  // Another lease is lost (its call failed): the next comes after a lifetime.
+  const redis::Leases::Plan lost = leases.plan("k", 1);
+  ASSERT_EQ(lost.kind, Kind::lease);
+  clock.advance(50ms);
+  EXPECT_EQ(leases.plan("k", 1).kind, Kind::direct);
+  clock.advance(50ms);
+  EXPECT_EQ(leases.plan("k", 1).kind, Kind::lease);
+}
+
+// With several fixed windows, a lease lasts until the first of them ends.
+TEST(LeasePlans, AFixedWindowsLeaseEndsWithTheFirstOfItsWindowsToEnd) {
+  ManualClock clock;
+  redis::LeaseCounters counters;
+  const std::array limits{RateLimit{100'000, 1min}, RateLimit{10'000, 1s}};
+  redis::Leases leases{lease_options(clock, 1h), "fixed-window", limits, counters};
+  // Granted 300 ms into a second (and into a minute): 700 ms left.
+  (void)leases.record("k", 1, lease_plan(leases, clock, "k"), granted(100, 60'300'000));
+  clock.advance(699ms);
+  const redis::Leases::Plan before = leases.plan("k", 1);
+  EXPECT_EQ(before.kind, Kind::local);
+  EXPECT_TRUE(before.give_back.empty());
+  clock.advance(1ms);
+  const redis::Leases::Plan after = leases.plan("k", 1);
+  EXPECT_NE(after.kind, Kind::local);
+  ASSERT_EQ(after.give_back.size(), 1u);
+  EXPECT_EQ(after.give_back[0].tokens, 98);
+}
+
+// Tokens left from a lease, fewer than a decision's cost, go back with their
+// own grant's time; they do not join the next lease.
+TEST(LeasePlans, TokensLeftGoBackWithTheirOwnGrant) {
+  ManualClock clock;
+  redis::LeaseCounters counters;
+  const std::array limits{RateLimit{1000, 24h}};
+  redis::Leases leases{lease_options(clock), "gcra", limits, counters};
+  (void)leases.record("k", 3, lease_plan(leases, clock, "k", 3), granted(4, 5'000'000));  // 1 held
+  const redis::Leases::Plan next = leases.plan("k", 3);
+  ASSERT_EQ(next.kind, Kind::lease);
+  ASSERT_EQ(next.give_back.size(), 1u);
+  EXPECT_EQ(next.give_back[0].tokens, 1);
+  EXPECT_EQ(next.give_back[0].granted_at, 5'000'000);
+  const Decision decision = leases.record("k", 3, next, granted(8, 6'000'000));
+  EXPECT_EQ(decision.remaining, 5);  // the new lease's 5 alone
+  const std::vector<redis::GiveBack> rest = leases.drain();
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].tokens, 5);
+  EXPECT_EQ(rest[0].granted_at, 6'000'000);
 }
 
 TEST(Leases, AHotKeySpendsItsLeaseWithoutCallsAndAColdKeyGoesStraightToRedis) {

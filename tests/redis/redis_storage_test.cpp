@@ -111,6 +111,11 @@ TEST(RedisUrl, LeaseParametersAfterTheUrl) {
   EXPECT_EQ(cluster.cluster.size(), 2u);
   EXPECT_TRUE(cluster.lease.enabled);
   EXPECT_EQ(cluster.lease.ttl, 2s);
+  redis::Options odd_password;  // a '?' before the '@' is the password's
+  odd_password.set_url("redis://user:pa?ss@cache:6380?lease=on");
+  EXPECT_EQ(odd_password.endpoint.password, "pa?ss");
+  EXPECT_EQ(odd_password.endpoint.host, "cache");
+  EXPECT_TRUE(odd_password.lease.enabled);
   auto message = [](std::string_view url) {
     try {
       redis::Options bad;

@@ -17,9 +17,9 @@
 //   - under-admission: at most lease_max unspent per process per key at any
 //     moment, and a crashed process strands at most its lease until the
 //     shared state refills it (buckets) or its window ends.
-// Known defects, not yet fixed (README, "Leases"): a bucket's give-back after
-// a refill credits twice, and concurrent leases for one key in one process
-// exceed lease_max.
+// A bucket's unspent tokens go back only while their capacity has not come
+// back by refill since the grant (later, a cancel would credit them twice);
+// one lease per key is in flight at a time.
 #pragma once
 
 #include <atomic>
@@ -61,7 +61,7 @@ struct LeaseCounters {
   std::atomic<std::uint64_t> leased{0};         // tokens they took
   std::atomic<std::uint64_t> spent{0};          // decisions allowed from a lease without a call
   std::atomic<std::uint64_t> given_back{0};     // tokens returned unspent
-  std::atomic<std::uint64_t> expired{0};        // tokens unspent that could not be returned (evicted, failed)
+  std::atomic<std::uint64_t> expired{0};        // tokens unspent not returned (refilled, failed)
   std::atomic<std::uint64_t> denied_cached{0};  // decisions denied from a cached denial without a call
 };
 
@@ -120,6 +120,7 @@ class Leases {
     std::int64_t size = 0;          // the next lease's size
     std::int64_t granted_size = 0;  // the latest lease's size, for what may go back
     std::int64_t spent_since = 0;   // of the current lease
+    Instant leasing_until{};        // a lease is on its way until then
     Instant denied_until{};
     std::int64_t denied_cost = 0;
     Decision denial;
@@ -141,6 +142,8 @@ class Leases {
   // window or a log; for a bucket only those whose capacity has not come
   // back by refill since the grant (a cancel of more would credit twice).
   [[nodiscard]] std::int64_t returnable(const Entry& entry, Instant now) const;
+  // How long a lease granted at `granted_at` (the server's time, us) lasts.
+  [[nodiscard]] Duration lifetime(std::int64_t granted_at) const;
   void give_back_of(const std::string& key, Entry& entry, Instant now, std::vector<GiveBack>& give_back);
 
   LeaseOptions options_;

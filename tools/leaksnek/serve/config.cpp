@@ -153,7 +153,7 @@ ServePolicy parse_policy(const Checker& check, std::string_view name, const toml
     if (!lease->is_boolean()) check.fail(Checker::field(where, "lease"), "must be true or false");
     policy.lease = lease->as_boolean()->get();
   }
-  if ((table.contains("lease_max") || table.contains("lease_ttl")) && !policy.lease) {
+  if ((table.contains("lease_max") || table.contains("lease_ttl")) && policy.lease != true) {
     check.fail(where, "lease_max and lease_ttl need lease = true");
   }
   policy.lease_max = check.integer(table, where, "lease_max", 1, 1'000'000'000, policy.lease_max);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,8 +39,9 @@ struct ServePolicy {
   unsigned deny_status = 429;
   // Leases of hot keys' capacity on a Redis storage (redis::LeaseOptions):
   // `lease = true`, optionally `lease_max` (tokens) and `lease_ttl` (a
-  // duration). No effect on the memory storage, which decides in memory.
-  bool lease = false;
+  // duration); `lease = false` turns off the storage URL's ?lease=on for
+  // this policy; unset, the URL decides. No effect on the memory storage.
+  std::optional<bool> lease;
   std::int64_t lease_max = redis::LeaseOptions{}.max;
   Duration lease_ttl = redis::LeaseOptions{}.ttl;
 };

@@ -1,5 +1,6 @@
 #include "serve/policies.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include <boost/asio/as_tuple.hpp>
@@ -71,14 +72,16 @@ std::unique_ptr<PolicyRunner> make_runner(const asio::any_io_executor& executor,
                                           const ServeStorage& storage) {
   return with_algorithm(policy.algorithm, [&]<Algorithm A>() -> std::unique_ptr<PolicyRunner> {
     if (storage.memory) return std::make_unique<MemoryRunner<A>>(policy, storage.memory);
-    if (policy.lease) {
-      redis::LeaseOptions lease;
-      lease.enabled = true;
+    // Set for every policy, so that a reload that drops `lease` stops it.
+    const redis::Options& options = storage.redis->client()->options();
+    redis::LeaseOptions lease = options.lease;  // the URL's ?lease=, if any
+    if (policy.lease) lease.enabled = *policy.lease;
+    if (policy.lease == true) {
       lease.max = policy.lease_max;
       lease.ttl = policy.lease_ttl;
-      lease.max_keys = storage.redis->client()->options().local_max_keys;
-      storage.redis->set_lease(policy.name, lease);
     }
+    lease.max_keys = std::min(lease.max_keys, options.local_max_keys);
+    storage.redis->set_lease(policy.name, lease);
     return std::make_unique<RedisRunner<A>>(executor, policy, storage.redis);
   });
 }
