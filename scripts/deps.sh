@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ clang-format pkg-config libgtest-dev libgmock-dev libbenchmark-dev libboost1.81-dev
-  libhiredis-dev redis-server redis-tools libboost-json1.81-dev libboost-url1.81-dev libtomlplusplus-dev)
+  libhiredis-dev redis-server redis-tools libboost-json1.81-dev libboost-url1.81-dev libtomlplusplus-dev
+  libyaml-cpp-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -63,6 +63,9 @@ class ServeProcess {
     auto at = line.find("listening on 127.0.0.1:");
     if (at == std::string::npos) throw std::runtime_error{"serve did not start: " + line};
     port_ = std::stoi(line.substr(at + 23));
+    if (auto grpc = line.find(" grpc on 127.0.0.1:"); grpc != std::string::npos) {
+      grpc_port_ = std::stoi(line.substr(grpc + 19));
+    }
     if (auto threads = line.find(" threads)"); threads != std::string::npos) {
       threads_ = std::stoi(line.substr(line.rfind(' ', threads - 1) + 1));
     }
@@ -101,6 +104,8 @@ class ServeProcess {
   }
 
   [[nodiscard]] int port() const noexcept { return port_; }
+  // The gRPC port it said it listens on (0: none).
+  [[nodiscard]] int grpc_port() const noexcept { return grpc_port_; }
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
   // The number of threads it said it runs.
   [[nodiscard]] int threads() const noexcept { return threads_; }
@@ -110,6 +115,7 @@ class ServeProcess {
   std::filesystem::path path_;
   pid_t pid_ = -1;
   int port_ = 0;
+  int grpc_port_ = 0;
   int threads_ = 0;
 };
 

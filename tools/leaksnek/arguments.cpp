@@ -47,6 +47,14 @@ std::optional<std::string> Arguments::value(std::string_view option) const {
   return found;
 }
 
+std::vector<std::string> Arguments::values(std::string_view option) const {
+  std::vector<std::string> found;
+  for (const auto& [name, value] : values_) {
+    if (name == option) found.push_back(value);
+  }
+  return found;
+}
+
 std::optional<std::string> Arguments::value(std::string_view option, std::string_view old_spelling) const {
   std::optional<std::string> given = value(option);
   std::optional<std::string> old = value(old_spelling);

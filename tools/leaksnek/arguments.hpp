@@ -27,6 +27,8 @@ class Arguments {
   // The value of `option` or of its `old_spelling` (an alias kept for
   // scripts); throws UsageError when both are given.
   [[nodiscard]] std::optional<std::string> value(std::string_view option, std::string_view old_spelling) const;
+  // Every value of `option`, in the order given (an option given more than once).
+  [[nodiscard]] std::vector<std::string> values(std::string_view option) const;
   [[nodiscard]] bool flag(std::string_view option) const;
   [[nodiscard]] const std::vector<std::string>& positional() const noexcept { return positional_; }
 

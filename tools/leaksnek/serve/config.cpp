@@ -4,6 +4,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <leaksnek/algorithms/gcra.hpp>
@@ -174,7 +177,7 @@ ServePolicy parse_policy(const Checker& check, std::string_view name, const toml
 
 }  // namespace
 
-ServeConfig parse_serve_config(std::string_view text, std::string_view file) {
+ServeConfig parse_serve_config(std::string_view text, std::string_view file, bool require_policies) {
   Checker check{file};
   toml::table root;
   try {
@@ -189,9 +192,19 @@ ServeConfig parse_serve_config(std::string_view text, std::string_view file) {
   if (const toml::node* server = root.get("server")) {
     const toml::table* table = server->as_table();
     if (table == nullptr) check.fail("server", "must be a table");
-    check.only(*table, "server",
-               {"listen", "storage", "on_storage_error", "max_cost", "max_keys", "max_connections", "threads",
-                "access_log", "store", "on_store_error"});
+    check.only(
+        *table, "server",
+        {"listen", "storage", "on_storage_error", "max_cost", "max_keys", "max_connections", "threads", "access_log",
+         "store", "on_store_error", "grpc_listen", "grpc_response_headers", "grpc_stop_increment_when_over_limit"});
+    config.grpc_listen = check.string(*table, "server", "grpc_listen");
+    for (auto [key, field] :
+         {std::pair{"grpc_response_headers", &ServeConfig::grpc_response_headers},
+          std::pair{"grpc_stop_increment_when_over_limit", &ServeConfig::grpc_stop_increment_when_over_limit}}) {
+      if (const toml::node* flag = table->get(key)) {
+        if (!flag->is_boolean()) check.fail(std::string{"server."} + key, "must be true or false");
+        config.*field = flag->as_boolean()->get();
+      }
+    }
     if (std::string listen = check.string(*table, "server", "listen"); !listen.empty()) config.listen = listen;
     // "store" and "on_store_error": the first wave's spellings, still read.
     for (const char* key : {"storage", "store"}) {
@@ -233,6 +246,7 @@ ServeConfig parse_serve_config(std::string_view text, std::string_view file) {
     }
   }
   const toml::node* policies = root.get("policies");
+  if (policies == nullptr && !require_policies) return config;
   if (policies == nullptr || policies->as_table() == nullptr || policies->as_table()->empty()) {
     check.fail("", "no policies: add at least one [policies.NAME] table");
   }
@@ -245,6 +259,48 @@ ServeConfig parse_serve_config(std::string_view text, std::string_view file) {
       check.fail(where, "a policy name is 1 to 64 letters, digits, '-' or '_'");
     }
     config.policies.push_back(parse_policy(check, name.str(), *value.as_table()));
+  }
+  return config;
+}
+
+ServeConfig load_serve_config(const std::vector<std::string>& paths) {
+  auto is_yaml = [](const std::filesystem::path& path) {
+    return std::filesystem::is_directory(path) || path.extension() == ".yaml" || path.extension() == ".yml";
+  };
+  std::optional<std::string> toml_file;
+  bool any_yaml = false;
+  for (const std::string& path : paths) {
+    if (is_yaml(path)) {
+      any_yaml = true;
+    } else if (toml_file) {
+      throw ConfigError{path + ": a second TOML file (after " + *toml_file +
+                        "): give one, with every policy and [server]"};
+    } else {
+      toml_file = path;
+    }
+  }
+  ServeConfig config;
+  if (toml_file) {
+    std::ifstream in{*toml_file, std::ios::binary};
+    if (!in) throw ConfigError{"cannot open '" + *toml_file + "'"};
+    std::stringstream text;
+    text << in.rdbuf();
+    config = parse_serve_config(text.str(), *toml_file, !any_yaml);
+  }
+  for (const std::string& path : paths) {
+    if (!is_yaml(path)) continue;
+    for (envoy::Domain& domain : envoy::load_envoy_yaml(path)) {
+      for (const envoy::Domain& other : config.domains) {
+        if (other.name == domain.name) {
+          throw ConfigError{domain.file + ": domain \"" + domain.name + "\" is already defined in " + other.file};
+        }
+      }
+      config.domains.push_back(std::move(domain));
+    }
+  }
+  if (config.policies.empty() && config.domains.empty()) {
+    throw ConfigError{paths.empty() ? std::string{"no configuration"}
+                                    : paths.front() + ": no policies and no domains: nothing to serve"};
   }
   return config;
 }

@@ -12,12 +12,10 @@
 #include <leaksnek/redis/leases.hpp>
 #include <leaksnek/values/rate_limit.hpp>
 
-namespace leaksnek::cli {
+#include "serve/config_error.hpp"
+#include "serve/envoy_config.hpp"
 
-class ConfigError : public Error {
- public:
-  using Error::Error;
-};
+namespace leaksnek::cli {
 
 // `threads` (and --threads) at most.
 constexpr std::int64_t max_serve_threads = 256;
@@ -60,13 +58,20 @@ struct ServeConfig {
   // this process may run on.
   std::int64_t threads = 0;
   bool access_log = false;
-  std::vector<ServePolicy> policies;  // at least one, by name
+  std::vector<ServePolicy> policies;  // by name; at least one policy or domain in all
+  // Envoy's rate limit service over gRPC (empty: off), and its domains
+  // (envoyproxy/ratelimit's YAML files).
+  std::string grpc_listen;
+  bool grpc_response_headers = false;                // RateLimit-* in response_headers_to_add
+  bool grpc_stop_increment_when_over_limit = false;  // no counting when any descriptor is over
+  std::vector<envoy::Domain> domains;
 };
 
 // Parses and checks a configuration; throws ConfigError naming `file`, the
 // policy and the field. Shape:
 //   [server]                  # optional: listen, storage, on_storage_error, max_cost, max_keys,
-//                             # max_connections, threads, access_log
+//                             # max_connections, threads, access_log, grpc_listen,
+//                             # grpc_response_headers, grpc_stop_increment_when_over_limit
 //                             # ("store" and "on_store_error" are read as old spellings)
 //   [policies.api]
 //   algorithm = "gcra"
@@ -76,6 +81,14 @@ struct ServeConfig {
 //   trusted_proxies = 2       # optional, for /v1/check/api (1 by default)
 //   allow_status = 200        # optional, for /v1/check/api (204 by default)
 //   deny_status = 403         # optional, for /v1/check/api
-ServeConfig parse_serve_config(std::string_view text, std::string_view file);
+// `require_policies`: refuse a file without [policies] (false when YAML
+// files bring domains beside it).
+ServeConfig parse_serve_config(std::string_view text, std::string_view file, bool require_policies = true);
+
+// The configuration of `paths` (each --config): TOML files (at most one; its
+// policies and [server]), envoyproxy/ratelimit YAML files (.yaml, .yml) and
+// directories of them, one domain each. Throws ConfigError naming the file;
+// at least one policy or domain in all.
+ServeConfig load_serve_config(const std::vector<std::string>& paths);
 
 }  // namespace leaksnek::cli

@@ -19,8 +19,8 @@ namespace {
 template <Algorithm A>
 class MemoryRunner final : public PolicyRunner {
  public:
-  MemoryRunner(const ServePolicy& policy, std::shared_ptr<MemoryStorage<std::string>> storage)
-      : limiter_{policy.name, policy.limits, std::move(storage)} {}
+  MemoryRunner(const ServePolicy& policy, std::shared_ptr<MemoryStorage<std::string>> storage, ClockRef clock)
+      : limiter_{policy.name, policy.limits, std::move(storage), nullptr, clock} {}
   asio::awaitable<Decision> acquire(std::string key, std::int64_t cost) override {
     co_return limiter_.try_acquire(key, cost);
   }
@@ -69,9 +69,9 @@ ServeStorage open_storage(const asio::any_io_executor& executor, const ServeConf
 }
 
 std::unique_ptr<PolicyRunner> make_runner(const asio::any_io_executor& executor, const ServePolicy& policy,
-                                          const ServeStorage& storage) {
+                                          const ServeStorage& storage, ClockRef clock) {
   return with_algorithm(policy.algorithm, [&]<Algorithm A>() -> std::unique_ptr<PolicyRunner> {
-    if (storage.memory) return std::make_unique<MemoryRunner<A>>(policy, storage.memory);
+    if (storage.memory) return std::make_unique<MemoryRunner<A>>(policy, storage.memory, clock);
     // Set for every policy, so that a reload that drops `lease` stops it.
     const redis::Options& options = storage.redis->client()->options();
     redis::LeaseOptions lease = options.lease;  // the URL's ?lease=, if any

@@ -12,6 +12,7 @@
 
 #include <leaksnek/storages/aio/redis_storage.hpp>
 #include <leaksnek/storages/memory_storage.hpp>
+#include <leaksnek/values/clock.hpp>
 #include <leaksnek/values/decision.hpp>
 
 #include "serve/config.hpp"
@@ -39,8 +40,9 @@ struct ServeStorage {
 // The storage `config` names (connecting lazily). Throws Error for a bad URL.
 ServeStorage open_storage(const boost::asio::any_io_executor& executor, const ServeConfig& config);
 
-// `policy`'s decisions on `storage`, its state under the policy's name.
+// `policy`'s decisions on `storage`, its state under the policy's name, on
+// `clock` in memory (Redis keeps its own).
 std::unique_ptr<PolicyRunner> make_runner(const boost::asio::any_io_executor& executor, const ServePolicy& policy,
-                                          const ServeStorage& storage);
+                                          const ServeStorage& storage, ClockRef clock = {});
 
 }  // namespace leaksnek::cli

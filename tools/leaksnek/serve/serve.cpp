@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <list>
@@ -43,6 +44,7 @@
 #include <leaksnek/redis/options.hpp>
 
 #include "arguments.hpp"
+#include "serve/grpc_server.hpp"
 #include "serve/service.hpp"
 
 namespace leaksnek::cli {
@@ -55,11 +57,15 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr std::string_view serve_usage =
-    "usage: leaksnek serve --config FILE [--listen HOST:PORT]\n"
+    "usage: leaksnek serve --config FILE [--config FILE...] [--listen HOST:PORT]\n"
     "                      [--storage memory|redis://host:port/db|redis-cluster://host:port,...]\n"
     "                      [--on-storage-error fail-open|fail-closed|local] [--read-timeout DURATION]\n"
     "                      [--max-connections N] [--threads N] [--access-log]\n"
-    "  An HTTP rate limit service over the policies of FILE (TOML; see examples/serve.toml):\n"
+    "                      [--grpc-listen HOST:PORT] [--grpc-response-headers]\n"
+    "                      [--grpc-stop-increment-when-over-limit]\n"
+    "  An HTTP rate limit service over the policies of FILE (TOML; see examples/serve.toml),\n"
+    "  and with --grpc-listen Envoy's (envoy.service.ratelimit.v3) over the domains of\n"
+    "  envoyproxy/ratelimit YAML files (FILE.yaml, or a directory of them; see examples/envoy):\n"
     "  POST /v1/acquire {\"policy\",\"key\",\"cost\"} or GET /v1/acquire?policy=&key=&cost= answer\n"
     "  200 or 429 with the decision; GET /v1/check/POLICY (nginx auth_request, Envoy ext_authz)\n"
     "  answers 204 or 429 (or 403) for the key in the policy's key header; /metrics, /healthz,\n"
@@ -85,19 +91,26 @@ Options parse_options(int argc, char** argv, bool& help) {
   Arguments arguments{argc,
                       argv,
                       {"--config", "--listen", "--storage", "--on-storage-error", "--read-timeout", "--max-connections",
-                       "--threads", "--store", "--on-store-error"},
-                      {"--access-log", "--help"}};
+                       "--threads", "--store", "--on-store-error", "--grpc-listen"},
+                      {"--access-log", "--help", "--grpc-response-headers", "--grpc-stop-increment-when-over-limit"}};
   help = arguments.flag("--help");
   Options options;
   if (help) return options;
   if (!arguments.positional().empty()) throw UsageError{"unexpected argument '" + arguments.positional()[0] + "'"};
-  std::optional<std::string> file = arguments.value("--config");
-  if (!file) throw UsageError{"missing --config FILE"};
-  std::ifstream in{*file, std::ios::binary};
-  if (!in) throw UsageError{"cannot open '" + *file + "'"};
-  std::stringstream text;
-  text << in.rdbuf();
-  options.config = parse_serve_config(text.str(), *file);
+  const std::vector<std::string> files = arguments.values("--config");
+  if (files.empty()) throw UsageError{"missing --config FILE"};
+  for (const std::string& file : files) {
+    if (!std::filesystem::exists(file)) throw UsageError{"cannot open '" + file + "'"};
+  }
+  options.config = load_serve_config(files);
+  if (auto grpc = arguments.value("--grpc-listen")) options.config.grpc_listen = *grpc;
+  if (arguments.flag("--grpc-response-headers")) options.config.grpc_response_headers = true;
+  if (arguments.flag("--grpc-stop-increment-when-over-limit")) {
+    options.config.grpc_stop_increment_when_over_limit = true;
+  }
+  if (!options.config.domains.empty() && options.config.grpc_listen.empty()) {
+    throw UsageError{"the YAML domains are served over gRPC: give --grpc-listen HOST:PORT (or grpc_listen)"};
+  }
   if (auto listen = arguments.value("--listen")) options.config.listen = *listen;
   if (auto storage = arguments.value("--storage", "--store")) {
     options.config.storage = *storage;
@@ -184,6 +197,8 @@ class Server {
   // The workers' policies go first: the last of them may close a Redis
   // client, which needs worker 0's io_context still there.
   ~Server() {
+    if (grpc_stopper_.joinable()) grpc_stopper_.join();
+    grpc_.reset();
     for (auto& worker : workers_) worker->policies.reset();
   }
   Server(const Server&) = delete;
@@ -197,8 +212,13 @@ class Server {
     acceptor_.bind(endpoint);
     acceptor_.listen(asio::socket_base::max_listen_connections);
     auto bound = acceptor_.local_endpoint();
-    std::printf("leaksnek serve: listening on %s:%u (storage: %s, %zu policies, %zu threads)\n",
-                bound.address().to_string().c_str(), bound.port(), options_.config.storage.c_str(),
+    std::string grpc;
+    if (!options_.config.grpc_listen.empty()) {
+      grpc_ = std::make_unique<GrpcServer>(service_.envoy(), options_.config.grpc_listen);
+      grpc = ", grpc on " + grpc_->address() + " (" + std::to_string(options_.config.domains.size()) + " domains)";
+    }
+    std::printf("leaksnek serve: listening on %s:%u%s (storage: %s, %zu policies, %zu threads)\n",
+                bound.address().to_string().c_str(), bound.port(), grpc.c_str(), options_.config.storage.c_str(),
                 options_.config.policies.size(), workers_.size());
     std::fflush(stdout);
   }
@@ -232,6 +252,7 @@ class Server {
     }
     serve_or_exit(workers_[0]->io);
     for (std::thread& thread : threads) thread.join();
+    if (grpc_stopper_.joinable()) grpc_stopper_.join();
   }
 
  private:
@@ -394,6 +415,15 @@ class Server {
     boost::system::error_code ignored;
     acceptor_.close(ignored);  // NOLINT(bugprone-unused-return-value)
     hangups_.cancel(ignored);  // NOLINT(bugprone-unused-return-value)
+    if (grpc_) {
+      // gRPC's shutdown waits for its calls, which may await Redis on worker
+      // 0: wait on a thread of its own, worker 0 running until it is done.
+      grpc_guard_.emplace(workers_[0]->io.get_executor());
+      grpc_stopper_ = std::thread{[this] {
+        grpc_->shutdown(std::chrono::seconds{1});
+        asio::post(workers_[0]->io, [this] { grpc_guard_.reset(); });
+      }};
+    }
     for (auto& worker : workers_) asio::post(worker->io, [this, &worker = *worker] { drain(worker); });
   }
 
@@ -600,6 +630,9 @@ class Server {
   Options options_;  // as at start
   std::vector<std::unique_ptr<Worker>> workers_;
   Service service_;
+  std::unique_ptr<GrpcServer> grpc_;  // with --grpc-listen
+  std::thread grpc_stopper_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> grpc_guard_;
   tcp::acceptor acceptor_;
   asio::signal_set signals_;
   asio::signal_set hangups_;

@@ -67,7 +67,10 @@ class PolicySet {
 };
 
 Service::Service(asio::any_io_executor executor, ServeConfig config)
-    : executor_{std::move(executor)}, started_{config}, storage_{open_storage(executor_, started_)} {
+    : executor_{std::move(executor)},
+      started_{config},
+      storage_{open_storage(executor_, started_)},
+      envoy_{std::make_unique<EnvoyService>(executor_, started_, storage_)} {
   std::lock_guard lock{mutex_};
   current_ = build(std::move(config));
 }
@@ -110,10 +113,13 @@ Reloaded Service::reload(ServeConfig next) {
   keep(&ServeConfig::storage, "storage", quoted);
   keep(&ServeConfig::on_storage_error, "on_storage_error", policy);
   keep(&ServeConfig::max_keys, "max_keys", number);
+  keep(&ServeConfig::grpc_listen, "grpc_listen", quoted);
   next.storage_key = started_.storage_key;
+  std::shared_ptr<const PolicySet> built = build(next);
+  envoy_->configure(next);  // last: what may throw has been built
   {
     std::lock_guard lock{mutex_};
-    current_ = build(std::move(next));
+    current_ = std::move(built);
   }
   reloads_applied_.add();
   last_reload_ok_.store(true, std::memory_order_relaxed);
@@ -440,6 +446,7 @@ HttpResponse Service::metrics_page(const HttpRequest& request, const PolicySet& 
       .append(last_reload_ok_.load(std::memory_order_relaxed) ? "1" : "0")
       .append("\n");
   text.append(metrics_.render_histogram());
+  if (!policies.config.domains.empty()) text.append(envoy_->metrics());
   HttpResponse response{http::status::ok, request.version()};
   response.set(http::field::content_type, "text/plain; version=0.0.4");
   response.body() = std::move(text);

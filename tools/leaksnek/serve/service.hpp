@@ -23,6 +23,7 @@
 #include <leaksnek/values/decision.hpp>
 
 #include "serve/config.hpp"
+#include "serve/envoy_service.hpp"
 #include "serve/metrics.hpp"
 #include "serve/policies.hpp"
 
@@ -78,6 +79,9 @@ class Service {
   [[nodiscard]] ServeConfig config() const;
   [[nodiscard]] static bool access_log(const PolicySet& policies) noexcept;
   Metrics& metrics() noexcept { return metrics_; }
+  // Envoy's rate limit service on the same storage, its domains replaced by
+  // each reload.
+  EnvoyService& envoy() noexcept { return *envoy_; }
 
  private:
   struct Policy;
@@ -116,6 +120,7 @@ class Service {
   ServeStorage storage_;
   mutable std::mutex mutex_;  // guards current_ and counters_
   std::shared_ptr<const PolicySet> current_;
+  std::unique_ptr<EnvoyService> envoy_;
   // Each policy name's decision counters, kept across reloads.
   mutable std::map<std::string, std::shared_ptr<Counters>, std::less<>> counters_;
 };
