@@ -105,7 +105,8 @@ TEST(AcquireCluster, FourProcessesPerKeyOnEveryMasterGetExactlyTheLimit) {
   std::map<std::string, int> allowed;
   for (Process& process : processes) {
     Outcome outcome = process.finish();
-    EXPECT_EQ(outcome.status, 1) << outcome.out;
+    // 1 once denied; 0 when a slow machine ran this process before the others.
+    EXPECT_TRUE(outcome.status == 0 || outcome.status == 1) << outcome.status << outcome.out;
     for (const std::string& line : lines_of(outcome.out)) {
       const std::string key = line.substr(0, line.find(','));
       allowed[key] += line.substr(key.size(), 5) == ",1,1," ? 1 : 0;

@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include <google/protobuf/unknown_field_set.h>
+
 #include "envoy/service/ratelimit/v3/rls.grpc.pb.h"
 #include "redis_server.hpp"
 #include "serve_process.hpp"
@@ -82,6 +84,22 @@ descriptors:
       unit: minute
       unit_multiplier: 10
       requests_per_unit: 3
+  - key: plan
+    rate_limit:
+      name: plan_default
+      unit: minute
+      requests_per_unit: 1
+  - key: vip
+    rate_limit:
+      unit: minute
+      requests_per_unit: 100
+      replaces:
+        - name: plan_default
+  - key: detailed
+    detailed_metric: true
+    rate_limit:
+      unit: minute
+      requests_per_unit: 100
   - key: both
     rate_limits:
       - unit: minute
@@ -157,18 +175,14 @@ std::string fresh(const std::string& name) {
          std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
 }
 
-// Runs `body` until a run stays within one wall-clock minute, so that a
-// window boundary never splits a sequence (runs take milliseconds).
+// Runs `body` early enough in a wall-clock minute that no window boundary
+// splits it (a sequence takes milliseconds): in a minute's last 5 s it first
+// waits for the next (the windows are the wall clock's, as upstream's).
 template <class F>
 void within_one_minute(F&& body) {
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    const auto minute = [] {
-      return std::chrono::duration_cast<std::chrono::minutes>(std::chrono::system_clock::now().time_since_epoch());
-    };
-    const auto start = minute();
-    body();
-    if (minute() == start) return;
-  }
+  const auto into = std::chrono::system_clock::now().time_since_epoch() % std::chrono::minutes{1};
+  if (into > 55s) std::this_thread::sleep_for(std::chrono::minutes{1} - into);
+  body();
 }
 
 TEST(EnvoyGrpc, AnUnknownDomainAndAnUnmatchedDescriptorAnswerOk) {
@@ -292,7 +306,8 @@ TEST(EnvoyGrpc, HitsAddendPerRequestAndPerDescriptorAndZeroOnlyChecks) {
   EXPECT_EQ(server.process.stop(), 0);
 }
 
-TEST(EnvoyGrpc, ShadowModeAnswersOkButCounts) {
+// Shadow mode, and /metrics well formed whatever a client sends.
+TEST(EnvoyGrpc, ShadowModeAnswersOkButCountsAndMetricsStayWellFormed) {
   EnvoyServer server;
   within_one_minute([&] {
     const std::string value = fresh("v");
@@ -302,9 +317,12 @@ TEST(EnvoyGrpc, ShadowModeAnswersOkButCounts) {
       EXPECT_EQ(answer.response.statuses(0).limit_remaining(), 0u);
     }
   });
+  (void)call(server, request_of("basic", {{{"detailed", "x\nforged_metric 1"}}}));
   testing::Client client{server.process.port()};
   const std::string metrics = client.send(boost::beast::http::verb::get, "/metrics").body();
-  EXPECT_NE(metrics.find("outcome=\"shadow_mode\"} 2"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("{descriptor=\"basic.shadow\",outcome=\"shadow_mode\"} 2"), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find("\nforged_metric"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("basic.detailed_x\\nforged_metric 1"), std::string::npos) << metrics;
   EXPECT_EQ(server.process.stop(), 0);
 }
 
@@ -341,13 +359,62 @@ TEST(EnvoyGrpc, StopIncrementWhenOverLimitCountsNothingOnceOneIsOver) {
     for (int i = 0; i < 20; ++i) (void)call(server, request_of("basic", {{{"twenty", over}}}));
     Answer answer = call(server, request_of("basic", {{{"twenty", over}}, {{"twenty", other}}}));
     EXPECT_EQ(answer.response.overall_code(), Code::OVER_LIMIT);
+    // A check (hits_addend 0) beside a descriptor over its limit is OK.
+    rls::RateLimitRequest with_check = request_of("basic", {{{"twenty", over}}, {{"twenty", other}}});
+    with_check.mutable_descriptors(1)->mutable_hits_addend()->set_value(0);
+    Answer checked = call(server, with_check);
+    EXPECT_EQ(checked.response.statuses(1).code(), Code::OK);
     Answer alone = call(server, request_of("basic", {{{"twenty", other}}}));
     EXPECT_EQ(alone.response.statuses(0).limit_remaining(), 19u) << "the other was not counted";
     std::map<std::string, std::string> headers;
     for (const auto& header : alone.response.response_headers_to_add()) headers[header.key()] = header.value();
-    EXPECT_EQ(headers["RateLimit-Limit"], "20, 20;w=60");
+    EXPECT_EQ(headers["RateLimit-Limit"], "20");
     EXPECT_EQ(headers["RateLimit-Remaining"], "19");
     EXPECT_FALSE(headers["RateLimit-Reset"].empty());
+  });
+  EXPECT_EQ(server.process.stop(), 0);
+}
+
+// A request's own limit (RateLimitOverride) replaces the configured one,
+// with its own counter; a count of 0 is always over.
+TEST(EnvoyGrpc, ARequestsOwnLimitOverridesTheConfiguredOne) {
+  EnvoyServer server;
+  within_one_minute([&] {
+    const std::string value = fresh("v");
+    auto with_override = [&](std::uint32_t count) {
+      rls::RateLimitRequest request = request_of("basic", {{{"twenty", value}}});
+      auto* limit = request.mutable_descriptors(0)->mutable_limit();
+      limit->set_requests_per_unit(count);
+      limit->set_unit(::envoy::type::v3::MINUTE);
+      return call(server, request);
+    };
+    for (int hit = 1; hit <= 4; ++hit) {
+      Answer answer = with_override(3);
+      EXPECT_EQ(answer.response.statuses(0).current_limit().requests_per_unit(), 3u);
+      EXPECT_EQ(answer.response.overall_code(), hit <= 3 ? Code::OK : Code::OVER_LIMIT) << hit;
+    }
+    EXPECT_EQ(with_override(0).response.overall_code(), Code::OVER_LIMIT);
+    // The configured limit's counter was not touched.
+    EXPECT_EQ(call(server, request_of("basic", {{{"twenty", value}}})).response.statuses(0).limit_remaining(), 19u);
+  });
+  EXPECT_EQ(server.process.stop(), 0);
+}
+
+// `replaces`: a matched limit named in another's replaces is dropped (not
+// counted, no status limit).
+TEST(EnvoyGrpc, ReplacesDropsTheReplacedLimit) {
+  EnvoyServer server;
+  within_one_minute([&] {
+    const std::string plan = fresh("p");
+    for (int i = 0; i < 3; ++i) {
+      Answer answer = call(server, request_of("basic", {{{"plan", plan}}, {{"vip", plan}}}));
+      EXPECT_EQ(answer.response.overall_code(), Code::OK) << i;
+      EXPECT_FALSE(answer.response.statuses(0).has_current_limit());
+      EXPECT_EQ(answer.response.statuses(1).limit_remaining(), 99u - i);
+    }
+    // Alone, the plan's limit applies, and was never counted above.
+    EXPECT_EQ(call(server, request_of("basic", {{{"plan", plan}}})).response.statuses(0).code(), Code::OK);
+    EXPECT_EQ(call(server, request_of("basic", {{{"plan", plan}}})).response.statuses(0).code(), Code::OVER_LIMIT);
   });
   EXPECT_EQ(server.process.stop(), 0);
 }
@@ -369,6 +436,12 @@ TEST(EnvoyGrpc, AMalformedRequestIsInvalidArgumentAndCountsNothing) {
     expect_invalid(request_of("basic", many), "65 descriptors");
     Entries long_entries(17, {"twenty", value});
     expect_invalid(request_of("basic", {long_entries}), "17 entries");
+    rls::RateLimitRequest refund = request_of("basic", {{{"twenty", value}}});
+    refund.mutable_descriptors(0)
+        ->GetReflection()
+        ->MutableUnknownFields(refund.mutable_descriptors(0))
+        ->AddVarint(4, 1);
+    expect_invalid(refund, "is_negative_hits");
     Answer first = call(server, request_of("basic", {{{"twenty", value}}}));
     EXPECT_EQ(first.response.statuses(0).limit_remaining(), 19u) << "nothing counted before";
   });
@@ -430,23 +503,27 @@ TEST(EnvoyGrpc, SighupReadsTheYamlAgain) {
 }
 
 // On Redis: decisions wait on Redis without a thread waiting, windows on
-// the server's clock; Redis gone: the fault policy answers within the timeout.
-TEST(EnvoyGrpc, OnRedisTheSameAnswersAndAFailClosedAnswerWhenRedisIsGone) {
+// the server's clock, a key of any length; Redis gone: the fault policy
+// (here fail-open) answers, within the timeout.
+TEST(EnvoyGrpc, OnRedisTheSameAnswersAndTheFaultPolicyWhenRedisIsGone) {
   testing::RedisServer redis;
-  EnvoyServer server{basic_yaml, "--storage " + redis.url() + " --on-storage-error fail-closed"};
+  EnvoyServer server{basic_yaml, "--storage " + redis.url() + " --on-storage-error fail-open"};
   within_one_minute([&] {
     const std::string value = fresh("v");
     for (int hit = 1; hit <= 22; ++hit) {
-      Answer answer = call(server, request_of("basic", {{{"twenty", value}}}));
+      Answer answer = call(server, request_of("basic", {{{"twenty", value}}, {{"key1", value}}}));
       ASSERT_TRUE(answer.status.ok()) << answer.status.error_message();
-      EXPECT_EQ(answer.response.overall_code(), hit <= 20 ? Code::OK : Code::OVER_LIMIT) << hit;
+      EXPECT_EQ(answer.response.statuses(0).code(), hit <= 20 ? Code::OK : Code::OVER_LIMIT) << hit;
     }
+    const std::string path(4000, 'p');  // over Redis keys' 512-byte bound: hashed, still its own counter
+    EXPECT_EQ(call(server, request_of("basic", {{{"twenty", path}}})).response.statuses(0).limit_remaining(), 19u);
+    EXPECT_EQ(call(server, request_of("basic", {{{"twenty", path}}})).response.statuses(0).limit_remaining(), 18u);
   });
   redis.kill();
   const auto start = std::chrono::steady_clock::now();
   Answer down = call(server, request_of("basic", {{{"twenty", fresh("v")}}}));
   EXPECT_TRUE(down.status.ok());
-  EXPECT_EQ(down.response.overall_code(), Code::OVER_LIMIT);
+  EXPECT_EQ(down.response.overall_code(), Code::OK) << "fail-open";
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
   EXPECT_EQ(server.process.stop(), 0);
 }

@@ -1,6 +1,7 @@
 #include "serve/envoy_service.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <limits>
 #include <thread>
@@ -9,6 +10,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include <google/protobuf/unknown_field_set.h>
+
+#include <leaksnek/redis/session.hpp>
 #include <leaksnek/storages/memory_storage.hpp>
 
 namespace leaksnek::cli {
@@ -89,6 +93,23 @@ std::string entries_key(const rls::RateLimitRequest& request, int index) {
   return key;
 }
 
+// A counter key of any length in a bounded one: beyond 200 bytes, its first
+// 100 and the SHA-1 of all of it (a collision no client can make), so that a
+// long descriptor (a URL path) neither fails Redis's key bound nor holds
+// kilobytes per counter.
+std::string bounded_key(std::string key) {
+  if (key.size() <= 200) return key;
+  std::string digest = redis::sha1_hex(key);
+  key.resize(100);
+  return key.append("#").append(digest);
+}
+
+// A metric series name: at most 256 bytes.
+std::string series_name(std::string name) {
+  if (name.size() > 256) name.resize(256);
+  return name;
+}
+
 // Whole seconds to the end of a window of `period`, aligned to the epoch on
 // the wall clock, as upstream: period - now % period.
 std::int64_t seconds_to_window_end(Duration period) {
@@ -129,8 +150,9 @@ struct EnvoyService::Snapshot {
 // One request on its way: what each descriptor asks, and the decisions.
 struct EnvoyService::Work {
   struct Item {
-    const Node* node = nullptr;      // a configured limit, or
-    PolicyRunner* runner = nullptr;  // its runner (or an override's)
+    const Node* node = nullptr;          // a configured limit, or
+    PolicyRunner* runner = nullptr;      // its runner (or an override's)
+    std::shared_ptr<PolicyRunner> keep;  // an override's, kept for the call
     bool unlimited = false;
     bool denies_all = false;
     bool shadow = false;
@@ -160,6 +182,7 @@ struct EnvoyService::Work {
     Decision result;
   };
   std::vector<Call> calls;
+  std::atomic<std::size_t> pending{0};  // calls on Redis not yet answered
   bool any_over_in_check = false;
 };
 
@@ -193,7 +216,7 @@ void EnvoyService::configure(const ServeConfig& config) {
     } else if (!descriptor.limits.empty()) {
       Node node;
       node.descriptor = &descriptor;
-      node.series = domain.name + "." + descriptor.path;
+      node.series = series_name(descriptor.path);
       ServePolicy policy;
       policy.name = "envoy:" + domain.name + ":" + descriptor.path;
       policy.algorithm = descriptor.algorithm;
@@ -209,6 +232,7 @@ void EnvoyService::configure(const ServeConfig& config) {
       }
       next->nodes.emplace(&descriptor, std::move(node));
     }
+    if (descriptor.has_limit()) (void)series(series_name(descriptor.path));  // before any client's series
     for (const envoy::Descriptor& child : descriptor.descriptors) self(self, domain, child);
   };
   for (const envoy::Domain& domain : next->domains) {
@@ -249,28 +273,38 @@ std::optional<std::string> EnvoyService::malformed(const rls::RateLimitRequest& 
     for (int e = 0; e < descriptor.entries_size(); ++e) {
       if (descriptor.entries(e).key().empty()) return where + ".entries[" + std::to_string(e) + "] has an empty key";
     }
+    // A field this copy of the protos lacks (Envoy 1.38's is_negative_hits, a
+    // refund) must not be read as a plain hit: refused, never miscounted.
+    if (const auto& unknown = descriptor.GetReflection()->GetUnknownFields(descriptor); unknown.field_count() > 0) {
+      return where + " has field " + std::to_string(unknown.field(0).number()) +
+             ", which this service does not know (refunds, is_negative_hits, are not supported)";
+    }
     if (descriptor.has_hits_addend() && descriptor.hits_addend().value() > static_cast<std::uint64_t>(max_cost)) {
       return where + ".hits_addend " + std::to_string(descriptor.hits_addend().value()) + " is over max_cost " +
              std::to_string(max_cost);
     }
     if (descriptor.has_limit()) {
       if (!unit_of(descriptor.limit().unit())) return where + ".limit has no known unit";
-      if (descriptor.limit().requests_per_unit() == 0) return where + ".limit.requests_per_unit is 0";
     }
   }
   return std::nullopt;
 }
 
-PolicyRunner* EnvoyService::override_runner(const rls::RateLimitRequest& request, int index, std::string& counter_key) {
+std::shared_ptr<PolicyRunner> EnvoyService::override_runner(const rls::RateLimitRequest& request, int index,
+                                                            std::string& counter_key) {
   const auto& limit = request.descriptors(index).limit();
   const envoy::Unit unit = *unit_of(limit.unit());
-  const std::string name = "envoy-override:" + request.domain() + ":" + std::to_string(limit.requests_per_unit()) +
-                           "/" + std::string{envoy::unit_name(unit)};
-  counter_key = entries_key(request, index);
+  // One policy name per domain and unit, as upstream keys an override's
+  // counter by domain and entries: a changed count keeps its window.
+  const std::string name = "envoy-override:" + request.domain() + ":" + std::string{envoy::unit_name(unit)};
+  const std::string runner_key = name + "/" + std::to_string(limit.requests_per_unit());
+  counter_key = bounded_key(entries_key(request, index));
   std::lock_guard lock{overrides_mutex_};
-  auto found = overrides_.find(name);
-  if (found != overrides_.end()) return found->second.get();
-  if (overrides_.size() >= EnvoyBounds::max_overrides) return nullptr;
+  auto found = overrides_.find(runner_key);
+  if (found != overrides_.end()) return found->second;
+  // Bounded: a runner dropped loses no state (it lives in the storage under
+  // the policy's name); a call under way keeps its own.
+  if (overrides_.size() >= EnvoyBounds::max_overrides) overrides_.erase(overrides_.begin());
   ServePolicy policy;
   policy.name = name;
   policy.algorithm = "fixed-window";
@@ -278,7 +312,9 @@ PolicyRunner* EnvoyService::override_runner(const rls::RateLimitRequest& request
   wanted.requests_per_unit = limit.requests_per_unit();
   wanted.unit = unit;
   policy.limits.push_back(wanted.rate_limit());
-  return overrides_.emplace(name, make_runner(executor_, policy, storage_, wall_clock)).first->second.get();
+  std::shared_ptr<PolicyRunner> runner = make_runner(executor_, policy, storage_, wall_clock);
+  overrides_.emplace(runner_key, runner);
+  return runner;
 }
 
 EnvoyService::Counters& EnvoyService::series(std::string_view name) {
@@ -310,16 +346,20 @@ void EnvoyService::should_rate_limit(const rls::RateLimitRequest& request, rls::
     const auto& descriptor = request.descriptors(i);
     item.hits = descriptor.has_hits_addend() ? static_cast<std::int64_t>(descriptor.hits_addend().value())
                                              : std::max<std::int64_t>(1, request.hits_addend());
-    if (descriptor.has_limit()) {
-      item.runner = override_runner(request, i, item.key);
-      if (item.runner != nullptr) {
-        item.count = descriptor.limit().requests_per_unit();
-        item.unit = *unit_of(descriptor.limit().unit());
-        item.period = envoy::unit_duration(item.unit);
-        item.series = domain->name + "." + descriptor.entries(0).key();
-        item.fill_when_over = true;
+    if (descriptor.has_limit()) {  // the proxy's own limit for this descriptor
+      item.unit = *unit_of(descriptor.limit().unit());
+      item.period = envoy::unit_duration(item.unit);
+      item.series = domain->name + "._override";
+      if (descriptor.limit().requests_per_unit() == 0) {
+        item.denies_all = true;
+        item.over = true;
         continue;
       }
+      item.keep = override_runner(request, i, item.key);
+      item.runner = item.keep.get();
+      item.count = descriptor.limit().requests_per_unit();
+      item.fill_when_over = true;
+      continue;
     }
     std::vector<envoy::Entry> entries;
     entries.reserve(static_cast<std::size_t>(descriptor.entries_size()));
@@ -329,11 +369,13 @@ void EnvoyService::should_rate_limit(const rls::RateLimitRequest& request, rls::
     const envoy::Descriptor& matched = *match.descriptor;
     item.name = matched.name;
     item.shadow = matched.shadow_mode;
-    item.series = domain->name + "." + matched.path;
+    item.series = matched.path;
     if (matched.detailed_metric || matched.value_to_metric) {
       item.series = domain->name;
-      for (const envoy::Entry& entry : entries)
+      for (const envoy::Entry& entry : entries) {
         item.series.append(".").append(entry.key).append("_").append(entry.value);
+      }
+      item.series = series_name(std::move(item.series));
     }
     for (const std::string& name : matched.replaces) replaced.push_back(name);
     if (matched.unlimited) {
@@ -355,10 +397,10 @@ void EnvoyService::should_rate_limit(const rls::RateLimitRequest& request, rls::
     item.count = node.count;
     item.period = node.period;
     item.unit = matched.limits.front().unit;
-    item.key = std::move(match.counter_key);
+    item.key = bounded_key(std::move(match.counter_key));
   }
   for (Work::Item& item : work->items) {
-    if ((item.node != nullptr || item.denies_all) && !item.name.empty() &&
+    if ((item.node != nullptr || item.denies_all || item.unlimited) && !item.name.empty() &&
         std::find(replaced.begin(), replaced.end(), item.name) != replaced.end()) {
       item = Work::Item{};  // replaced: as if unmatched
     }
@@ -393,18 +435,23 @@ void EnvoyService::step(const std::shared_ptr<Work>& work) {
       call.result = *now;
     }
     if (!all_now) {
-      asio::co_spawn(
-          executor_,
-          [work]() -> asio::awaitable<void> {
-            for (Work::Call& call : work->calls) {
+      // Redis: the phase's calls at once (pipelined on the client), so a
+      // request waits one round trip a phase, whatever its descriptors.
+      work->pending.store(work->calls.size());
+      for (std::size_t c = 0; c < work->calls.size(); ++c) {
+        asio::co_spawn(
+            executor_,
+            [work, c]() -> asio::awaitable<void> {
+              Work::Call& call = work->calls[c];
               Work::Item& item = work->items[call.item];
               call.result = co_await item.runner->acquire(item.key, call.cost);
-            }
-          },
-          [this, work](const std::exception_ptr&) {
-            take_results(*work);
-            step(work);
-          });
+            },
+            [this, work](const std::exception_ptr&) {
+              if (work->pending.fetch_sub(1) != 1) return;
+              take_results(*work);
+              step(work);
+            });
+      }
       return;
     }
     take_results(*work);
@@ -422,7 +469,7 @@ void plan_calls(EnvoyService::Work& work) {
     if (item.runner == nullptr) continue;
     switch (work.phase) {
       case Work::Phase::check:
-        if (item.hits > 0) work.calls.push_back({i, peek_cost, {}});
+        work.calls.push_back({i, peek_cost, {}});
         break;
       case Work::Phase::consume:
         work.calls.push_back({i, item.hits > 0 ? item.hits : peek_cost, {}});
@@ -466,6 +513,9 @@ void take_results(EnvoyService::Work& work) {
   }
   switch (work.phase) {
     case Work::Phase::check:
+      for (const Work::Item& item : work.items) {
+        if (item.denies_all && !item.shadow) work.any_over_in_check = true;
+      }
       if (work.any_over_in_check) {
         // Nothing is counted: each descriptor reports what it would be.
         for (Work::Item& item : work.items) {
@@ -492,15 +542,13 @@ void EnvoyService::answer(Work& work) {
   const Snapshot& snapshot = *work.snapshot;
   rls::RateLimitResponse& response = *work.response;
   bool over = false;
-  const Work::Item* tightest = nullptr;
+  const rls::RateLimitResponse::DescriptorStatus* tightest = nullptr;  // the least remaining, for the headers
   for (const Work::Item& item : work.items) {
     auto* status = response.add_statuses();
     status->set_code(rls::RateLimitResponse::OK);
     if (item.unlimited) {
       status->set_limit_remaining(uint32_max);
-      Counters& counters = series(item.series);
-      counters.total_hits.add(static_cast<std::uint64_t>(item.hits));
-      counters.within_limit.add(static_cast<std::uint64_t>(item.hits));
+      series(item.series).within_limit.add(static_cast<std::uint64_t>(item.hits));
       continue;
     }
     if (item.runner == nullptr && !item.denies_all) continue;
@@ -510,12 +558,13 @@ void EnvoyService::answer(Work& work) {
     limit->set_unit(wire_unit(item.unit));
     const std::int64_t remaining = item.over ? 0 : std::clamp<std::int64_t>(item.decision.remaining, 0, uint32_max);
     status->set_limit_remaining(static_cast<std::uint32_t>(remaining));
-    const std::int64_t reset = item.fixed_window || item.denies_all
+    // A window of one limit ends on the wall clock's epoch-aligned boundary,
+    // as upstream's; anything else resets when its decision says.
+    const std::int64_t reset = item.fill_when_over || item.denies_all
                                    ? seconds_to_window_end(item.period)
                                    : (item.decision.reset_after.count() + 999'999'999) / 1'000'000'000;
     status->mutable_duration_until_reset()->set_seconds(reset);
     Counters& counters = series(item.series);
-    counters.total_hits.add(static_cast<std::uint64_t>(item.hits));
     if (item.over && item.shadow) {
       counters.shadow_mode.add(static_cast<std::uint64_t>(item.hits));
     } else if (item.over) {
@@ -525,28 +574,19 @@ void EnvoyService::answer(Work& work) {
     } else {
       counters.within_limit.add(static_cast<std::uint64_t>(item.hits));
     }
-    if (tightest == nullptr ||
-        remaining < std::min<std::int64_t>(tightest->over ? 0 : tightest->decision.remaining, uint32_max)) {
-      tightest = &item;
-    }
+    if (tightest == nullptr || status->limit_remaining() < tightest->limit_remaining()) tightest = status;
   }
   response.set_overall_code(over ? rls::RateLimitResponse::OVER_LIMIT : rls::RateLimitResponse::OK);
   if (snapshot.response_headers && tightest != nullptr) {
-    const std::int64_t window_s =
-        std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(tightest->period).count());
+    // As upstream's: the limit's count, what is left, seconds to the reset.
     auto add = [&](const char* name, std::string value) {
       auto* header = response.add_response_headers_to_add();
       header->set_key(name);
       header->set_value(std::move(value));
     };
-    const std::int64_t remaining = tightest->over ? 0 : std::max<std::int64_t>(0, tightest->decision.remaining);
-    add("RateLimit-Limit",
-        std::to_string(tightest->count) + ", " + std::to_string(tightest->count) + ";w=" + std::to_string(window_s));
-    add("RateLimit-Remaining", std::to_string(remaining));
-    add("RateLimit-Reset",
-        std::to_string(tightest->fixed_window
-                           ? seconds_to_window_end(tightest->period)
-                           : (tightest->decision.reset_after.count() + 999'999'999) / 1'000'000'000));
+    add("RateLimit-Limit", std::to_string(tightest->current_limit().requests_per_unit()));
+    add("RateLimit-Remaining", std::to_string(tightest->limit_remaining()));
+    add("RateLimit-Reset", std::to_string(tightest->duration_until_reset().seconds()));
   }
   work.done();
 }

@@ -39,7 +39,7 @@ struct EnvoyBounds {
   static constexpr std::size_t max_descriptors = 64;
   static constexpr std::size_t max_entries = 16;
   static constexpr std::size_t max_message = 64 * 1024;  // bytes
-  static constexpr std::size_t max_overrides = 1000;     // distinct per-request limit overrides
+  static constexpr std::size_t max_overrides = 1000;     // runners of requests' own limits kept
   static constexpr std::size_t max_series = 10'000;      // detailed metric series, the rest folded
 };
 
@@ -80,7 +80,10 @@ class EnvoyService {
 
  private:
   std::shared_ptr<const Snapshot> snapshot() const;
-  PolicyRunner* override_runner(const rls::RateLimitRequest& request, int index, std::string& counter_key);
+  // The runner of a request's own limit for descriptor `index`, and the
+  // counter key it decides.
+  std::shared_ptr<PolicyRunner> override_runner(const rls::RateLimitRequest& request, int index,
+                                                std::string& counter_key);
   void step(const std::shared_ptr<Work>& work);
   void answer(Work& work);
 
@@ -90,7 +93,6 @@ class EnvoyService {
   std::shared_ptr<const Snapshot> current_;
   // Counters per series name, kept across reloads; bounded (max_series).
   struct Counters {
-    Counter total_hits;
     Counter over_limit;
     Counter within_limit;
     Counter shadow_mode;
@@ -100,7 +102,7 @@ class EnvoyService {
   Counters& series(std::string_view name);
   // Runners for limits a request names itself (RateLimitOverride), bounded.
   std::mutex overrides_mutex_;
-  std::map<std::string, std::unique_ptr<PolicyRunner>, std::less<>> overrides_;
+  std::map<std::string, std::shared_ptr<PolicyRunner>, std::less<>> overrides_;
 };
 
 }  // namespace leaksnek::cli

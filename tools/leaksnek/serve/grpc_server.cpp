@@ -58,6 +58,15 @@ GrpcServer::GrpcServer(EnvoyService& service, const std::string& listen) : impl_
   // Over EnvoyBounds::max_message is refused by the service with a message;
   // far over it, by gRPC before it is read.
   builder.SetMaxReceiveMessageSize(static_cast<int>(16 * EnvoyBounds::max_message));
+  // What clients can make it hold: streams per connection, memory in all;
+  // idle connections close; a second server on the port is refused, not
+  // handed half the connections (gRPC sets SO_REUSEPORT by default).
+  grpc::ResourceQuota quota{"leaksnek-grpc"};
+  quota.Resize(std::size_t{512} << 20);
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 256);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 10 * 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&impl_->rate_limit);
   impl_->server = builder.BuildAndStart();
   if (!impl_->server || bound == 0) throw UsageError{"--grpc-listen: cannot listen on '" + listen + "'"};

@@ -58,6 +58,10 @@ std::string Metrics::render_histogram() const {
 std::string prometheus_label(std::string_view text) {
   std::string out;
   for (char c : text) {
+    if (c == '\n') {  // a line break would end the sample: Prometheus's escape
+      out.append("\\n");
+      continue;
+    }
     if (c == '\\' || c == '"') out.push_back('\\');
     out.push_back(c);
   }
