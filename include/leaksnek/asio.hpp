@@ -4,6 +4,7 @@
 #pragma once
 
 #include <leaksnek/async_error.hpp>
+#include <leaksnek/decorators/aio/rate_limit.hpp>
 #include <leaksnek/interfaces/mutexes/aio/key_mutex.hpp>
 #include <leaksnek/interfaces/storages/aio/rate_storage.hpp>
 #include <leaksnek/leaksnek.hpp>

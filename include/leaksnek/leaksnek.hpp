@@ -10,6 +10,7 @@
 #include <leaksnek/algorithms/sliding_log.hpp>
 #include <leaksnek/algorithms/sliding_window.hpp>
 #include <leaksnek/algorithms/token_bucket.hpp>
+#include <leaksnek/decorators/rate_limit.hpp>
 #include <leaksnek/error.hpp>
 #include <leaksnek/interfaces/limiters/rate_limiter.hpp>
 #include <leaksnek/interfaces/mutexes/key_mutex.hpp>
