@@ -1,0 +1,36 @@
+"""Builds the leaksnek Python package: the seed's API (python/leaksnek) on the C++ core.
+
+pip install --no-build-isolation .   (Debian 12: python3-pybind11 or pybind11-dev, python3-dev)
+"""
+import os
+
+from setuptools import Extension, setup
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def pybind11_include() -> str:
+    # Debian's python3-pybind11 serves /usr/bin/python3; another Python (a
+    # pyenv build) finds pybind11-dev's headers in /usr/include instead.
+    try:
+        import pybind11
+
+        return pybind11.get_include()
+    except ImportError:
+        if os.path.exists("/usr/include/pybind11/pybind11.h"):
+            return "/usr/include"
+        raise RuntimeError("pybind11 not found: apt-get install pybind11-dev python3-pybind11") from None
+
+
+extension = Extension(
+    "leaksnek._leaksnek",
+    sources=["python/src/module.cpp", "src/rate_limit.cpp", "src/storage_error.cpp"],
+    include_dirs=[pybind11_include(), os.path.join(ROOT, "include")],
+    language="c++",
+    extra_compile_args=["-std=c++20", "-O2", "-fvisibility=hidden", "-g0"],
+)
+
+setup(
+    ext_modules=[extension],
+    package_dir={"": "python"},
+)
