@@ -4,12 +4,13 @@
 # makes a fresh venv in build/python-venv (--system-site-packages, for
 # Debian's pybind11, pytest, redis and limits), pip-installs the package
 # (--no-build-isolation: nothing downloaded) and runs pytest. The extension
-# compiles three C++ files at -O2: about a minute on 2 cores. Arguments go to
+# compiles the C++ files it needs (core and sync Redis) at -O2: about a
+# minute on 2 cores. Arguments go to
 # pytest (e.g. -k seed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(g++ libboost1.81-dev python3-dev python3-venv python3-pip python3-setuptools pybind11-dev python3-pybind11
+packages=(g++ libboost1.81-dev libhiredis-dev python3-dev python3-venv python3-pip python3-setuptools pybind11-dev python3-pybind11
   python3-pytest python3-redis python3-limits redis-server)
 missing=()
 for package in "${packages[@]}"; do

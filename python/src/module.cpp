@@ -24,6 +24,7 @@
 
 #include <leaksnek/algorithms/registry.hpp>
 #include <leaksnek/leaksnek.hpp>
+#include <leaksnek/storages/redis_storage.hpp>
 
 namespace py = pybind11;
 
@@ -112,14 +113,28 @@ class FastOf final : public Fast {
 };
 
 // What Python holds: the limiter, and the clock it reads (kept alive here).
+// `blocking`: over Redis, a decision is a round trip, made with the GIL released.
 struct FastLimiter {
   ManualClockPtr clock;
   std::unique_ptr<Fast> fast;
+  bool blocking = false;
 };
 
 struct MemoryStorageBox {
   std::shared_ptr<MemoryStorage<Key>> storage;
 };
+
+struct RedisStorageBox {
+  std::shared_ptr<RedisStorage<Key>> storage;
+};
+
+// Runs `call` with the GIL released when the limiter may block.
+template <class Call>
+auto maybe_released(const FastLimiter& self, Call&& call) {
+  if (!self.blocking) return call();
+  py::gil_scoped_release release;
+  return call();
+}
 
 // --- A storage written in Python: the policy's pure steps on its state.
 
@@ -289,21 +304,43 @@ PYBIND11_MODULE(_leaksnek, m) {
                         py::arg("forgotten") = stats.forgotten);
       });
 
+  py::class_<RedisStorageBox>(m, "RedisStorage")
+      .def(py::init([](const std::string& url, const std::string& prefix, double timeout, const std::string& on_error) {
+             redis::Options options;
+             options.set_url(url);
+             options.prefix = prefix;
+             options.timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>{timeout});
+             options.on_error = parse_on_storage_error(on_error);
+             return RedisStorageBox{std::make_shared<RedisStorage<Key>>(std::move(options))};
+           }),
+           py::arg("url"), py::arg("prefix") = "leaksnek:", py::arg("timeout") = 0.25, py::arg("on_error") = "local");
+
   py::class_<FastLimiter>(m, "FastLimiter")
       .def(py::init([](const std::string& algorithm,
                        const std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>>& limits,
-                       const MemoryStorageBox& storage, std::optional<std::string> name, ManualClockPtr clock) {
+                       py::handle storage_object, std::optional<std::string> name, ManualClockPtr clock) {
              FastLimiter result;
+             std::shared_ptr<RateStorage<Key>> storage;
+             if (py::isinstance<MemoryStorageBox>(storage_object)) {
+               storage = storage_object.cast<const MemoryStorageBox&>().storage;
+             } else {
+               storage = storage_object.cast<const RedisStorageBox&>().storage;
+               result.blocking = true;
+             }
              result.clock = std::move(clock);
              ClockRef ref = clock_of(result.clock);
              result.fast = with_algorithm(algorithm, [&]<Algorithm A>() -> std::unique_ptr<Fast> {
-               return std::make_unique<FastOf<A>>(std::move(name), limits_of(limits), storage.storage, ref);
+               return std::make_unique<FastOf<A>>(std::move(name), limits_of(limits), storage, ref);
              });
              return result;
            }),
            py::arg("algorithm"), py::arg("limits"), py::arg("storage"), py::arg("name") = py::none(),
            py::arg("clock") = py::none())
-      .def("limit_exceeded", [](FastLimiter& self, py::handle key) { return self.fast->limit_exceeded(key_of(key)); })
+      .def("limit_exceeded",
+           [](FastLimiter& self, py::handle key) {
+             Key k = key_of(key);
+             return maybe_released(self, [&] { return self.fast->limit_exceeded(k); });
+           })
       .def(
           "try_acquire",
           [](FastLimiter& self, py::handle key, std::int64_t cost) {
@@ -313,7 +350,8 @@ PYBIND11_MODULE(_leaksnek, m) {
       .def(
           "try_acquire_at",
           [](FastLimiter& self, py::handle key, std::int64_t cost, std::int64_t at) {
-            return self.fast->try_acquire_at(key_of(key), cost, instant_of(at));
+            Key k = key_of(key);
+            return maybe_released(self, [&] { return self.fast->try_acquire_at(k, cost, instant_of(at)); });
           },
           py::arg("key"), py::arg("cost"), py::arg("at_ns"))
       .def("reserve", [](FastLimiter& self, py::handle key, std::int64_t cost,

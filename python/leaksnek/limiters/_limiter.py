@@ -15,6 +15,7 @@ from leaksnek.interfaces.values.decision import Decision
 from leaksnek.interfaces.values.rate_limit import RateLimit
 from leaksnek.limiters._state import codec_for, limits_of, now_ns, raw_limits, wait_ns
 from leaksnek.storages.memory_storage import MemoryStorage
+from leaksnek.storages.redis_storage import RedisStorage
 from leaksnek.testing.manual_clock import ManualClock
 
 K = TypeVar("K")
@@ -50,7 +51,7 @@ class Limiter(RateLimiter[K]):
         self.key_mutex = key_mutex
         self.clock = clock
         raw = raw_limits(self._limits)
-        if isinstance(self.rate_storage, MemoryStorage):
+        if isinstance(self.rate_storage, (MemoryStorage, RedisStorage)):
             fast = _leaksnek.FastLimiter(self.algorithm, raw, self.rate_storage._core, name, clock)
             self._fast = fast
             self.name: str = fast.name

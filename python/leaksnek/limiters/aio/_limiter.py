@@ -16,6 +16,7 @@ from leaksnek.interfaces.values.decision import Decision
 from leaksnek.interfaces.values.rate_limit import RateLimit
 from leaksnek.limiters._state import codec_for, limits_of, now_ns, raw_limits, wait_ns
 from leaksnek.storages.memory_storage import MemoryStorage
+from leaksnek.storages.redis_storage import RedisStorage
 from leaksnek.testing.manual_clock import ManualClock
 
 K = TypeVar("K")
@@ -36,7 +37,7 @@ class AsyncLimiter(AsyncRateLimiter[K]):
     def __init__(
         self,
         rate_limit: RateLimit | Sequence[RateLimit],
-        rate_storage: AsyncRateStorage[K] | MemoryStorage[K] | None = None,
+        rate_storage: AsyncRateStorage[K] | MemoryStorage[K] | RedisStorage[K] | None = None,
         key_mutex: AsyncMutex[K] | None = None,
         *,
         name: str | None = None,
@@ -49,7 +50,8 @@ class AsyncLimiter(AsyncRateLimiter[K]):
         self.clock = clock
         raw = raw_limits(self._limits)
         self._fast = None
-        if isinstance(self.rate_storage, MemoryStorage):
+        self._blocking = isinstance(self.rate_storage, RedisStorage)  # a round trip: run in a thread
+        if isinstance(self.rate_storage, (MemoryStorage, RedisStorage)):
             self._fast = _leaksnek.FastLimiter(self.algorithm, raw, self.rate_storage._core, name, clock)
             self.name: str = self._fast.name
         else:
@@ -66,12 +68,16 @@ class AsyncLimiter(AsyncRateLimiter[K]):
     async def limit_exceeded(self, key: K) -> bool:
         """The seed's call: True when one more request is over the limit (nothing consumed then)."""
         if self._fast is not None:
+            if self._blocking:
+                return await asyncio.to_thread(self._fast.limit_exceeded, key)
             return self._fast.limit_exceeded(key)
         return not (await self.try_acquire(key, 1)).allowed
 
     async def try_acquire(self, key: K, cost: int = 1) -> Decision:
         """Decides now whether `key` may spend `cost`; consumes it if so. Never waits."""
         if self._fast is not None:
+            if self._blocking:
+                return await asyncio.to_thread(self._fast.try_acquire, key, cost)
             return self._fast.try_acquire(key, cost)
         return (await self._step(key, cost, 0))[0]
 
@@ -79,12 +85,18 @@ class AsyncLimiter(AsyncRateLimiter[K]):
         """Like try_acquire, but when denied and the request fits within `max_wait` (seconds or a
         timedelta), books it and awaits until then; cancelled, it gives the booking back."""
         if self._fast is not None:
-            reservation = self._fast.reserve(key, cost, wait_ns(max_wait))
+            if self._blocking:
+                reservation = await asyncio.to_thread(self._fast.reserve, key, cost, wait_ns(max_wait))
+            else:
+                reservation = self._fast.reserve(key, cost, wait_ns(max_wait))
             if reservation.wait_ns > 0:
                 try:
                     await self._sleep_until(reservation.until_ns)
                 except asyncio.CancelledError:
-                    self._fast.cancel(key, reservation)
+                    if self._blocking:
+                        await asyncio.shield(asyncio.to_thread(self._fast.cancel, key, reservation))
+                    else:
+                        self._fast.cancel(key, reservation)
                     raise
             return reservation.decision
         decision, wait, now = await self._step(key, cost, wait_ns(max_wait))
