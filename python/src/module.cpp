@@ -1,0 +1,394 @@
+// leaksnek._leaksnek: the C++ core for the Python package. The Python
+// modules (python/leaksnek/) give it the seed's layout and keywords; this file
+// only carries values across:
+// - FastLimiter: a Limiter over a MemoryStorage, deciding in one step in C++;
+// - Stepper: a policy's pure step on a state read from a storage written in
+//   Python, which the Python limiters lock, read and write around;
+// - parse_rate: rl()'s grammar, with the seed's error phrases;
+// - ManualClock, Decision, Reservation.
+// Keys: a str is its UTF-8 bytes; any other key is 0xFF (never in UTF-8), a
+// type letter and its bytes, decimal digits or repr(), so keys of different
+// types never collide.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <leaksnek/algorithms/registry.hpp>
+#include <leaksnek/leaksnek.hpp>
+#include <leaksnek/storages/redis_storage.hpp>
+
+namespace py = pybind11;
+
+namespace leaksnek::python {
+
+namespace {
+
+using Key = std::string;
+
+Key key_of(py::handle key) {
+  PyObject* object = key.ptr();
+  if (PyUnicode_Check(object)) {
+    Py_ssize_t size = 0;
+    const char* data = PyUnicode_AsUTF8AndSize(object, &size);
+    if (data == nullptr) throw py::error_already_set();
+    return Key{data, static_cast<std::size_t>(size)};
+  }
+  if (PyObject_Hash(object) == -1) throw py::error_already_set();  // as a dict would refuse it
+  Key result{"\xff"};
+  if (PyBytes_Check(object)) {
+    result.push_back('b');
+    result.append(PyBytes_AS_STRING(object), static_cast<std::size_t>(PyBytes_GET_SIZE(object)));
+  } else if (PyLong_CheckExact(object)) {
+    result.push_back('i');
+    result.append(py::str(key).cast<std::string>());
+  } else {
+    result.push_back('r');
+    result.append(py::repr(key).cast<std::string>());
+  }
+  return result;
+}
+
+Instant instant_of(std::int64_t ns) { return Instant{Duration{ns}}; }
+
+// A ManualClock shared by the limiters that read it.
+using ManualClockPtr = std::shared_ptr<ManualClock>;
+
+std::vector<RateLimit> limits_of(const std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>>& limits) {
+  std::vector<RateLimit> result;
+  result.reserve(limits.size());
+  for (const auto& [count, period, burst] : limits)
+    result.push_back(RateLimit{count, Duration{period}}.with_burst(burst));
+  return result;
+}
+
+ClockRef clock_of(const ManualClockPtr& clock) { return clock ? ClockRef{*clock} : ClockRef{}; }
+
+// --- The fast path: a Limiter over a MemoryStorage.
+
+class Fast {
+ public:
+  virtual ~Fast() = default;
+  virtual Decision try_acquire(const Key& key, std::int64_t cost) = 0;
+  virtual Decision try_acquire_at(const Key& key, std::int64_t cost, Instant at) = 0;
+  virtual Reservation reserve(const Key& key, std::int64_t cost, Duration max_wait) = 0;
+  virtual void cancel(const Key& key, const Reservation& reservation) = 0;
+  virtual Decision acquire(const Key& key, std::int64_t cost, Duration max_wait) = 0;
+  virtual bool limit_exceeded(const Key& key) = 0;
+  [[nodiscard]] virtual const std::string& name() const = 0;
+};
+
+template <Algorithm A>
+class FastOf final : public Fast {
+ public:
+  FastOf(std::optional<std::string> name, std::vector<RateLimit> limits, std::shared_ptr<RateStorage<Key>> storage,
+         ClockRef clock)
+      : limiter_{name ? std::move(*name) : default_policy_name(A::name, limits), std::move(limits), std::move(storage),
+                 nullptr, clock} {}
+
+  Decision try_acquire(const Key& key, std::int64_t cost) override { return limiter_.try_acquire(key, cost); }
+  Decision try_acquire_at(const Key& key, std::int64_t cost, Instant at) override {
+    return limiter_.try_acquire_at(key, cost, at);
+  }
+  Reservation reserve(const Key& key, std::int64_t cost, Duration max_wait) override {
+    return limiter_.reserve(key, cost, max_wait);
+  }
+  void cancel(const Key& key, const Reservation& reservation) override { limiter_.cancel(key, reservation); }
+  Decision acquire(const Key& key, std::int64_t cost, Duration max_wait) override {
+    return limiter_.acquire(key, cost, max_wait);
+  }
+  bool limit_exceeded(const Key& key) override { return limiter_.limit_exceeded(key); }
+  [[nodiscard]] const std::string& name() const override { return limiter_.name(); }
+
+ private:
+  Limiter<A, Key> limiter_;
+};
+
+// What Python holds: the limiter, and the clock it reads (kept alive here).
+// `blocking`: over Redis, a decision is a round trip, made with the GIL released.
+struct FastLimiter {
+  ManualClockPtr clock;
+  std::unique_ptr<Fast> fast;
+  bool blocking = false;
+};
+
+struct MemoryStorageBox {
+  std::shared_ptr<MemoryStorage<Key>> storage;
+};
+
+struct RedisStorageBox {
+  std::shared_ptr<RedisStorage<Key>> storage;
+};
+
+// Runs `call` with the GIL released when the limiter may block.
+template <class Call>
+auto maybe_released(const FastLimiter& self, Call&& call) {
+  if (!self.blocking) return call();
+  py::gil_scoped_release release;
+  return call();
+}
+
+// --- A storage written in Python: the policy's pure steps on its state.
+
+// One step's outcome as Python reads it: (decision, wait_ns, fields to write
+// or None, expires_after_ns).
+using StepResult = std::tuple<Decision, std::int64_t, std::optional<std::vector<std::int64_t>>, std::int64_t>;
+
+class Stepper {
+ public:
+  virtual ~Stepper() = default;
+  virtual StepResult step(const std::vector<std::int64_t>& fields, std::int64_t now, std::int64_t cost,
+                          std::int64_t max_wait) const = 0;
+  [[nodiscard]] virtual std::vector<std::int64_t> cancel(const std::vector<std::int64_t>& fields, std::int64_t until,
+                                                         std::int64_t cost) const = 0;
+  [[nodiscard]] virtual const std::string& name() const = 0;
+};
+
+template <Algorithm A>
+class StepperOf final : public Stepper {
+ public:
+  StepperOf(std::optional<std::string> name, std::vector<RateLimit> limits)
+      : core_{name ? std::move(*name) : default_policy_name(A::name, limits), std::move(limits), ClockRef{}} {}
+
+  StepResult step(const std::vector<std::int64_t>& fields, std::int64_t now, std::int64_t cost,
+                  std::int64_t max_wait) const override {
+    detail::check_cost(cost);
+    return core_.with_policy([&](const auto& policy) {
+      auto state = state_of(policy, Rate{fields});
+      auto step = DecisionCore<A, Key>::reserve_state(policy, state, instant_of(now), cost, Duration{max_wait});
+      std::optional<std::vector<std::int64_t>> written;
+      if (step.write) written = rate_of(policy, state).fields;
+      return StepResult{step.reserved.decision, step.reserved.wait.count(), std::move(written),
+                        step.expires_after.count()};
+    });
+  }
+  [[nodiscard]] std::vector<std::int64_t> cancel(const std::vector<std::int64_t>& fields, std::int64_t until,
+                                                 std::int64_t cost) const override {
+    return core_.with_policy([&](const auto& policy) {
+      auto state = state_of(policy, Rate{fields});
+      Reservation reservation;
+      reservation.cost = cost;
+      reservation.until = instant_of(until);
+      (void)DecisionCore<A, Key>::cancel_state(policy, state, reservation);
+      return rate_of(policy, state).fields;
+    });
+  }
+  [[nodiscard]] const std::string& name() const override { return core_.name(); }
+
+ private:
+  DecisionCore<A, Key> core_;
+};
+
+// --- rl(): our grammar, with the seed's phrases first.
+
+std::string seed_phrase(std::string_view text, const detail::RateParse& parsed) {
+  using detail::RateSyntax;
+  std::size_t position = 0;
+  switch (parsed.syntax) {
+    case RateSyntax::ok:
+      return {};
+    case RateSyntax::empty:
+    case RateSyntax::missing_unit:
+      position = text.size();
+      break;
+    case RateSyntax::missing_slash:
+    case RateSyntax::bad_count:
+      while (position < text.size() && detail::is_digit(text[position])) ++position;
+      break;
+    default:
+      position = static_cast<std::size_t>(parsed.token.data() - text.data());
+      break;
+  }
+  if (position >= text.size()) return "Unexpected end of rate limit string.";
+  return "Unknown character at position " + std::to_string(position) + ":";
+}
+
+std::pair<std::int64_t, std::int64_t> parse_rate(std::string_view text) {
+  detail::RateParse parsed = detail::parse_rate(text);
+  if (parsed.syntax != detail::RateSyntax::ok) {
+    std::string ours;
+    try {
+      (void)rl(text);
+    } catch (const RateError& error) {
+      ours = error.what();
+    }
+    throw py::value_error(seed_phrase(text, parsed) + " " + ours);
+  }
+  return {parsed.count, parsed.period.count()};
+}
+
+py::object seconds_of(Duration duration) {
+  if (duration == Decision::never) return py::float_(std::numeric_limits<double>::infinity());
+  return py::float_(static_cast<double>(duration.count()) / 1e9);
+}
+
+std::string decision_repr(const Decision& d) {
+  return std::string{"Decision(allowed="} + (d.allowed ? "True" : "False") + ", limit=" + std::to_string(d.limit) +
+         ", remaining=" + std::to_string(d.remaining) +
+         ", retry_after_ns=" + (d.never_allowed() ? std::string{"never"} : std::to_string(d.retry_after.count())) +
+         ", reset_after_ns=" + std::to_string(d.reset_after.count()) + ")";
+}
+
+}  // namespace
+
+}  // namespace leaksnek::python
+
+PYBIND11_MODULE(_leaksnek, m) {
+  using namespace leaksnek;
+  using namespace leaksnek::python;
+  m.doc() = "leaksnek's C++ core; use the leaksnek.* modules, which give it the seed's API.";
+
+  py::register_exception_translator([](std::exception_ptr error) {
+    try {
+      if (error) std::rethrow_exception(error);
+    } catch (const RateError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const CostError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const StateError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const Error& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  });
+
+  py::class_<Decision>(m, "Decision", "The outcome of one decision (immutable).")
+      .def_property_readonly("allowed", [](const Decision& d) { return d.allowed; })
+      .def_property_readonly("limit", [](const Decision& d) { return d.limit; })
+      .def_property_readonly("remaining", [](const Decision& d) { return d.remaining; })
+      .def_property_readonly(
+          "retry_after", [](const Decision& d) { return seconds_of(d.retry_after); },
+          "Seconds until this request would be allowed (inf: never; 0 when allowed).")
+      .def_property_readonly("retry_after_ns", [](const Decision& d) { return d.retry_after.count(); })
+      .def_property_readonly("reset_after", [](const Decision& d) { return seconds_of(d.reset_after); })
+      .def_property_readonly("reset_after_ns", [](const Decision& d) { return d.reset_after.count(); })
+      .def_property_readonly("never_allowed", &Decision::never_allowed)
+      .def("__eq__", [](const Decision& a, const Decision& b) { return a == b; })
+      .def("__repr__", &decision_repr);
+
+  py::class_<Reservation>(m, "Reservation", "A request reserved by a limiter.")
+      .def_property_readonly("decision", [](const Reservation& r) { return r.decision; })
+      .def_property_readonly("wait_ns", [](const Reservation& r) { return r.wait.count(); })
+      .def_property_readonly("until_ns", [](const Reservation& r) { return detail::nanos(r.until); });
+
+  py::class_<ManualClock, ManualClockPtr>(m, "ManualClock")
+      .def(py::init([](std::int64_t start) { return std::make_shared<ManualClock>(instant_of(start)); }),
+           py::arg("start_ns") = 0)
+      .def("now_ns", [](const ManualClock& c) { return detail::nanos(c.now()); })
+      .def("advance_ns", [](ManualClock& c, std::int64_t by) { c.advance(Duration{by}); })
+      .def("set_ns", [](ManualClock& c, std::int64_t to) { c.set(instant_of(to)); })
+      .def(
+          "sleep_until_ns", [](const ManualClock& c, std::int64_t until) { c.sleep_until(instant_of(until)); },
+          py::call_guard<py::gil_scoped_release>())
+      .def("sleepers", &ManualClock::sleepers);
+
+  py::class_<MemoryStorageBox>(m, "MemoryStorage")
+      .def(py::init([](std::size_t max_keys, std::size_t shards) {
+             MemoryStorage<Key>::Options options;
+             options.max_keys = max_keys;
+             options.shards = shards;
+             return MemoryStorageBox{std::make_shared<MemoryStorage<Key>>(options)};
+           }),
+           py::arg("max_keys") = 0, py::arg("shards") = 64)
+      .def("statistics", [](const MemoryStorageBox& box) {
+        auto stats = box.storage->statistics();
+        return py::dict(py::arg("keys") = stats.keys, py::arg("evicted") = stats.evicted,
+                        py::arg("forgotten") = stats.forgotten);
+      });
+
+  py::class_<RedisStorageBox>(m, "RedisStorage")
+      .def(py::init([](const std::string& url, const std::string& prefix, double timeout, const std::string& on_error) {
+             redis::Options options;
+             options.set_url(url);
+             options.prefix = prefix;
+             options.timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>{timeout});
+             options.on_error = parse_on_storage_error(on_error);
+             return RedisStorageBox{std::make_shared<RedisStorage<Key>>(std::move(options))};
+           }),
+           py::arg("url"), py::arg("prefix") = "leaksnek:", py::arg("timeout") = 0.25, py::arg("on_error") = "local");
+
+  py::class_<FastLimiter>(m, "FastLimiter")
+      .def(py::init([](const std::string& algorithm,
+                       const std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>>& limits,
+                       py::handle storage_object, std::optional<std::string> name, ManualClockPtr clock) {
+             FastLimiter result;
+             std::shared_ptr<RateStorage<Key>> storage;
+             if (py::isinstance<MemoryStorageBox>(storage_object)) {
+               storage = storage_object.cast<const MemoryStorageBox&>().storage;
+             } else {
+               storage = storage_object.cast<const RedisStorageBox&>().storage;
+               result.blocking = true;
+             }
+             result.clock = std::move(clock);
+             ClockRef ref = clock_of(result.clock);
+             result.fast = with_algorithm(algorithm, [&]<Algorithm A>() -> std::unique_ptr<Fast> {
+               return std::make_unique<FastOf<A>>(std::move(name), limits_of(limits), storage, ref);
+             });
+             return result;
+           }),
+           py::arg("algorithm"), py::arg("limits"), py::arg("storage"), py::arg("name") = py::none(),
+           py::arg("clock") = py::none())
+      .def("limit_exceeded",
+           [](FastLimiter& self, py::handle key) {
+             Key k = key_of(key);
+             return maybe_released(self, [&] { return self.fast->limit_exceeded(k); });
+           })
+      .def(
+          "try_acquire",
+          [](FastLimiter& self, py::handle key, std::int64_t cost) {
+            return self.fast->try_acquire(key_of(key), cost);
+          },
+          py::arg("key"), py::arg("cost") = 1)
+      .def(
+          "try_acquire_at",
+          [](FastLimiter& self, py::handle key, std::int64_t cost, std::int64_t at) {
+            Key k = key_of(key);
+            return maybe_released(self, [&] { return self.fast->try_acquire_at(k, cost, instant_of(at)); });
+          },
+          py::arg("key"), py::arg("cost"), py::arg("at_ns"))
+      .def("reserve", [](FastLimiter& self, py::handle key, std::int64_t cost,
+                         std::int64_t max_wait) { return self.fast->reserve(key_of(key), cost, Duration{max_wait}); })
+      .def("cancel", [](FastLimiter& self, py::handle key,
+                        const Reservation& reservation) { self.fast->cancel(key_of(key), reservation); })
+      .def("acquire",
+           [](FastLimiter& self, py::handle key, std::int64_t cost, std::int64_t max_wait) {
+             Key k = key_of(key);
+             py::gil_scoped_release release;  // the wait blocks this thread only
+             return self.fast->acquire(k, cost, Duration{max_wait});
+           })
+      .def_property_readonly("name", [](const FastLimiter& self) { return self.fast->name(); });
+
+  py::class_<Stepper>(m, "Stepper")
+      .def(py::init([](const std::string& algorithm,
+                       const std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>>& limits,
+                       std::optional<std::string> name) {
+             return with_algorithm(algorithm, [&]<Algorithm A>() -> std::unique_ptr<Stepper> {
+               return std::make_unique<StepperOf<A>>(std::move(name), limits_of(limits));
+             });
+           }),
+           py::arg("algorithm"), py::arg("limits"), py::arg("name") = py::none())
+      .def("step", &Stepper::step, py::arg("fields"), py::arg("now_ns"), py::arg("cost"), py::arg("max_wait_ns"))
+      .def("cancel", &Stepper::cancel, py::arg("fields"), py::arg("until_ns"), py::arg("cost"))
+      .def_property_readonly("name", &Stepper::name);
+
+  m.def("parse_rate", &parse_rate, py::arg("text"),
+        "(count, period in ns) of a rate such as '10/m'; ValueError naming the problem.");
+  m.def(
+      "check_limit",
+      [](std::int64_t count, std::int64_t period, std::int64_t burst) {
+        (void)RateLimit{count, Duration{period}}.with_burst(burst);
+      },
+      "Raises ValueError for a limit leaksnek refuses.");
+  m.def("steady_now_ns", [] { return detail::nanos(SteadyClock{}.now()); });
+  py::list names;
+  for (std::string_view name : algorithm_names) names.append(py::str(std::string{name}));
+  m.attr("ALGORITHMS") = names;
+}

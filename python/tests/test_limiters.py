@@ -1,0 +1,143 @@
+"""The six algorithms, Decision, acquire() (the GIL released while it waits), several limits, keys."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+from leaksnek import ALGORITHMS
+from leaksnek.interfaces.limiters.rate_limiter import RateLimiter
+from leaksnek.limiters.fixed_window import FixedWindowLimiter
+from leaksnek.limiters.gcra import GcraLimiter
+from leaksnek.limiters.leaky_bucket import LeakyBucketLimiter
+from leaksnek.limiters.sliding_log import SlidingLogLimiter
+from leaksnek.limiters.sliding_window import SlidingWindowLimiter
+from leaksnek.limiters.token_bucket import TokenBucketLimiter
+from leaksnek.shortcuts.rate_limit import rl
+from leaksnek.storages.memory_storage import MemoryStorage
+from leaksnek.testing import ManualClock
+
+SECOND = 1_000_000_000
+ALL = [LeakyBucketLimiter, GcraLimiter, TokenBucketLimiter, FixedWindowLimiter, SlidingWindowLimiter, SlidingLogLimiter]
+
+
+def test_every_algorithm_has_a_limiter() -> None:
+    assert sorted(cls.algorithm for cls in ALL) == sorted(ALGORITHMS)
+    assert all(issubclass(cls, RateLimiter) for cls in ALL)
+
+
+@pytest.mark.parametrize("limiter_class", ALL)
+def test_each_algorithm_allows_its_count_then_denies_then_recovers(limiter_class: type) -> None:
+    clock = ManualClock(start=60)
+    limiter = limiter_class[str](rate_limit=rl("5/m"), rate_storage=MemoryStorage(), clock=clock)
+    decisions = [limiter.try_acquire("k") for _ in range(6)]
+    assert [d.allowed for d in decisions] == [True] * 5 + [False]
+    assert decisions[0].limit == 5
+    assert [d.remaining for d in decisions[:5]] == [4, 3, 2, 1, 0]
+    denied = decisions[5]
+    assert denied.retry_after > 0 and not denied.never_allowed
+    assert limiter.limit_exceeded("k")
+    clock.advance(denied.retry_after_ns / SECOND)
+    assert limiter.try_acquire("k").allowed
+
+
+def test_decision_reports_waits_in_seconds_and_nanoseconds() -> None:
+    clock = ManualClock()
+    limiter = GcraLimiter[str](rate_limit=rl("2/s"), clock=clock)
+    assert limiter.try_acquire("k", 2).allowed
+    denied = limiter.try_acquire("k")
+    assert not denied.allowed
+    assert denied.retry_after_ns == 500_000_000
+    assert denied.retry_after == 0.5
+    assert denied.reset_after_ns == SECOND
+    never = limiter.try_acquire("k", 3)
+    assert never.never_allowed and never.retry_after == float("inf")
+    assert "allowed=False" in repr(denied)
+
+
+def test_cost_must_be_positive() -> None:
+    limiter = GcraLimiter[str](rate_limit=rl("2/s"))
+    with pytest.raises(ValueError, match="cost must be a positive integer"):
+        limiter.try_acquire("k", 0)
+
+
+def test_try_acquire_at_decides_at_an_explicit_time() -> None:
+    limiter = TokenBucketLimiter[str](rate_limit=rl("1/s"))
+    assert limiter.try_acquire_at("k", 1, 10 * SECOND).allowed
+    assert not limiter.try_acquire_at("k", 1, 10 * SECOND + SECOND // 2).allowed
+    assert limiter.try_acquire_at("k", 1, 11 * SECOND).allowed
+
+
+def test_several_limits_per_key_all_or_nothing() -> None:
+    clock = ManualClock()
+    limiter = GcraLimiter[str](rate_limit=[rl("2/s"), rl("3/m")], clock=clock)
+    assert [limiter.limit_exceeded("k") for _ in range(3)] == [False, False, True]
+    clock.advance(1)
+    assert not limiter.limit_exceeded("k")  # the third of the minute
+    clock.advance(1)
+    denied = limiter.try_acquire("k")
+    assert not denied.allowed  # the minute's limit, though the second's allows
+    assert denied.retry_after_ns == 18 * SECOND  # 3/m refills one every 20 s
+    assert denied.limit == 3
+    clock.advance(18)
+    assert limiter.try_acquire("k").allowed  # the denial consumed nothing
+
+
+def test_keys_are_apart_and_of_any_hashable_type() -> None:
+    limiter = FixedWindowLimiter(rate_limit=rl("1/h"))
+    keys = ["1", 1, b"1", ("1",), "é"]
+    assert [limiter.limit_exceeded(key) for key in keys] == [False] * 5
+    assert [limiter.limit_exceeded(key) for key in keys] == [True] * 5
+    with pytest.raises(TypeError):
+        limiter.limit_exceeded(["unhashable"])
+
+
+def test_unnamed_equal_limiters_on_one_storage_share_state_named_ones_do_not() -> None:
+    storage = MemoryStorage()
+    first = LeakyBucketLimiter[str](rate_limit=rl("1/h"), rate_storage=storage)
+    second = LeakyBucketLimiter[str](rate_limit=rl("1/h"), rate_storage=storage)
+    named = LeakyBucketLimiter[str](rate_limit=rl("1/h"), rate_storage=storage, name="search")
+    assert not first.limit_exceeded("k")
+    assert second.limit_exceeded("k")
+    assert not named.limit_exceeded("k")
+    assert named.name == "search"
+    assert storage.statistics()["keys"] == 2
+
+
+def test_acquire_waits_on_the_clock_with_the_gil_released() -> None:
+    clock = ManualClock()
+    limiter = LeakyBucketLimiter[str](rate_limit=rl("1/s"), clock=clock)
+    assert limiter.acquire("k", 1, max_wait=0).allowed
+    results = []
+    waiter = threading.Thread(target=lambda: results.append(limiter.acquire("k", 1, max_wait=timedelta(seconds=2))))
+    waiter.start()
+    deadline = time.monotonic() + 10
+    while clock.sleepers() == 0 and time.monotonic() < deadline:
+        time.sleep(0.001)  # this thread runs Python while the waiter blocks: the GIL is free
+    assert clock.sleepers() == 1
+    assert not results
+    assert not limiter.acquire("k", 1, max_wait=0.5).allowed  # queued behind the waiter, past 0.5 s
+    clock.advance(1)
+    waiter.join(10)
+    assert results and results[0].allowed
+
+
+def test_acquire_denies_at_once_when_the_wait_is_too_long() -> None:
+    clock = ManualClock()
+    limiter = GcraLimiter[str](rate_limit=rl("1/m"), clock=clock)
+    assert limiter.acquire("k").allowed
+    denied = limiter.acquire("k", 1, max_wait=30)
+    assert not denied.allowed
+    assert clock.sleepers() == 0
+
+
+def test_memory_storage_caps_its_keys() -> None:
+    storage = MemoryStorage(max_keys=64, shards=1)
+    limiter = FixedWindowLimiter[int](rate_limit=rl("1/h"), rate_storage=storage)
+    for key in range(1000):
+        limiter.limit_exceeded(key)
+    assert storage.statistics()["keys"] <= 64
+    assert storage.statistics()["evicted"] > 0
