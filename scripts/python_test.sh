@@ -25,9 +25,17 @@ if ((${#missing[@]})); then
 fi
 
 venv=build/python-venv
-rm -rf "$venv"
+# setuptools rebuilds only when a listed source changed; the core is headers.
+rm -rf "$venv" build/lib.* build/temp.* build/bdist.* build/python-target
 /usr/bin/python3 -m venv --system-site-packages "$venv"
 "$venv/bin/python" -m pip install --no-build-isolation --no-deps --quiet .
+# The other way the issue asks for: --target, then import from there.
+"$venv/bin/python" -m pip install --no-build-isolation --no-deps --quiet --target build/python-target .
+PYTHONPATH=build/python-target /usr/bin/python3 -c \
+  "from leaksnek.limiters.leaky_bucket import LeakyBucketLimiter; from leaksnek.shortcuts.rate_limit import rl
+from leaksnek.storages.memory_storage import MemoryStorage
+limiter = LeakyBucketLimiter[str](rate_limit=rl('1/m'), rate_storage=MemoryStorage())
+assert not limiter.limit_exceeded('k') and limiter.limit_exceeded('k')"
 # From outside the source tree, so that the installed package is the one tested.
 cd build
 "../$venv/bin/python" -m pytest -q -p no:cacheprovider ../python/tests "$@"

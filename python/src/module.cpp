@@ -43,16 +43,34 @@ Key key_of(py::handle key) {
     return Key{data, static_cast<std::size_t>(size)};
   }
   if (PyObject_Hash(object) == -1) throw py::error_already_set();  // as a dict would refuse it
+  // Keys equal as dict keys are one key (True and 1, 1.0 and 1); only values
+  // whose identity is their content: an object's repr could name its
+  // address, which a later object reuses.
   Key result{"\xff"};
   if (PyBytes_Check(object)) {
     result.push_back('b');
     result.append(PyBytes_AS_STRING(object), static_cast<std::size_t>(PyBytes_GET_SIZE(object)));
-  } else if (PyLong_CheckExact(object)) {
+  } else if (PyLong_Check(object) || (PyFloat_Check(object) && std::isfinite(PyFloat_AS_DOUBLE(object)) &&
+                                      PyFloat_AS_DOUBLE(object) == std::floor(PyFloat_AS_DOUBLE(object)))) {
     result.push_back('i');
-    result.append(py::str(key).cast<std::string>());
-  } else {
-    result.push_back('r');
+    py::object integer = py::reinterpret_steal<py::object>(PyNumber_Long(object));  // True: 1, 2.0: 2
+    if (!integer) throw py::error_already_set();
+    result.append(py::str(integer).cast<std::string>());
+  } else if (PyFloat_Check(object)) {
+    result.push_back('f');
     result.append(py::repr(key).cast<std::string>());
+  } else if (object == Py_None) {
+    result.push_back('n');
+  } else if (PyTuple_Check(object)) {
+    result.push_back('t');
+    for (py::handle item : py::reinterpret_borrow<py::tuple>(key)) {
+      const Key part = key_of(item);
+      result.append(std::to_string(part.size())).push_back(':');
+      result.append(part);
+    }
+  } else {
+    throw py::type_error("a key is a str, bytes, int, float, None or a tuple of them, not " +
+                         py::str(py::type::handle_of(key).attr("__name__")).cast<std::string>());
   }
   return result;
 }
@@ -271,7 +289,8 @@ PYBIND11_MODULE(_leaksnek, m) {
       .def_property_readonly("reset_after", [](const Decision& d) { return seconds_of(d.reset_after); })
       .def_property_readonly("reset_after_ns", [](const Decision& d) { return d.reset_after.count(); })
       .def_property_readonly("never_allowed", &Decision::never_allowed)
-      .def("__eq__", [](const Decision& a, const Decision& b) { return a == b; })
+      .def(
+          "__eq__", [](const Decision& a, const Decision& b) { return a == b; }, py::is_operator())
       .def("__repr__", &decision_repr);
 
   py::class_<Reservation>(m, "Reservation", "A request reserved by a limiter.")
@@ -292,6 +311,7 @@ PYBIND11_MODULE(_leaksnek, m) {
 
   py::class_<MemoryStorageBox>(m, "MemoryStorage")
       .def(py::init([](std::size_t max_keys, std::size_t shards) {
+             if (shards < 1 || shards > 65536) throw py::value_error("shards must be from 1 to 65536");
              MemoryStorage<Key>::Options options;
              options.max_keys = max_keys;
              options.shards = shards;
@@ -309,6 +329,7 @@ PYBIND11_MODULE(_leaksnek, m) {
              redis::Options options;
              options.set_url(url);
              options.prefix = prefix;
+             if (!(timeout > 0 && timeout <= 3600)) throw py::value_error("timeout must be from 0 to 3600 seconds");
              options.timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>{timeout});
              options.on_error = parse_on_storage_error(on_error);
              return RedisStorageBox{std::make_shared<RedisStorage<Key>>(std::move(options))};
@@ -336,15 +357,18 @@ PYBIND11_MODULE(_leaksnek, m) {
            }),
            py::arg("algorithm"), py::arg("limits"), py::arg("storage"), py::arg("name") = py::none(),
            py::arg("clock") = py::none())
-      .def("limit_exceeded",
-           [](FastLimiter& self, py::handle key) {
-             Key k = key_of(key);
-             return maybe_released(self, [&] { return self.fast->limit_exceeded(k); });
-           })
+      .def(
+          "limit_exceeded",
+          [](FastLimiter& self, py::handle key) {
+            Key k = key_of(key);
+            return maybe_released(self, [&] { return self.fast->limit_exceeded(k); });
+          },
+          py::arg("key"))
       .def(
           "try_acquire",
           [](FastLimiter& self, py::handle key, std::int64_t cost) {
-            return self.fast->try_acquire(key_of(key), cost);
+            Key k = key_of(key);
+            return maybe_released(self, [&] { return self.fast->try_acquire(k, cost); });
           },
           py::arg("key"), py::arg("cost") = 1)
       .def(
@@ -354,10 +378,19 @@ PYBIND11_MODULE(_leaksnek, m) {
             return maybe_released(self, [&] { return self.fast->try_acquire_at(k, cost, instant_of(at)); });
           },
           py::arg("key"), py::arg("cost"), py::arg("at_ns"))
-      .def("reserve", [](FastLimiter& self, py::handle key, std::int64_t cost,
-                         std::int64_t max_wait) { return self.fast->reserve(key_of(key), cost, Duration{max_wait}); })
-      .def("cancel", [](FastLimiter& self, py::handle key,
-                        const Reservation& reservation) { self.fast->cancel(key_of(key), reservation); })
+      .def("reserve",
+           [](FastLimiter& self, py::handle key, std::int64_t cost, std::int64_t max_wait) {
+             Key k = key_of(key);
+             return maybe_released(self, [&] { return self.fast->reserve(k, cost, Duration{max_wait}); });
+           })
+      .def("cancel",
+           [](FastLimiter& self, py::handle key, const Reservation& reservation) {
+             Key k = key_of(key);
+             maybe_released(self, [&] {
+               self.fast->cancel(k, reservation);
+               return 0;
+             });
+           })
       .def("acquire",
            [](FastLimiter& self, py::handle key, std::int64_t cost, std::int64_t max_wait) {
              Key k = key_of(key);

@@ -95,6 +95,22 @@ def test_keys_are_apart_and_of_any_hashable_type() -> None:
         limiter.limit_exceeded(["unhashable"])
 
 
+def test_keys_equal_as_dict_keys_are_one_key_and_objects_are_refused() -> None:
+    limiter = FixedWindowLimiter(rate_limit=rl("1/h"), rate_storage=MemoryStorage())
+    assert not limiter.limit_exceeded(1)
+    assert limiter.limit_exceeded(True)  # True == 1, as in a dict
+    assert limiter.limit_exceeded(1.0)
+    assert not limiter.limit_exceeded(1.5)
+    assert not limiter.limit_exceeded((1, "a"))
+    assert limiter.limit_exceeded((True, "a"))
+
+    class Anything:
+        pass
+
+    with pytest.raises(TypeError, match="a key is a str"):
+        limiter.limit_exceeded(Anything())  # its repr names an address a later object may reuse
+
+
 def test_unnamed_equal_limiters_on_one_storage_share_state_named_ones_do_not() -> None:
     storage = MemoryStorage()
     first = LeakyBucketLimiter[str](rate_limit=rl("1/h"), rate_storage=storage)

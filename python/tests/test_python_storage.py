@@ -196,3 +196,22 @@ def test_a_corrupt_stored_state_raises_and_writes_nothing() -> None:
     with pytest.raises(ValueError, match="stored rate state"):
         limiter.try_acquire("k")
     assert storage.writes == 0
+
+
+class SeedFieldsStorage(DictStorage):
+    """Keeps only the seed's two fields, as the seed's Redis example does."""
+
+    def write(self, key: str, value: Rate) -> None:
+        super().write(key, Rate(operations=value.operations, updated_at=value.updated_at))
+
+
+def test_a_storage_that_drops_the_state_is_refused_not_silently_unlimited() -> None:
+    storage = SeedFieldsStorage()
+    limiter = GcraLimiter[str](rate_limit=rl("1/h"), rate_storage=storage, key_mutex=memory_mutex())
+    assert limiter.try_acquire("k").allowed
+    with pytest.raises(ValueError, match="Rate.state"):
+        limiter.try_acquire("k")
+    # The one-limit leaky bucket fits the seed's fields alone.
+    bucket = LeakyBucketLimiter[str](rate_limit=rl("1/h"), rate_storage=SeedFieldsStorage(), key_mutex=memory_mutex())
+    assert not bucket.limit_exceeded("k")
+    assert bucket.limit_exceeded("k")

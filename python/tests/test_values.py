@@ -73,3 +73,14 @@ def test_rate_default_is_a_key_never_seen() -> None:
     assert rate.operations == 0
     assert rate.state == ()
     assert Rate(operations=2, updated_at=1.5) == Rate(operations=2, updated_at=1.5)
+
+
+def test_rate_limit_copies_and_pickles_as_the_seeds_dataclass() -> None:
+    import copy
+    import pickle
+
+    limit = rl("3/1.5m").with_burst(5)
+    assert copy.copy(limit) == limit
+    assert copy.deepcopy(limit) == limit
+    assert pickle.loads(pickle.dumps(limit)) == limit
+    assert pickle.loads(pickle.dumps(limit)).burst == 5

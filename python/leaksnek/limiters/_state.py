@@ -49,6 +49,14 @@ class FieldsCodec:
     def fields(self, rate: Rate | None) -> list[int]:
         if rate is None:
             return []
+        if rate.operations > 0 and not rate.state:
+            # A storage that dropped Rate.state (keeping only the seed's two
+            # fields) would make every key look new: never limited. Refused.
+            raise ValueError(
+                "the stored Rate has operations but no state: this algorithm keeps its exact state in "
+                "Rate.state, which the storage must keep (only the one-limit leaky bucket fits the seed's "
+                "operations and updated_at alone)"
+            )
         return list(rate.state)
 
     def rate(self, fields: list[int], now: int, in_use: int) -> Rate:

@@ -198,6 +198,20 @@ class Server {
   // client, which needs worker 0's io_context still there.
   ~Server() {
     if (grpc_stopper_.joinable()) grpc_stopper_.join();
+    if (grpc_ && !stopping_) {
+      // Never drained (a failure before serving): gRPC's shutdown waits for
+      // calls that may await Redis on worker 0, so worker 0 runs meanwhile.
+      std::atomic<bool> stopped{false};
+      std::thread stopper{[this, &stopped] {
+        grpc_->shutdown(std::chrono::milliseconds{0});
+        stopped = true;
+      }};
+      while (!stopped) {
+        workers_[0]->io.restart();
+        workers_[0]->io.run_for(std::chrono::milliseconds{10});
+      }
+      stopper.join();
+    }
     grpc_.reset();
     for (auto& worker : workers_) worker->policies.reset();
   }

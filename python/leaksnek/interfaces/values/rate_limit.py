@@ -68,6 +68,10 @@ class RateLimit:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("RateLimit is immutable")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy, deepcopy and pickle, as the seed's dataclass allows
+        return (RateLimit._exact, self._key())
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RateLimit):
             return NotImplemented
