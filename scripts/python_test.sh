@@ -1,28 +1,16 @@
 #!/usr/bin/env bash
 # Builds the Python package and runs its tests (python/tests) with Debian's
-# Python, /usr/bin/python3: installs the Debian packages it needs if missing,
-# makes a fresh venv in build/python-venv (--system-site-packages, for
-# Debian's pybind11, pytest, redis and limits), pip-installs the package
-# (--no-build-isolation: nothing downloaded) and runs pytest. The extension
-# compiles the C++ files it needs (core and sync Redis) at -O2: about a
-# minute on 2 cores. Arguments go to
-# pytest (e.g. -k seed).
+# Python, /usr/bin/python3: installs the Debian packages it needs if missing
+# (scripts/deps.sh), makes a fresh venv in build/python-venv
+# (--system-site-packages, for Debian's pybind11, pytest, redis and limits),
+# pip-installs the package (--no-build-isolation: nothing downloaded) and runs
+# pytest. The extension compiles the C++ files it needs (core and sync Redis)
+# at -O2: about a minute on 2 cores. Arguments go to pytest (e.g. -k seed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(g++ libboost1.81-dev libhiredis-dev python3-dev python3-venv python3-pip python3-setuptools pybind11-dev python3-pybind11
-  python3-pytest python3-redis python3-limits redis-server)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-  echo "installing Debian packages: ${missing[*]}"
-  sudo=""
-  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+bash scripts/deps.sh python3-dev python3-venv python3-pip python3-setuptools pybind11-dev python3-pybind11 \
+  python3-pytest python3-redis python3-limits
 
 venv=build/python-venv
 # setuptools rebuilds only when a listed source changed; the core is headers.

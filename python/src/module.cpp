@@ -99,7 +99,6 @@ class Fast {
   virtual Decision try_acquire_at(const Key& key, std::int64_t cost, Instant at) = 0;
   virtual Reservation reserve(const Key& key, std::int64_t cost, Duration max_wait) = 0;
   virtual void cancel(const Key& key, const Reservation& reservation) = 0;
-  virtual Decision acquire(const Key& key, std::int64_t cost, Duration max_wait) = 0;
   virtual bool limit_exceeded(const Key& key) = 0;
   [[nodiscard]] virtual const std::string& name() const = 0;
 };
@@ -120,9 +119,6 @@ class FastOf final : public Fast {
     return limiter_.reserve(key, cost, max_wait);
   }
   void cancel(const Key& key, const Reservation& reservation) override { limiter_.cancel(key, reservation); }
-  Decision acquire(const Key& key, std::int64_t cost, Duration max_wait) override {
-    return limiter_.acquire(key, cost, max_wait);
-  }
   bool limit_exceeded(const Key& key) override { return limiter_.limit_exceeded(key); }
   [[nodiscard]] const std::string& name() const override { return limiter_.name(); }
 
@@ -207,23 +203,51 @@ class StepperOf final : public Stepper {
 
 // --- rl(): our grammar, with the seed's phrases first.
 
+// Where the seed's scan stops on `text` (its digits up to '/', then digits
+// with at most one '.' after the first, then one of s, m, h, d; nothing
+// after the unit is read): text.size() when the text ends first, npos when
+// the scan reaches a unit (we refused the rate for another reason).
+std::size_t seed_stop(std::string_view text) {
+  std::size_t i = 0;
+  for (; i < text.size() && text[i] != '/'; ++i) {
+    if (!detail::is_digit(text[i])) return i;
+  }
+  if (i == text.size()) return i;
+  const std::size_t start = ++i;
+  bool dot = false;
+  for (; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '.' && i > start && !dot) {
+      dot = true;
+    } else if (c == 's' || c == 'm' || c == 'h' || c == 'd') {
+      return std::string_view::npos;
+    } else if (!detail::is_digit(c)) {
+      return i;
+    }
+  }
+  return i;
+}
+
 std::string seed_phrase(std::string_view text, const detail::RateParse& parsed) {
   using detail::RateSyntax;
-  std::size_t position = 0;
-  switch (parsed.syntax) {
-    case RateSyntax::ok:
-      return {};
-    case RateSyntax::empty:
-    case RateSyntax::missing_unit:
-      position = text.size();
-      break;
-    case RateSyntax::missing_slash:
-    case RateSyntax::bad_count:
-      while (position < text.size() && detail::is_digit(text[position])) ++position;
-      break;
-    default:
-      position = static_cast<std::size_t>(parsed.token.data() - text.data());
-      break;
+  std::size_t position = seed_stop(text);
+  if (position == std::string_view::npos) {  // the seed would go on: our own position
+    switch (parsed.syntax) {
+      case RateSyntax::ok:
+        return {};
+      case RateSyntax::empty:
+      case RateSyntax::missing_unit:
+        position = text.size();
+        break;
+      case RateSyntax::missing_slash:
+      case RateSyntax::bad_count:
+        position = 0;
+        while (position < text.size() && detail::is_digit(text[position])) ++position;
+        break;
+      default:
+        position = static_cast<std::size_t>(parsed.token.data() - text.data());
+        break;
+    }
   }
   if (position >= text.size()) return "Unexpected end of rate limit string.";
   return "Unknown character at position " + std::to_string(position) + ":";
@@ -390,12 +414,6 @@ PYBIND11_MODULE(_leaksnek, m) {
                self.fast->cancel(k, reservation);
                return 0;
              });
-           })
-      .def("acquire",
-           [](FastLimiter& self, py::handle key, std::int64_t cost, std::int64_t max_wait) {
-             Key k = key_of(key);
-             py::gil_scoped_release release;  // the wait blocks this thread only
-             return self.fast->acquire(k, cost, Duration{max_wait});
            })
       .def_property_readonly("name", [](const FastLimiter& self) { return self.fast->name(); });
 

@@ -85,6 +85,41 @@ def test_a_cancelled_async_wait_gives_its_capacity_back(storage_kind: str) -> No
     asyncio.run(main())
 
 
+class AckAfterWriteStorage(AsyncDictStorage):
+    """Its write lands at once and is acknowledged when `ack` is set, as a network storage's does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ack = asyncio.Event()
+        self.writing = 0
+
+    async def write(self, key: str, value: Rate) -> None:
+        self.rates[key] = value
+        self.writing += 1
+        await self.ack.wait()
+
+
+def test_cancelled_while_booking_gives_the_booking_back() -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        storage = AckAfterWriteStorage()
+        storage.ack.set()
+        limiter = AsyncGcraLimiter[str](rate_limit=rl("1/s"), rate_storage=storage, key_mutex=AsyncMemoryMutex(), clock=clock)
+        assert (await limiter.try_acquire("k")).allowed
+        storage.ack.clear()
+        waiter = asyncio.create_task(limiter.acquire("k", 1, max_wait=5))
+        await _until(lambda: storage.writing == 2)  # the booking is written, not yet acknowledged
+        waiter.cancel()
+        await asyncio.sleep(0)
+        storage.ack.set()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        clock.advance(1)
+        assert (await limiter.try_acquire("k")).allowed  # the booking was given back
+
+    asyncio.run(main())
+
+
 def test_async_python_storage_keeps_other_algorithms_state() -> None:
     async def main() -> None:
         clock = ManualClock(start=5)

@@ -157,3 +157,39 @@ def test_memory_storage_caps_its_keys() -> None:
         limiter.limit_exceeded(key)
     assert storage.statistics()["keys"] <= 64
     assert storage.statistics()["evicted"] > 0
+
+
+class _Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("storage_kind", ["memory", "python"])
+def test_an_interrupted_acquire_gives_its_booking_back(storage_kind: str) -> None:
+    # A signal handler's exception (as KeyboardInterrupt) ends a long wait at once, and the booked
+    # request is given back: the next one waits 20 s, not 40. The real clock, as a user's program.
+    import signal
+
+    from test_python_storage import DictStorage, memory_mutex
+
+    if storage_kind == "memory":
+        limiter = GcraLimiter[str](rate_limit=rl("1/20s"))
+    else:
+        limiter = GcraLimiter[str](rate_limit=rl("1/20s"), rate_storage=DictStorage(), key_mutex=memory_mutex())
+    assert limiter.acquire("k").allowed
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise _Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    started = time.monotonic()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        with pytest.raises(_Interrupted):
+            limiter.acquire("k", 1, max_wait=30)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - started < 15  # interrupted, not woken by the limit after 20 s
+    denied = limiter.try_acquire("k")
+    assert not denied.allowed
+    assert 15 < denied.retry_after <= 20

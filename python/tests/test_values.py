@@ -57,6 +57,12 @@ def test_rate_limit_is_immutable_and_validated() -> None:
         ("10/m!", "Unknown character at position 4:", 'unexpected text "!"'),
         ("0/m", "Unknown character at position 0:", "count must be positive"),
         ("1/0m", "Unknown character at position 2:", "multiplier must be positive"),
+        # The seed's own failing cases, and where its scan stops: its phrase and position exactly.
+        ("/", "Unexpected end of rate limit string.", 'count "" is not a positive integer'),
+        ("1/", "Unexpected end of rate limit string.", "missing period unit"),
+        ("1m", "Unknown character at position 1:", "missing '/'"),
+        ("1/y", "Unknown character at position 2:", 'unknown unit "y"'),
+        ("1/1.5.5m", "Unknown character at position 5:", 'unknown unit ".5m"'),
     ],
 )
 def test_rl_errors_start_with_the_seeds_phrase_and_name_the_problem(text: str, seed: str, ours: str) -> None:

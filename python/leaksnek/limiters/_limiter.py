@@ -7,15 +7,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import ClassVar, TypeVar
 
-from leaksnek import _leaksnek
 from leaksnek.interfaces.limiters.rate_limiter import RateLimiter
 from leaksnek.interfaces.mutexes.mutex import Mutex
 from leaksnek.interfaces.storages.rate_store import RateStorage
 from leaksnek.interfaces.values.decision import Decision
 from leaksnek.interfaces.values.rate_limit import RateLimit
-from leaksnek.limiters._state import codec_for, limits_of, now_ns, raw_limits, wait_ns
+from leaksnek.limiters._state import bind, limits_of, now_ns, wait_ns
 from leaksnek.storages.memory_storage import MemoryStorage
-from leaksnek.storages.redis_storage import RedisStorage
 from leaksnek.testing.manual_clock import ManualClock
 
 K = TypeVar("K")
@@ -50,21 +48,15 @@ class Limiter(RateLimiter[K]):
         self.rate_storage: RateStorage[K] = MemoryStorage() if rate_storage is None else rate_storage
         self.key_mutex = key_mutex
         self.clock = clock
-        raw = raw_limits(self._limits)
-        if isinstance(self.rate_storage, (MemoryStorage, RedisStorage)):
-            fast = _leaksnek.FastLimiter(self.algorithm, raw, self.rate_storage._core, name, clock)
-            self._fast = fast
-            self.name: str = fast.name
+        binding = bind(self.algorithm, self._limits, self.rate_storage, key_mutex, name, clock, "e.g. MemoryMutex")
+        self._fast = binding.fast
+        self._stepper = binding.stepper
+        self._codec = binding.codec
+        self.name: str = binding.name
+        if self._fast is not None:
             # The C++ methods themselves, so that a call runs no Python code.
-            self.limit_exceeded = fast.limit_exceeded  # type: ignore[method-assign]
-            self.try_acquire = fast.try_acquire  # type: ignore[method-assign]
-        else:
-            if key_mutex is None:
-                raise ValueError("a limiter over a storage of your own needs key_mutex (e.g. MemoryMutex)")
-            self._fast = None
-            self._stepper = _leaksnek.Stepper(self.algorithm, raw, name)
-            self._codec = codec_for(self.algorithm, self._limits)
-            self.name = self._stepper.name
+            self.limit_exceeded = self._fast.limit_exceeded  # type: ignore[method-assign]
+            self.try_acquire = self._fast.try_acquire  # type: ignore[method-assign]
 
     @property
     def limits(self) -> list[RateLimit]:
@@ -79,7 +71,8 @@ class Limiter(RateLimiter[K]):
         return self._step(key, cost, None, 0)[0]
 
     def try_acquire_at(self, key: K, cost: int, at_ns: int) -> Decision:
-        """try_acquire at an explicit time (nanoseconds on the limiter's clock)."""
+        """try_acquire at an explicit time: nanoseconds on the limiter's clock, or over a RedisStorage
+        on the Redis server's clock (Unix time, as time.time_ns()), the clock its other decisions use."""
         if self._fast is not None:
             return self._fast.try_acquire_at(key, cost, at_ns)
         return self._step(key, cost, at_ns, 0)[0]
@@ -87,12 +80,24 @@ class Limiter(RateLimiter[K]):
     def acquire(self, key: K, cost: int = 1, max_wait: float | timedelta = 0) -> Decision:
         """Like try_acquire, but when denied and the request fits within `max_wait` (seconds or a
         timedelta), books it and blocks until then, the GIL released (waiters on a key are served in
-        arrival order). Returns a denial at once when the wait would be longer."""
+        arrival order). Returns a denial at once when the wait would be longer. An exception raised
+        while it waits (KeyboardInterrupt, a signal handler's) gives the booking back."""
         if self._fast is not None:
-            return self._fast.acquire(key, cost, wait_ns(max_wait))
+            reservation = self._fast.reserve(key, cost, wait_ns(max_wait))
+            if reservation.wait_ns > 0:
+                try:
+                    self._sleep_until(reservation.until_ns)
+                except BaseException:
+                    self._fast.cancel(key, reservation)
+                    raise
+            return reservation.decision
         decision, wait, now = self._step(key, cost, None, wait_ns(max_wait))
         if wait > 0:
-            self._sleep_until(now + wait)
+            try:
+                self._sleep_until(now + wait)
+            except BaseException:
+                self._cancel(key, cost, now + wait)
+                raise
         return decision
 
     def _step(self, key: K, cost: int, at: int | None, max_wait: int) -> tuple[Decision, int, int]:
@@ -106,7 +111,15 @@ class Limiter(RateLimiter[K]):
                 self.rate_storage.write(key=key, value=self._codec.rate(fields, now, in_use))
         return decision, wait, now
 
+    def _cancel(self, key: K, cost: int, until: int) -> None:
+        assert self.key_mutex is not None
+        with self.key_mutex.lock(key):
+            rate = self.rate_storage.read(key)
+            fields = self._stepper.cancel(self._codec.fields(rate), until, cost)
+            self.rate_storage.write(key=key, value=self._codec.rate(fields, now_ns(self.clock), 0))
+
     def _sleep_until(self, until: int) -> None:
+        # In Python, not in C++: a signal's exception (KeyboardInterrupt) ends the wait at once.
         if self.clock is not None:
             self.clock.sleep_until_ns(until)
             return

@@ -5,9 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any, NamedTuple
 
+from leaksnek import _leaksnek
 from leaksnek.interfaces.values.rate import Rate
 from leaksnek.interfaces.values.rate_limit import RateLimit
+from leaksnek.storages.memory_storage import MemoryStorage
+from leaksnek.storages.redis_storage import RedisStorage
 from leaksnek.testing.manual_clock import ManualClock, nanoseconds
 
 _MASK64 = (1 << 64) - 1
@@ -103,3 +107,29 @@ def codec_for(algorithm: str, limits: list[RateLimit]) -> FieldsCodec:
     if algorithm == "leaky-bucket" and len(limits) == 1:
         return SeedBucketCodec(limits[0])
     return FieldsCodec()
+
+
+class Binding(NamedTuple):
+    """How a limiter decides: `fast` (one C++ step, over MemoryStorage or RedisStorage), or `stepper`
+    and `codec` (the pure step on a Rate read from and written to a storage written in Python)."""
+
+    fast: Any | None
+    stepper: Any | None
+    codec: FieldsCodec | None
+    name: str
+
+
+def bind(
+    algorithm: str, limits: list[RateLimit], storage: object, key_mutex: object, name: str | None,
+    clock: ManualClock | None, mutex_kind: str
+) -> Binding:
+    """The sync and the async limiter's shared construction; `mutex_kind` names the mutex a storage
+    written in Python needs, for the error when there is none."""
+    raw = raw_limits(limits)
+    if isinstance(storage, (MemoryStorage, RedisStorage)):
+        fast = _leaksnek.FastLimiter(algorithm, raw, storage._core, name, clock)
+        return Binding(fast, None, None, fast.name)
+    if key_mutex is None:
+        raise ValueError(f"a limiter over a storage of your own needs key_mutex ({mutex_kind})")
+    stepper = _leaksnek.Stepper(algorithm, raw, name)
+    return Binding(None, stepper, codec_for(algorithm, limits), stepper.name)

@@ -136,6 +136,9 @@ struct EnvoyService::Node {
 struct EnvoyService::Snapshot {
   std::vector<envoy::Domain> domains;
   std::map<const envoy::Descriptor*, Node> nodes;
+  // The series of each descriptor with a limit (or unlimited), resolved here
+  // so that a request takes no lock to count.
+  std::map<const envoy::Descriptor*, Counters*> counters;
   bool response_headers = false;
   bool stop_increment = false;
   std::int64_t max_cost = 0;
@@ -167,6 +170,7 @@ struct EnvoyService::Work {
     std::string name;
     envoy::Unit unit = envoy::Unit::second;
     std::string series;
+    Counters* counters = nullptr;  // the series when resolved at configure time
   };
   const rls::RateLimitRequest* request = nullptr;
   rls::RateLimitResponse* response = nullptr;
@@ -232,7 +236,9 @@ void EnvoyService::configure(const ServeConfig& config) {
       }
       next->nodes.emplace(&descriptor, std::move(node));
     }
-    if (descriptor.has_limit()) (void)series(series_name(descriptor.path));  // before any client's series
+    if (descriptor.has_limit()) {  // before any client's series
+      next->counters.emplace(&descriptor, &series(series_name(descriptor.path)));
+    }
     for (const envoy::Descriptor& child : descriptor.descriptors) self(self, domain, child);
   };
   for (const envoy::Domain& domain : next->domains) {
@@ -369,8 +375,9 @@ void EnvoyService::should_rate_limit(const rls::RateLimitRequest& request, rls::
     const envoy::Descriptor& matched = *match.descriptor;
     item.name = matched.name;
     item.shadow = matched.shadow_mode;
-    item.series = matched.path;
-    if (matched.detailed_metric || matched.value_to_metric) {
+    if (!matched.detailed_metric && !matched.value_to_metric) {
+      item.counters = snapshot.counters.at(&matched);
+    } else {
       item.series = domain->name;
       for (const envoy::Entry& entry : entries) {
         item.series.append(".").append(entry.key).append("_").append(entry.value);
@@ -548,7 +555,7 @@ void EnvoyService::answer(Work& work) {
     status->set_code(rls::RateLimitResponse::OK);
     if (item.unlimited) {
       status->set_limit_remaining(uint32_max);
-      series(item.series).within_limit.add(static_cast<std::uint64_t>(item.hits));
+      counters_of(item.counters, item.series).within_limit.add(static_cast<std::uint64_t>(item.hits));
       continue;
     }
     if (item.runner == nullptr && !item.denies_all) continue;
@@ -564,7 +571,7 @@ void EnvoyService::answer(Work& work) {
                                    ? seconds_to_window_end(item.period)
                                    : (item.decision.reset_after.count() + 999'999'999) / 1'000'000'000;
     status->mutable_duration_until_reset()->set_seconds(reset);
-    Counters& counters = series(item.series);
+    Counters& counters = counters_of(item.counters, item.series);
     if (item.over && item.shadow) {
       counters.shadow_mode.add(static_cast<std::uint64_t>(item.hits));
     } else if (item.over) {

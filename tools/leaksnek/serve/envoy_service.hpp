@@ -99,7 +99,10 @@ class EnvoyService {
   };
   mutable std::mutex series_mutex_;
   std::map<std::string, std::unique_ptr<Counters>, std::less<>> series_;
-  Counters& series(std::string_view name);
+  Counters& series(std::string_view name);  // takes series_mutex_
+  Counters& counters_of(Counters* resolved, std::string_view name) {
+    return resolved != nullptr ? *resolved : series(name);
+  }
   // Runners for limits a request names itself (RateLimitOverride), bounded.
   std::mutex overrides_mutex_;
   std::map<std::string, std::shared_ptr<PolicyRunner>, std::less<>> overrides_;

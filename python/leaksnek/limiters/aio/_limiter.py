@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import ClassVar, TypeVar
+from typing import ClassVar, NamedTuple, TypeVar
 
 from leaksnek import _leaksnek
 from leaksnek.interfaces.limiters.aio.rate_limiter import AsyncRateLimiter
@@ -14,12 +14,38 @@ from leaksnek.interfaces.mutexes.aio.mutex import AsyncMutex
 from leaksnek.interfaces.storages.aio.rate_store import AsyncRateStorage
 from leaksnek.interfaces.values.decision import Decision
 from leaksnek.interfaces.values.rate_limit import RateLimit
-from leaksnek.limiters._state import codec_for, limits_of, now_ns, raw_limits, wait_ns
+from leaksnek.limiters._state import bind, limits_of, now_ns, wait_ns
 from leaksnek.storages.memory_storage import MemoryStorage
 from leaksnek.storages.redis_storage import RedisStorage
 from leaksnek.testing.manual_clock import ManualClock
 
 K = TypeVar("K")
+
+
+class _Booking(NamedTuple):
+    """A decision, and when it books a wait: until when, and how to give it back."""
+
+    decision: Decision
+    until: int | None
+    undo: Callable[[], Awaitable[None]]
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _settled(task: asyncio.Future[_Booking]) -> _Booking | None:
+    """The task's booking once it has finished, however often the caller is cancelled meanwhile."""
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # noqa: BLE001 - the booking failed: nothing to give back
+            return None
+    if task.cancelled() or task.exception() is not None:
+        return None
+    return task.result()
 
 
 class AsyncLimiter(AsyncRateLimiter[K]):
@@ -48,18 +74,12 @@ class AsyncLimiter(AsyncRateLimiter[K]):
         self.rate_storage = MemoryStorage() if rate_storage is None else rate_storage
         self.key_mutex = key_mutex
         self.clock = clock
-        raw = raw_limits(self._limits)
-        self._fast = None
         self._blocking = isinstance(self.rate_storage, RedisStorage)  # a round trip: run in a thread
-        if isinstance(self.rate_storage, (MemoryStorage, RedisStorage)):
-            self._fast = _leaksnek.FastLimiter(self.algorithm, raw, self.rate_storage._core, name, clock)
-            self.name: str = self._fast.name
-        else:
-            if key_mutex is None:
-                raise ValueError("an async limiter over a storage of your own needs key_mutex (an AsyncMutex)")
-            self._stepper = _leaksnek.Stepper(self.algorithm, raw, name)
-            self._codec = codec_for(self.algorithm, self._limits)
-            self.name = self._stepper.name
+        binding = bind(self.algorithm, self._limits, self.rate_storage, key_mutex, name, clock, "an AsyncMutex")
+        self._fast = binding.fast
+        self._stepper = binding.stepper
+        self._codec = binding.codec
+        self.name: str = binding.name
 
     @property
     def limits(self) -> list[RateLimit]:
@@ -83,30 +103,49 @@ class AsyncLimiter(AsyncRateLimiter[K]):
 
     async def acquire(self, key: K, cost: int = 1, max_wait: float | timedelta = 0) -> Decision:
         """Like try_acquire, but when denied and the request fits within `max_wait` (seconds or a
-        timedelta), books it and awaits until then; cancelled, it gives the booking back."""
-        if self._fast is not None:
-            if self._blocking:
-                reservation = await asyncio.to_thread(self._fast.reserve, key, cost, wait_ns(max_wait))
-            else:
-                reservation = self._fast.reserve(key, cost, wait_ns(max_wait))
-            if reservation.wait_ns > 0:
-                try:
-                    await self._sleep_until(reservation.until_ns)
-                except asyncio.CancelledError:
-                    if self._blocking:
-                        await asyncio.shield(asyncio.to_thread(self._fast.cancel, key, reservation))
-                    else:
-                        self._fast.cancel(key, reservation)
-                    raise
-            return reservation.decision
-        decision, wait, now = await self._step(key, cost, wait_ns(max_wait))
-        if wait > 0:
+        timedelta), books it and awaits until then. Cancelled at any point, it gives the booking back
+        (cancelled while the booking is on its way, it lets the booking finish first)."""
+        if self._fast is not None and not self._blocking:
+            booked = self._fast_booking(self._fast.reserve(key, cost, wait_ns(max_wait)), key)
+        else:
+            task = asyncio.ensure_future(self._book(key, cost, wait_ns(max_wait)))
             try:
-                await self._sleep_until(now + wait)
+                booked = await asyncio.shield(task)
             except asyncio.CancelledError:
-                await asyncio.shield(self._cancel(key, cost, now + wait))
+                late = await _settled(task)
+                if late is not None and late.until is not None:
+                    await asyncio.shield(late.undo())
                 raise
-        return decision
+        if booked.until is not None:
+            try:
+                await self._sleep_until(booked.until)
+            except asyncio.CancelledError:
+                await asyncio.shield(booked.undo())
+                raise
+        return booked.decision
+
+    async def _book(self, key: K, cost: int, max_wait: int) -> _Booking:
+        if self._fast is not None:
+            reservation = await asyncio.to_thread(self._fast.reserve, key, cost, max_wait)
+            return self._fast_booking(reservation, key)
+        decision, wait, now = await self._step(key, cost, max_wait)
+        if wait <= 0:
+            return _Booking(decision, None, _nothing)
+        return _Booking(decision, now + wait, lambda: self._cancel(key, cost, now + wait))
+
+    def _fast_booking(self, reservation: _leaksnek.Reservation, key: K) -> _Booking:
+        if reservation.wait_ns <= 0:
+            return _Booking(reservation.decision, None, _nothing)
+        fast = self._fast
+        assert fast is not None
+        if self._blocking:
+            return _Booking(reservation.decision, reservation.until_ns,
+                            lambda: asyncio.to_thread(fast.cancel, key, reservation))
+
+        async def undo() -> None:
+            fast.cancel(key, reservation)
+
+        return _Booking(reservation.decision, reservation.until_ns, undo)
 
     async def _step(self, key: K, cost: int, max_wait: int) -> tuple[Decision, int, int]:
         assert self.key_mutex is not None
