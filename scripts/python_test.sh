@@ -17,13 +17,18 @@ venv=build/python-venv
 rm -rf "$venv" build/lib.* build/temp.* build/bdist.* build/python-target
 /usr/bin/python3 -m venv --system-site-packages "$venv"
 "$venv/bin/python" -m pip install --no-build-isolation --no-deps --quiet .
-# The other way the issue asks for: --target, then import from there.
-"$venv/bin/python" -m pip install --no-build-isolation --no-deps --quiet --target build/python-target .
-PYTHONPATH=build/python-target /usr/bin/python3 -c \
+# The other way: --target, then import from there, with the Python a user
+# runs (the first python3 on the PATH: Debian's on a plain Debian 12, a pyenv
+# build on some machines, without the `wheel` package; the package's own
+# build backend needs none).
+user_python=$(command -v python3)
+"$user_python" -m pip install --no-build-isolation --no-deps --quiet --target build/python-target .
+PYTHONPATH=build/python-target "$user_python" -c \
   "from leaksnek.limiters.leaky_bucket import LeakyBucketLimiter; from leaksnek.shortcuts.rate_limit import rl
 from leaksnek.storages.memory_storage import MemoryStorage
 limiter = LeakyBucketLimiter[str](rate_limit=rl('1/m'), rate_storage=MemoryStorage())
 assert not limiter.limit_exceeded('k') and limiter.limit_exceeded('k')"
+echo "installed with --target and imported by $user_python ($("$user_python" --version))"
 # From outside the source tree, so that the installed package is the one tested.
 cd build
 "../$venv/bin/python" -m pytest -q -p no:cacheprovider ../python/tests "$@"
