@@ -17,7 +17,7 @@
 // machine the host's load changes from second to second, and alternating
 // keeps a change from landing on one side only.
 //
-// Usage: leaksnek_scaling [seconds per case, default 0.5] [max threads]
+// Usage: leaksnek_scaling [seconds per case, default 0.5] [max threads] [all|distinct|hot]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -163,8 +163,9 @@ int main(int argc, char** argv) {
   const double seconds = argc > 1 ? std::atof(argv[1]) : 0.5;
   const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   const int max_threads = argc > 2 ? std::atoi(argv[2]) : cores;
-  if (seconds <= 0 || max_threads < 1) {
-    std::fprintf(stderr, "usage: %s [seconds per case > 0] [max threads >= 1]\n", argv[0]);
+  const std::string which = argc > 3 ? argv[3] : "all";
+  if (seconds <= 0 || max_threads < 1 || (which != "all" && which != "distinct" && which != "hot")) {
+    std::fprintf(stderr, "usage: %s [seconds per case > 0] [max threads >= 1] [all|distinct|hot]\n", argv[0]);
     return 2;
   }
   std::vector<int> counts;
@@ -174,9 +175,11 @@ int main(int argc, char** argv) {
   const std::vector<std::string> million = bench::make_keys(1'000'000);
   const std::vector<std::string> ten_thousand = bench::make_keys(10'000);
   for (int threads : counts) {
-    distinct_keys(million, threads, seconds);
-    distinct_keys(ten_thousand, threads, seconds);
-    hot_key(threads, seconds);
+    if (which != "hot") {
+      distinct_keys(million, threads, seconds);
+      distinct_keys(ten_thousand, threads, seconds);
+    }
+    if (which != "distinct") hot_key(threads, seconds);
   }
   return 0;
 }

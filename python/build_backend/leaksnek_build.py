@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import subprocess
 import sys
 import sysconfig
@@ -41,18 +42,23 @@ def _project() -> dict[str, object]:
 
 def _dist_name() -> str:
     project = _project()
-    return f"{str(project['name']).replace('-', '_')}-{project['version']}"
+    name = re.sub(r"[-_.]+", "_", str(project["name"])).lower()  # PEP 427's escaping
+    return f"{name}-{project['version']}"
 
 
 def _tag() -> str:
     """This interpreter's tag for a wheel holding a C extension, e.g. cp311-cp311-linux_x86_64."""
+    if sys.implementation.name != "cpython":
+        raise RuntimeError("leaksnek's extension is built for CPython only")
     python = f"cp{sys.version_info.major}{sys.version_info.minor}"
     platform = sysconfig.get_platform().replace("-", "_").replace(".", "_")
-    return f"{python}-{python}{sys.abiflags}-{platform}"
+    return f"{python}-{python}{getattr(sys, 'abiflags', '')}-{platform}"
 
 
 def _write_metadata(dist_info: Path) -> None:
     project = _project()
+    if project.get("dependencies") or project.get("optional-dependencies"):
+        raise RuntimeError("leaksnek_build writes no Requires-Dist: teach it before adding dependencies")
     dist_info.mkdir(parents=True, exist_ok=True)
     lines = [
         "Metadata-Version: 2.1",

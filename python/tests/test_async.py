@@ -120,6 +120,51 @@ def test_cancelled_while_booking_gives_the_booking_back() -> None:
     asyncio.run(main())
 
 
+def test_cancelled_while_booking_a_request_allowed_at_once_gives_it_back() -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        storage = AckAfterWriteStorage()
+        limiter = AsyncGcraLimiter[str](rate_limit=rl("1/s"), rate_storage=storage, key_mutex=AsyncMemoryMutex(), clock=clock)
+        waiter = asyncio.create_task(limiter.acquire("k"))
+        await _until(lambda: storage.writing == 1)  # allowed and written, not yet acknowledged
+        waiter.cancel()
+        await asyncio.sleep(0)
+        storage.ack.set()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert (await limiter.try_acquire("k")).allowed  # the caller never used it: given back
+
+    asyncio.run(main())
+
+
+class FailingWriteStorage(AsyncDictStorage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = False
+
+    async def write(self, key: str, value: Rate) -> None:
+        if self.fail:
+            raise ConnectionError("storage down")
+        await super().write(key, value)
+
+
+def test_a_cancelled_wait_whose_give_back_fails_still_raises_cancelled() -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        storage = FailingWriteStorage()
+        limiter = AsyncGcraLimiter[str](rate_limit=rl("1/s"), rate_storage=storage, key_mutex=AsyncMemoryMutex(), clock=clock)
+        assert (await limiter.try_acquire("k")).allowed
+        waiter = asyncio.create_task(limiter.acquire("k", 1, max_wait=5))
+        await _until(lambda: clock.async_waiters() == 1)
+        storage.fail = True
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError) as raised:
+            await waiter
+        assert isinstance(raised.value.__cause__, ConnectionError)
+
+    asyncio.run(main())
+
+
 def test_async_python_storage_keeps_other_algorithms_state() -> None:
     async def main() -> None:
         clock = ManualClock(start=5)

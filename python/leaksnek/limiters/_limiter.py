@@ -81,15 +81,18 @@ class Limiter(RateLimiter[K]):
         """Like try_acquire, but when denied and the request fits within `max_wait` (seconds or a
         timedelta), books it and blocks until then, the GIL released (waiters on a key are served in
         arrival order). Returns a denial at once when the wait would be longer. An exception raised
-        while it waits (KeyboardInterrupt, a signal handler's) gives the booking back."""
+        while it waits (KeyboardInterrupt, a signal handler's) gives the booking back (on the real
+        clock; a ManualClock's wait, for tests, ends only when the clock is moved)."""
         if self._fast is not None:
-            reservation = self._fast.reserve(key, cost, wait_ns(max_wait))
-            if reservation.wait_ns > 0:
-                try:
+            reservation = None
+            try:
+                reservation = self._fast.reserve(key, cost, wait_ns(max_wait))
+                if reservation.wait_ns > 0:
                     self._sleep_until(reservation.until_ns)
-                except BaseException:
+            except BaseException:
+                if reservation is not None and reservation.wait_ns > 0:
                     self._fast.cancel(key, reservation)
-                    raise
+                raise
             return reservation.decision
         decision, wait, now = self._step(key, cost, None, wait_ns(max_wait))
         if wait > 0:

@@ -23,19 +23,17 @@ K = TypeVar("K")
 
 
 class _Booking(NamedTuple):
-    """A decision, and when it books a wait: until when, and how to give it back."""
+    """A decision; `until`: when a booked wait ends (None: no wait); `undo`: gives the request back
+    (None: nothing to give back)."""
 
     decision: Decision
     until: int | None
-    undo: Callable[[], Awaitable[None]]
-
-
-async def _nothing() -> None:
-    return None
+    undo: Callable[[], Awaitable[None]] | None
 
 
 async def _settled(task: asyncio.Future[_Booking]) -> _Booking | None:
-    """The task's booking once it has finished, however often the caller is cancelled meanwhile."""
+    """The task's booking once it has finished, however often the caller is cancelled meanwhile (so
+    a cancellation waits for a booking on its way: at most the storage's own timeout)."""
     while not task.done():
         try:
             await asyncio.shield(task)
@@ -46,6 +44,31 @@ async def _settled(task: asyncio.Future[_Booking]) -> _Booking | None:
     if task.cancelled() or task.exception() is not None:
         return None
     return task.result()
+
+
+# Give-backs still running after a second cancellation: held here until done (the loop keeps only
+# weak references to tasks).
+_giving_back: set[asyncio.Future[None]] = set()
+
+
+def _given_back(task: asyncio.Future[None]) -> None:
+    _giving_back.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a failure here was already reported to the awaiting caller
+
+
+async def _give_back(undo: Callable[[], Awaitable[None]], cancelled: asyncio.CancelledError) -> None:
+    """Runs `undo` to its end even if cancelled again; a failure of it is chained to `cancelled`, which
+    is what the caller sees (a cancelled acquire() always raises CancelledError)."""
+    task = asyncio.ensure_future(undo())
+    _giving_back.add(task)
+    task.add_done_callback(_given_back)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:
+        raise cancelled from error
 
 
 class AsyncLimiter(AsyncRateLimiter[K]):
@@ -103,24 +126,27 @@ class AsyncLimiter(AsyncRateLimiter[K]):
 
     async def acquire(self, key: K, cost: int = 1, max_wait: float | timedelta = 0) -> Decision:
         """Like try_acquire, but when denied and the request fits within `max_wait` (seconds or a
-        timedelta), books it and awaits until then. Cancelled at any point, it gives the booking back
-        (cancelled while the booking is on its way, it lets the booking finish first)."""
+        timedelta), books it and awaits until then. Cancelled while it waits, it gives the booking
+        back. Cancelled while the booking is on its way (to Redis, or to a storage written in Python),
+        it lets the booking finish, then gives it back; there a request allowed at once is given back
+        too, except over Redis, where it stays counted as a request the server decided."""
         if self._fast is not None and not self._blocking:
             booked = self._fast_booking(self._fast.reserve(key, cost, wait_ns(max_wait)), key)
         else:
             task = asyncio.ensure_future(self._book(key, cost, wait_ns(max_wait)))
             try:
                 booked = await asyncio.shield(task)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as cancelled:
                 late = await _settled(task)
-                if late is not None and late.until is not None:
-                    await asyncio.shield(late.undo())
+                if late is not None and late.undo is not None:
+                    await _give_back(late.undo, cancelled)
                 raise
         if booked.until is not None:
             try:
                 await self._sleep_until(booked.until)
-            except asyncio.CancelledError:
-                await asyncio.shield(booked.undo())
+            except asyncio.CancelledError as cancelled:
+                assert booked.undo is not None
+                await _give_back(booked.undo, cancelled)
                 raise
         return booked.decision
 
@@ -129,18 +155,20 @@ class AsyncLimiter(AsyncRateLimiter[K]):
             reservation = await asyncio.to_thread(self._fast.reserve, key, cost, max_wait)
             return self._fast_booking(reservation, key)
         decision, wait, now = await self._step(key, cost, max_wait)
-        if wait <= 0:
-            return _Booking(decision, None, _nothing)
-        return _Booking(decision, now + wait, lambda: self._cancel(key, cost, now + wait))
+        if not decision.allowed:
+            return _Booking(decision, None, None)
+        until = now + max(wait, 0)
+        return _Booking(decision, until if wait > 0 else None, lambda: self._cancel(key, cost, until))
 
     def _fast_booking(self, reservation: _leaksnek.Reservation, key: K) -> _Booking:
         if reservation.wait_ns <= 0:
-            return _Booking(reservation.decision, None, _nothing)
+            return _Booking(reservation.decision, None, None)
         fast = self._fast
         assert fast is not None
         if self._blocking:
-            return _Booking(reservation.decision, reservation.until_ns,
-                            lambda: asyncio.to_thread(fast.cancel, key, reservation))
+            return _Booking(
+                reservation.decision, reservation.until_ns, lambda: asyncio.to_thread(fast.cancel, key, reservation)
+            )
 
         async def undo() -> None:
             fast.cancel(key, reservation)
