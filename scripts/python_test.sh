@@ -21,7 +21,11 @@ rm -rf "$venv" build/lib.* build/temp.* build/bdist.* build/python-target
 # runs (the first python3 on the PATH: Debian's on a plain Debian 12, a pyenv
 # build on some machines, without the `wheel` package; the package's own
 # build backend needs none).
-user_python=$(command -v python3)
+user_python=$(command -v python3 || echo /usr/bin/python3)
+if ! "$user_python" -c 'import sys, pip, setuptools; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+  echo "$user_python lacks pip or setuptools (or is older than 3.11): --target with /usr/bin/python3 instead"
+  user_python=/usr/bin/python3
+fi
 "$user_python" -m pip install --no-build-isolation --no-deps --quiet --target build/python-target .
 PYTHONPATH=build/python-target "$user_python" -c \
   "from leaksnek.limiters.leaky_bucket import LeakyBucketLimiter; from leaksnek.shortcuts.rate_limit import rl
