@@ -189,6 +189,18 @@ def test_a_python_storage_without_a_mutex_is_refused() -> None:
         LeakyBucketLimiter[str](rate_limit=rl("1/s"), rate_storage=DictStorage())
 
 
+def test_a_stored_state_with_extra_fields_raises_and_writes_nothing() -> None:
+    storage = DictStorage()
+    limiter = GcraLimiter[str](rate_limit=rl("1/s"), rate_storage=storage, key_mutex=memory_mutex())
+    assert limiter.try_acquire("k").allowed
+    written = storage.rates["k"]
+    storage.rates["k"] = Rate(operations=written.operations, updated_at=written.updated_at, state=(*written.state, 7))
+    writes = storage.writes
+    with pytest.raises(ValueError, match="extra fields"):
+        limiter.try_acquire("k")
+    assert storage.writes == writes
+
+
 def test_a_corrupt_stored_state_raises_and_writes_nothing() -> None:
     storage = DictStorage()
     storage.rates["k"] = Rate(operations=0, updated_at=0.0, state=(1,))

@@ -136,6 +136,18 @@ TYPED_TEST(EveryLimiter, MalformedStoredStateIsAnErrorAndIsLeftAlone) {
   EXPECT_EQ(storage->peek("k"), (Rate{{-5}}));
 }
 
+TYPED_TEST(EveryLimiter, StoredStateWithExtraFieldsIsAnErrorAndIsLeftAlone) {
+  auto storage = std::make_shared<MapStorage>();
+  Limiter<TypeParam, std::string> limiter{rl("3/s"), storage, std::make_shared<MemoryMutex<std::string>>()};
+  ASSERT_TRUE(limiter.try_acquire("k").allowed);
+  Rate longer = storage->peek("k");
+  ASSERT_FALSE(longer.empty());
+  longer.fields.push_back(7);
+  storage->corrupt("k", longer);
+  EXPECT_THROW((void)limiter.try_acquire("k"), StateError);
+  EXPECT_EQ(storage->peek("k"), longer);
+}
+
 TYPED_TEST(EveryLimiter, AcquireWaitsOnTheClockAndNeverOversubscribes) {
   ManualClock clock;
   Limiter<TypeParam, std::string> limiter{rl("1/s"), std::make_shared<MemoryStorage<std::string>>(), nullptr, clock};

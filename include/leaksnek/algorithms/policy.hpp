@@ -163,7 +163,9 @@ template <class P>
 [[nodiscard]] typename P::State state_of(const P& policy, const Rate& stored) {
   if (stored.empty()) return typename P::State{};
   RateReader reader{stored.fields};
-  return policy.decode(reader);
+  typename P::State state = policy.decode(reader);
+  if (!reader.done()) throw StateError{"stored rate state has extra fields"};
+  return state;
 }
 
 template <class P>
