@@ -157,7 +157,7 @@ class AsyncLimiter(AsyncRateLimiter[K]):
         decision, wait, now = await self._step(key, cost, max_wait)
         if not decision.allowed:
             return _Booking(decision, None, None)
-        until = now + max(wait, 0)
+        until = now + wait  # wait is 0 for a request allowed at once
         return _Booking(decision, until if wait > 0 else None, lambda: self._cancel(key, cost, until))
 
     def _fast_booking(self, reservation: _leaksnek.Reservation, key: K) -> _Booking:
