@@ -8,10 +8,14 @@
 // - ManualClock, Decision, Reservation.
 // Keys: a str is its UTF-8 bytes; any other key is 0xFF (never in UTF-8), a
 // type letter and its bytes, decimal digits or repr(), so keys of different
-// types never collide.
+// types never collide. An object of another type is keyed by its type's full
+// name and its repr() when its type defines one (an Enum member, a UUID, a
+// dataclass: a repr made of its content); object's own repr names an address,
+// which a later object reuses, so such keys are refused.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -39,8 +43,14 @@ Key key_of(py::handle key) {
   if (PyUnicode_Check(object)) {
     Py_ssize_t size = 0;
     const char* data = PyUnicode_AsUTF8AndSize(object, &size);
-    if (data == nullptr) throw py::error_already_set();
-    return Key{data, static_cast<std::size_t>(size)};
+    if (data != nullptr) return Key{data, static_cast<std::size_t>(size)};
+    // A lone surrogate is no UTF-8: its str is still a key, apart from them all.
+    PyErr_Clear();
+    py::object bytes = py::reinterpret_steal<py::object>(PyUnicode_AsEncodedString(object, "utf-8", "surrogatepass"));
+    if (!bytes) throw py::error_already_set();
+    Key result{"\xffs"};
+    result.append(PyBytes_AS_STRING(bytes.ptr()), static_cast<std::size_t>(PyBytes_GET_SIZE(bytes.ptr())));
+    return result;
   }
   if (PyObject_Hash(object) == -1) throw py::error_already_set();  // as a dict would refuse it
   // Keys equal as dict keys are one key (True and 1, 1.0 and 1); only values
@@ -68,9 +78,27 @@ Key key_of(py::handle key) {
       result.append(std::to_string(part.size())).push_back(':');
       result.append(part);
     }
+  } else if (PyFrozenSet_Check(object)) {
+    // Equal sets iterate in different orders: the items' keys, sorted.
+    std::vector<Key> parts;
+    for (py::handle item : key) parts.push_back(key_of(item));
+    std::sort(parts.begin(), parts.end());
+    result.push_back('s');
+    for (const Key& part : parts) result.append(std::to_string(part.size())).append(":").append(part);
+  } else if (Py_TYPE(object)->tp_repr != PyBaseObject_Type.tp_repr) {
+    const py::handle type = py::type::handle_of(key);
+    result.push_back('r');
+    const std::string name =
+        py::str(type.attr("__module__")).cast<std::string>() + "." + py::str(type.attr("__qualname__")).cast<std::string>();
+    result.append(std::to_string(name.size())).push_back(':');
+    result.append(name);
+    result.append(py::repr(key).cast<std::string>());
   } else {
-    throw py::type_error("a key is a str, bytes, int, float, None or a tuple of them, not " +
-                         py::str(py::type::handle_of(key).attr("__name__")).cast<std::string>());
+    throw py::type_error(
+        "a key is a str, bytes, int, float, None, a tuple or frozenset of them, or a value whose type defines "
+        "__repr__ (an Enum, a UUID, a dataclass), not " +
+        py::str(py::type::handle_of(key).attr("__name__")).cast<std::string>() +
+        " (its repr names its address, which a later object may reuse)");
   }
   return result;
 }

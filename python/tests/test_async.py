@@ -85,6 +85,32 @@ def test_a_cancelled_async_wait_gives_its_capacity_back(storage_kind: str) -> No
     asyncio.run(main())
 
 
+def test_moving_the_clock_after_a_cancelled_wait_on_a_closed_loop() -> None:
+    # A clock that outlives the test's loop (a pytest fixture): a wait that
+    # was cancelled leaves no waiter behind, so advance() never calls into a
+    # closed loop, and waiters on a live loop are still woken.
+    clock = ManualClock()
+    limiter = AsyncGcraLimiter[str](rate_limit=rl("1/s"), clock=clock)
+
+    async def cancelled_wait() -> None:
+        assert (await limiter.try_acquire("q")).allowed
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(limiter.acquire("q", 1, max_wait=10), 0.05)
+
+    asyncio.run(cancelled_wait())
+    assert clock._waiters == []
+    clock.advance(5)
+
+    async def woken() -> None:
+        assert (await limiter.try_acquire("r")).allowed
+        waiter = asyncio.create_task(limiter.acquire("r", 1, max_wait=10))
+        await _until(lambda: clock.async_waiters() == 1)
+        clock.advance(1)
+        assert (await asyncio.wait_for(waiter, 10)).allowed
+
+    asyncio.run(woken())
+
+
 class AckAfterWriteStorage(AsyncDictStorage):
     """Its write lands at once and is acknowledged when `ack` is set, as a network storage's does."""
 

@@ -111,6 +111,43 @@ def test_keys_equal_as_dict_keys_are_one_key_and_objects_are_refused() -> None:
         limiter.limit_exceeded(Anything())  # its repr names an address a later object may reuse
 
 
+def test_values_whose_type_defines_repr_are_keys() -> None:
+    import dataclasses
+    import enum
+    import uuid
+
+    class Tier(enum.Enum):
+        FREE = 1
+        PAID = 2
+
+    @dataclasses.dataclass(frozen=True)
+    class Tenant:
+        id: int
+
+    limiter = FixedWindowLimiter(rate_limit=rl("1/h"), rate_storage=MemoryStorage())
+    user = uuid.UUID(int=42)
+    keys = [Tier.FREE, Tier.PAID, user, Tenant(1), Tenant(2), frozenset({"a", "b"}), "\ud800", "\ud801"]
+    assert [limiter.limit_exceeded(key) for key in keys] == [False] * len(keys)
+    # Equal values are one key: a fresh UUID, a fresh dataclass, a set built in another order.
+    again = [Tier.FREE, uuid.UUID(int=42), Tenant(1), frozenset(["b", "a"]), "\ud800"]
+    assert [limiter.limit_exceeded(key) for key in again] == [True] * len(again)
+    assert not limiter.limit_exceeded(str(user))  # a str is not the UUID
+
+
+def test_a_subclass_override_is_called_over_memory_storage() -> None:
+    calls: list[str] = []
+
+    class Logged(GcraLimiter[str]):
+        def try_acquire(self, key, cost=1):  # type: ignore[no-untyped-def]
+            calls.append(key)
+            return super().try_acquire(key, cost)
+
+    limiter = Logged(rate_limit=rl("1/h"))
+    assert not limiter.limit_exceeded("k")  # the base limit_exceeded goes through the override
+    assert not limiter.try_acquire("k").allowed
+    assert calls == ["k", "k"]
+
+
 def test_unnamed_equal_limiters_on_one_storage_share_state_named_ones_do_not() -> None:
     storage = MemoryStorage()
     first = LeakyBucketLimiter[str](rate_limit=rl("1/h"), rate_storage=storage)

@@ -54,9 +54,14 @@ class Limiter(RateLimiter[K]):
         self._codec = binding.codec
         self.name: str = binding.name
         if self._fast is not None:
-            # The C++ methods themselves, so that a call runs no Python code.
-            self.limit_exceeded = self._fast.limit_exceeded  # type: ignore[method-assign]
-            self.try_acquire = self._fast.try_acquire  # type: ignore[method-assign]
+            # The C++ methods themselves, so that a call runs no Python code;
+            # not where a subclass (or a mock patched onto the class before
+            # this instance was made) replaces them.
+            own_try_acquire = type(self).try_acquire is Limiter.try_acquire
+            if own_try_acquire:
+                self.try_acquire = self._fast.try_acquire  # type: ignore[method-assign]
+            if own_try_acquire and type(self).limit_exceeded is Limiter.limit_exceeded:
+                self.limit_exceeded = self._fast.limit_exceeded  # type: ignore[method-assign]
 
     @property
     def limits(self) -> list[RateLimit]:
@@ -68,6 +73,8 @@ class Limiter(RateLimiter[K]):
 
     def try_acquire(self, key: K, cost: int = 1) -> Decision:
         """Decides now whether `key` may spend `cost`; consumes it if so. Never waits."""
+        if self._fast is not None:
+            return self._fast.try_acquire(key, cost)
         return self._step(key, cost, None, 0)[0]
 
     def try_acquire_at(self, key: K, cost: int, at_ns: int) -> Decision:

@@ -17,7 +17,8 @@ class MemoryStorage(RateStorage[K]):
 
     A limiter over it decides each request in one C++ step, without a mutex (key_mutex is then
     not used). `max_keys` caps the keys tracked per policy (0: no cap; least recently used go first).
-    Keys: str, bytes, int or any hashable (by repr). Thread-safe.
+    Keys: str, bytes, int, float, None, tuples and frozensets of them, and values whose type defines
+    __repr__ (keyed by type and repr); others raise TypeError. Thread-safe.
 
     read() and write() are the seed's, for code that drives a storage by hand; limiters do not use them.
     """

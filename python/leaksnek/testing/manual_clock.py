@@ -49,7 +49,13 @@ class ManualClock(_leaksnek.ManualClock):
             if self.now_ns() >= until_ns:
                 return
             self._waiters.append((until_ns, loop, future))
-        await future
+        try:
+            await future
+        finally:
+            # Cancelled (or its loop gone): no longer a waiter, so that moving the
+            # clock later never calls into a loop that has closed.
+            with self._waiters_lock:
+                self._waiters = [w for w in self._waiters if w[2] is not future]
 
     def async_waiters(self) -> int:
         """Coroutines awaiting a time still to come."""
@@ -62,7 +68,12 @@ class ManualClock(_leaksnek.ManualClock):
             due = [w for w in self._waiters if w[0] <= now]
             self._waiters = [w for w in self._waiters if w[0] > now]
         for _, loop, future in due:
-            loop.call_soon_threadsafe(_resolve, future)
+            if future.done() or loop.is_closed():
+                continue
+            try:
+                loop.call_soon_threadsafe(_resolve, future)
+            except RuntimeError:  # the loop closed meanwhile: nobody awaits it
+                pass
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
