@@ -88,8 +88,8 @@ Key key_of(py::handle key) {
   } else if (Py_TYPE(object)->tp_repr != PyBaseObject_Type.tp_repr) {
     const py::handle type = py::type::handle_of(key);
     result.push_back('r');
-    const std::string name =
-        py::str(type.attr("__module__")).cast<std::string>() + "." + py::str(type.attr("__qualname__")).cast<std::string>();
+    const std::string name = py::str(type.attr("__module__")).cast<std::string>() + "." +
+                             py::str(type.attr("__qualname__")).cast<std::string>();
     result.append(std::to_string(name.size())).push_back(':');
     result.append(name);
     result.append(py::repr(key).cast<std::string>());
