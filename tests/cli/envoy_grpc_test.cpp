@@ -1,6 +1,7 @@
 // `leaksnek serve --grpc-listen` as Envoy's rate limit service, driven by a
 // real gRPC client over a real socket: envoyproxy/ratelimit's integration
 // sequences re-created, our extensions, malformed requests and bad configs.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -196,6 +198,31 @@ TEST(EnvoyGrpc, AnUnknownDomainAndAnUnmatchedDescriptorAnswerOk) {
   Answer unmatched = call(server, request_of("basic", {{{"nothing", "here"}}}));
   EXPECT_EQ(unmatched.response.overall_code(), Code::OK);
   EXPECT_FALSE(unmatched.response.statuses(0).has_current_limit());
+  EXPECT_EQ(server.process.stop(), 0);
+}
+
+// grpc.health.v1.Health/Check, as an Envoy cluster's gRPC health check asks
+// it: an empty HealthCheckRequest (the whole server) answers SERVING, whose
+// encoding is field 1 (status), varint 1.
+TEST(EnvoyGrpc, TheGrpcHealthServiceAnswersServing) {
+  EnvoyServer server;
+  grpc::GenericStub stub{grpc::CreateChannel("127.0.0.1:" + std::to_string(server.process.grpc_port()),
+                                             grpc::InsecureChannelCredentials())};
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 10s);
+  grpc::Slice empty{std::string{}};  // a buffer with no slice at all is no message to gRPC
+  const grpc::ByteBuffer request{&empty, 1};
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions{}, &request, &response,
+                 [&](grpc::Status status) { done.set_value(std::move(status)); });
+  const grpc::Status status = done.get_future().get();
+  ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));
   EXPECT_EQ(server.process.stop(), 0);
 }
 

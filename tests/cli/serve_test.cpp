@@ -289,7 +289,8 @@ TEST(Serve, CheckTakesTheKeyFromTheConfiguredHeader) {
   auto head = client.send(http::verb::head, "/healthz");  // no body, and the connection stays in step
   EXPECT_EQ(head.result_int(), 200u);
   EXPECT_EQ(client.send(http::verb::get, "/healthz").body(), R"({"status":"ok"})");
-  EXPECT_EQ(client.send(http::verb::get, "/v1/check/strict").result_int(), 400u);  // no key header
+  EXPECT_EQ(client.send(http::verb::get, "/healthcheck").result(), http::status::ok);  // upstream's probe path
+  EXPECT_EQ(client.send(http::verb::get, "/v1/check/strict").result_int(), 400u);      // no key header
   EXPECT_EQ(client.send(http::verb::get, "/v1/check/nope", "", {{"X-Real-IP", "a"}}).result_int(), 404u);
 }
 
@@ -600,6 +601,81 @@ TEST(Serve, IdleConnectionsGiveWayAtTheConnectionCap) {
   }
   // The oldest idle connection was closed to make room (not at its 60 s read timeout).
   EXPECT_TRUE(testing::closed_within(idle.front()->socket(), 10s));
+  EXPECT_EQ(server.stop(), 0);
+}
+
+// Sends `text` on a fresh connection and returns all the server answers
+// before it closes (the server must close within 10 s).
+std::string answer_to_raw(const ServeProcess& server, const std::string& text) {
+  Client raw{server.port()};
+  asio::write(raw.socket(), asio::buffer(text));
+  std::optional<std::string> answer = testing::read_until_closed(raw.socket(), 10s);
+  EXPECT_TRUE(answer.has_value()) << "still open after 10 s: " << text;
+  return answer.value_or("");
+}
+
+std::size_t status_lines(const std::string& answer) {
+  std::size_t count = 0;
+  for (std::size_t at = answer.find("HTTP/1."); at != std::string::npos; at = answer.find("HTTP/1.", at + 1)) ++count;
+  return count;
+}
+
+// Regression: a Transfer-Encoding that does not end in chunked was read as
+// an empty body, and the body as the next request: a request smuggled past a
+// proxy that frames it by the coding spent another key's allowance.
+TEST(Serve, ATransferEncodingNotEndingInChunkedIsRefusedAndItsBodyNeverRead) {
+  ServeProcess server{demo_config};
+  const std::string smuggled = "GET /v1/acquire?policy=demo&key=smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const std::string coding : {"identity", "chunked, identity", "xchunked", "gzip"}) {
+    const std::string answer = answer_to_raw(
+        server, "POST /v1/acquire HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + coding + "\r\n\r\n" + smuggled);
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 400")) << coding << ": " << answer;
+    EXPECT_EQ(status_lines(answer), 1u) << coding << ": " << answer;
+  }
+  // Chunked after another coding: not implemented, and nothing read after it.
+  const std::string gzipped = answer_to_raw(
+      server, "POST /v1/acquire HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + smuggled);
+  EXPECT_TRUE(gzipped.starts_with("HTTP/1.1 501")) << gzipped;
+  EXPECT_EQ(status_lines(gzipped), 1u) << gzipped;
+  // The smuggled key was never decided: its first decision leaves 1 of 2.
+  Client client{server.port()};
+  EXPECT_NE(client.send(http::verb::get, "/v1/acquire?policy=demo&key=smuggled").body().find("\"remaining\":1"),
+            std::string::npos);
+  EXPECT_EQ(server.stop(), 0);
+}
+
+TEST(Serve, AnHttp11RequestWithoutOneHostIsRefusedAndA10OneIsNeverToldToContinue) {
+  ServeProcess server{demo_config};
+  EXPECT_TRUE(answer_to_raw(server, "GET /healthz HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 400"));
+  EXPECT_TRUE(answer_to_raw(server, "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").starts_with("HTTP/1.1 400"));
+  const std::string old = answer_to_raw(server,
+                                        "POST /v1/acquire HTTP/1.0\r\nExpect: 100-continue\r\n"
+                                        "Content-Type: application/json\r\nContent-Length: 29\r\n\r\n"
+                                        "{\"policy\":\"demo\",\"key\":\"ten\"}");
+  EXPECT_EQ(old.find("100 Continue"), std::string::npos) << old;
+  EXPECT_NE(old.find(" 200 "), std::string::npos) << old;
+  EXPECT_EQ(server.stop(), 0);
+}
+
+// Regression: at the connection cap only connections with nothing received
+// gave way, so sockets that each sent one byte locked every new client out.
+TEST(Serve, ConnectionsStalledInAHeaderGiveWayAtTheConnectionCap) {
+  ServeProcess server{demo_config, "--read-timeout 60s --max-connections 8"};
+  std::vector<std::unique_ptr<Client>> stalled;
+  for (int i = 0; i < 8; ++i) {
+    stalled.push_back(std::make_unique<Client>(server.port()));
+    asio::write(stalled.back()->socket(), asio::buffer(std::string{"G"}));
+  }
+  // Stalled means a header begun over a second ago (a real client sends its header at once).
+  std::this_thread::sleep_for(1200ms);
+  for (int i = 0; i < 3; ++i) {
+    Client client{server.port()};
+    timeval limit{10, 0};
+    setsockopt(client.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    EXPECT_EQ(client.send(http::verb::get, "/healthz").result_int(), 200u) << i;
+  }
+  EXPECT_TRUE(testing::closed_within(stalled.front()->socket(), 10s));
+  stalled.clear();  // not left for the drain at stop
   EXPECT_EQ(server.stop(), 0);
 }
 

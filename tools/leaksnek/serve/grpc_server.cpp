@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 
 #include "arguments.hpp"
 #include "envoy/service/ratelimit/v3/rls.grpc.pb.h"
@@ -53,6 +54,9 @@ GrpcServer::GrpcServer(EnvoyService& service, const std::string& listen) : impl_
   }
   if (host.empty()) host = "[::]";
   int bound = 0;
+  // grpc.health.v1.Health, as upstream serves it: SERVING while the server
+  // runs, so that an Envoy cluster with a gRPC health check keeps us in.
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(host + ":" + port, grpc::InsecureServerCredentials(), &bound);
   // Over EnvoyBounds::max_message is refused by the service with a message;

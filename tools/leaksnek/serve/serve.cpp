@@ -280,7 +280,8 @@ class Server {
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
     beast::flat_buffer buffer{buffer_limit};
     std::string out;   // the response being written (its capacity kept)
-    bool idle = true;  // waiting for the first byte of a request
+    bool idle = true;  // waiting for a request's header (its first byte, or the rest)
+    std::chrono::steady_clock::time_point waiting_since{};  // since when, while idle
   };
 
   // One thread's io_context and the connections it serves; touched only on
@@ -377,9 +378,9 @@ class Server {
 
   // On worker `index`'s thread: serves `socket` there. At the cap, a
   // connection waiting for a request gives way (as nginx reuses keep-alive
-  // connections), this worker's oldest first, then the next worker's; when
-  // every one is mid-request, the newcomer is refused. Idle sockets cannot
-  // lock legitimate clients out.
+  // connections), this worker's oldest first, then one stalled in a header,
+  // then the next worker's; when every one is mid-request, the newcomer is
+  // refused. Idle or trickling sockets cannot lock legitimate clients out.
   void admit(std::size_t index, tcp::socket socket, std::size_t tried) {
     Worker& worker = *workers_[index];
     auto refuse = [this] { open_.fetch_sub(1, std::memory_order_relaxed); };  // and `socket` closes
@@ -492,17 +493,29 @@ class Server {
   }
 
   // Closes `worker`'s longest-open connection that waits for a request with
-  // nothing of it received; false when there is none.
+  // nothing of it received, else the one longest stalled in a request header
+  // begun over a second ago (a client sends its header at once; one that
+  // trickles bytes to hold sockets must not lock others out); false when
+  // there is none.
   static bool close_oldest_idle(Worker& worker) {
+    auto close = [](Connection& connection) {
+      boost::system::error_code ignored;
+      connection.stream.close(ignored);  // NOLINT(bugprone-unused-return-value)
+      connection.idle = false;
+      return true;
+    };
     for (Connection& connection : worker.connections) {
-      if (connection.idle && connection.buffer.size() == 0 && connection.stream.is_open()) {
-        boost::system::error_code ignored;
-        connection.stream.close(ignored);  // NOLINT(bugprone-unused-return-value)
-        connection.idle = false;
-        return true;
+      if (connection.idle && connection.buffer.size() == 0 && connection.stream.is_open()) return close(connection);
+    }
+    const auto stalled_before = std::chrono::steady_clock::now() - std::chrono::seconds{1};
+    Connection* stalled = nullptr;
+    for (Connection& connection : worker.connections) {
+      if (connection.idle && connection.stream.is_open() && connection.waiting_since <= stalled_before &&
+          (stalled == nullptr || connection.waiting_since < stalled->waiting_since)) {
+        stalled = &connection;
       }
     }
-    return false;
+    return stalled != nullptr && close(*stalled);
   }
 
   // The configured cap, kept below the descriptor limit (with room for the
@@ -546,11 +559,14 @@ class Server {
       parser.body_limit(body_limit);
       connection.expires_after(options_.read_timeout);
       connection.idle = true;
+      connection.waiting_since = std::chrono::steady_clock::now();
       auto [read_error, bytes] =
           co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
       (void)bytes;
       connection.idle = false;
-      if (!read_error && !parser.is_done()) {
+      std::optional<HttpResponse> refusal;
+      if (!read_error) refusal = framing_refusal(parser);
+      if (!read_error && !refusal && !parser.is_done()) {
         // A client that asks first (Expect: 100-continue, as curl does for
         // larger bodies) is told to go on, unless its body is already too big.
         if (expects_continue(parser.get()) && (!parser.content_length() || *parser.content_length() <= body_limit)) {
@@ -559,15 +575,14 @@ class Server {
         std::tie(read_error, bytes) =
             co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
       }
-      if (read_error) {
-        std::optional<HttpResponse> refusal;
+      if (read_error || refusal) {
         if (read_error == http::error::header_limit) {
           refusal = Service::error(431, "the request header block is over 8 KiB");
         } else if (read_error == http::error::body_limit) {
           refusal = Service::error(413, "the request body is over 4 KiB");
         } else if (read_error == http::error::buffer_overflow) {
           refusal = Service::error(400, "the request's framing is over 12 KiB (a chunk line that never ends?)");
-        } else if (read_error.category() == http::make_error_code(http::error::bad_target).category() &&
+        } else if (read_error && read_error.category() == http::make_error_code(http::error::bad_target).category() &&
                    read_error != http::error::end_of_stream && read_error != http::error::partial_message) {
           refusal = Service::error(400, "malformed HTTP request: " + read_error.message());
         }
@@ -607,8 +622,37 @@ class Server {
     stream.shutdown(tcp::socket::shutdown_send, ignored);  // NOLINT(bugprone-unused-return-value)
   }
 
+  // RFC 9112: a request whose body's length cannot be told (a
+  // Transfer-Encoding whose last coding is not chunked) is refused and the
+  // connection closed, or its body would be read as the next request
+  // (smuggling past a proxy that frames it otherwise); codings before chunked
+  // are not implemented; an HTTP/1.1 request names exactly one Host.
+  static std::optional<HttpResponse> framing_refusal(const http::request_parser<http::string_body>& parser) {
+    const HttpRequest& request = parser.get();
+    const std::size_t codings = request.count(http::field::transfer_encoding);
+    if (codings > 0) {
+      if (!parser.chunked()) {
+        return Service::error(400,
+                              "the request's Transfer-Encoding does not end in chunked: its body's length is unknown");
+      }
+      if (codings > 1 || !beast::iequals(trimmed(request[http::field::transfer_encoding]), "chunked")) {
+        return Service::error(501, "the only transfer coding implemented is chunked alone");
+      }
+    }
+    if (request.version() >= 11 && request.count(http::field::host) != 1) {
+      return Service::error(400, "an HTTP/1.1 request must have exactly one Host header");
+    }
+    return std::nullopt;
+  }
+  static std::string_view trimmed(std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    return text;
+  }
+
+  // Only an HTTP/1.1 client is told to go on (RFC 9110 15.2: never a 1.0 one).
   static bool expects_continue(const HttpRequest& request) {
-    return beast::iequals(request[http::field::expect], "100-continue");
+    return request.version() >= 11 && beast::iequals(request[http::field::expect], "100-continue");
   }
   static std::string_view continue_line() { return "HTTP/1.1 100 Continue\r\n\r\n"; }
 

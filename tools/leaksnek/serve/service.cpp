@@ -233,7 +233,7 @@ HttpResponse Service::route(const HttpRequest& request, const PolicySet& policie
     response.set(http::field::allow, "GET, POST");
     return response;
   }
-  if (path == "/healthz") {
+  if (path == "/healthz" || path == "/healthcheck") {  // the second: envoyproxy/ratelimit's probes' path
     HttpResponse response{http::status::ok, request.version()};
     response.set(http::field::content_type, "application/json");
     response.body() = R"({"status":"ok"})";
