@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -456,6 +457,28 @@ TEST(MemoryStorage, CapEvictsTheLeastRecentlyUsedKeys) {
   // (allowed again: the one lossy case).
   for (int i = 4096 - 900; i < 4096; ++i) EXPECT_FALSE(limiter.try_acquire(numbered("k", i)).allowed) << i;
   for (int i = 0; i < 100; ++i) EXPECT_TRUE(limiter.try_acquire(numbered("k", i)).allowed) << i;
+}
+
+// Which new keys share a victim key's shard (and so evict it at a shard's
+// share of the cap) is not the same from one storage to the next: a client
+// cannot aim keys at a shard by computing std::hash.
+TEST(MemoryStorage, WhichKeysShareAShardDiffersBetweenStorages) {
+  auto first_evictor = [] {
+    ManualClock clock;
+    auto storage =
+        std::make_shared<MemoryStorage<std::string>>(MemoryStorage<std::string>::Options{.max_keys = 64, .shards = 64});
+    GcraLimiter<std::string> limiter{rl("1/h"), storage, nullptr, clock};
+    EXPECT_TRUE(limiter.try_acquire("victim").allowed);
+    for (int i = 0; i < 10'000; ++i) {
+      EXPECT_TRUE(limiter.try_acquire(numbered("k", i)).allowed);
+      if (limiter.try_acquire("victim").allowed) return i;  // evicted: one key per shard
+    }
+    return -1;
+  };
+  std::set<int> evictors;
+  for (int storage = 0; storage < 6; ++storage) evictors.insert(first_evictor());
+  EXPECT_EQ(evictors.count(-1), 0u);
+  EXPECT_GT(evictors.size(), 1u);  // the same key in six storages: about 1 in 64^5 by chance
 }
 
 TEST(MemoryStorage, RecentlyUsedKeysSurviveTheCap) {

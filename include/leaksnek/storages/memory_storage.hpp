@@ -30,11 +30,13 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -391,9 +393,25 @@ class MemoryStorage<Key>::Table final : public TableBase {
     shard.map.reserve(shard_cap_ > 0 ? std::min(room, shard_cap_) : room);
   }
 
+  // The key's hash mixed with this table's random seed: std::hash is not
+  // seeded, so a client who can compute it could otherwise aim keys at one
+  // shard and evict a victim key with a shard's share of the cap instead of
+  // the whole cap. One xor and one multiply, as unseeded: a full mixer
+  // (splitmix64's two) measured 3% off 10,000 keys' decisions.
   [[nodiscard]] std::size_t shard_of(std::size_t hash) const noexcept {
     if (shard_bits_ == 0) return 0;
-    return static_cast<std::size_t>((static_cast<std::uint64_t>(hash) * 0x9E3779B97F4A7C15ULL) >> (64 - shard_bits_));
+    const std::uint64_t x = (static_cast<std::uint64_t>(hash) ^ shard_seed_) * 0x9E3779B97F4A7C15ULL;
+    return static_cast<std::size_t>(x >> (64 - shard_bits_));
+  }
+  static std::uint64_t random_seed() noexcept {
+    std::uint64_t seed = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    seed ^= static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&seed));
+    try {
+      std::random_device device;
+      seed ^= (static_cast<std::uint64_t>(device()) << 32) ^ device();
+    } catch (...) {  // no entropy source: the clock and the stack's address (ASLR) alone
+    }
+    return seed;
   }
 
   // Before a shard takes a new key: when the shard is full (at its share of
@@ -451,6 +469,7 @@ class MemoryStorage<Key>::Table final : public TableBase {
 
   std::vector<Shard> shards_;
   int shard_bits_;
+  std::uint64_t shard_seed_ = random_seed();
   Duration sweep_interval_;
   std::size_t shard_cap_ = 0;
 };
