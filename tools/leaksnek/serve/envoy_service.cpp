@@ -141,7 +141,6 @@ struct EnvoyService::Snapshot {
   std::map<const envoy::Descriptor*, Counters*> counters;
   bool response_headers = false;
   bool stop_increment = false;
-  std::int64_t max_cost = 0;
   [[nodiscard]] const envoy::Domain* domain(std::string_view name) const {
     for (const envoy::Domain& domain : domains) {
       if (domain.name == name) return &domain;
@@ -207,7 +206,6 @@ void EnvoyService::configure(const ServeConfig& config) {
   next->domains = config.domains;
   next->response_headers = config.grpc_response_headers;
   next->stop_increment = config.grpc_stop_increment_when_over_limit;
-  next->max_cost = config.max_cost;
   auto add = [&](auto&& self, const envoy::Domain& domain, const envoy::Descriptor& descriptor) -> void {
     const bool denies_all = std::any_of(descriptor.limits.begin(), descriptor.limits.end(),
                                         [](const envoy::Limit& limit) { return limit.denies_all(); });
@@ -254,7 +252,6 @@ std::shared_ptr<const EnvoyService::Snapshot> EnvoyService::snapshot() const {
 }
 
 std::optional<std::string> EnvoyService::malformed(const rls::RateLimitRequest& request, std::size_t size) const {
-  const std::int64_t max_cost = snapshot()->max_cost;
   if (size > EnvoyBounds::max_message) {
     return "the request is " + std::to_string(size) + " bytes, over the limit of " +
            std::to_string(EnvoyBounds::max_message);
@@ -264,9 +261,6 @@ std::optional<std::string> EnvoyService::malformed(const rls::RateLimitRequest& 
   if (static_cast<std::size_t>(request.descriptors_size()) > EnvoyBounds::max_descriptors) {
     return std::to_string(request.descriptors_size()) + " descriptors, over the limit of " +
            std::to_string(EnvoyBounds::max_descriptors);
-  }
-  if (request.hits_addend() > static_cast<std::uint64_t>(max_cost)) {
-    return "hits_addend " + std::to_string(request.hits_addend()) + " is over max_cost " + std::to_string(max_cost);
   }
   for (int i = 0; i < request.descriptors_size(); ++i) {
     const auto& descriptor = request.descriptors(i);
@@ -284,10 +278,6 @@ std::optional<std::string> EnvoyService::malformed(const rls::RateLimitRequest& 
     if (const auto& unknown = descriptor.GetReflection()->GetUnknownFields(descriptor); unknown.field_count() > 0) {
       return where + " has field " + std::to_string(unknown.field(0).number()) +
              ", which this service does not know (refunds, is_negative_hits, are not supported)";
-    }
-    if (descriptor.has_hits_addend() && descriptor.hits_addend().value() > static_cast<std::uint64_t>(max_cost)) {
-      return where + ".hits_addend " + std::to_string(descriptor.hits_addend().value()) + " is over max_cost " +
-             std::to_string(max_cost);
     }
     if (descriptor.has_limit()) {
       if (!unit_of(descriptor.limit().unit())) return where + ".limit has no known unit";
@@ -350,8 +340,12 @@ void EnvoyService::should_rate_limit(const rls::RateLimitRequest& request, rls::
   for (int i = 0; i < request.descriptors_size() && domain != nullptr; ++i) {
     Work::Item& item = work->items[static_cast<std::size_t>(i)];
     const auto& descriptor = request.descriptors(i);
-    item.hits = descriptor.has_hits_addend() ? static_cast<std::int64_t>(descriptor.hits_addend().value())
-                                             : std::max<std::int64_t>(1, request.hits_addend());
+    // Any hits_addend is answered, as upstream answers it (an error would
+    // let Envoy fail open): past the limit's count it can never fit, so it
+    // is decided as count + 1 (below).
+    const std::uint64_t hits = descriptor.has_hits_addend() ? descriptor.hits_addend().value()
+                                                            : std::max<std::uint64_t>(1, request.hits_addend());
+    item.hits = static_cast<std::int64_t>(std::min<std::uint64_t>(hits, std::uint64_t{1} << 62));
     if (descriptor.has_limit()) {  // the proxy's own limit for this descriptor
       item.unit = *unit_of(descriptor.limit().unit());
       item.period = envoy::unit_duration(item.unit);
@@ -364,6 +358,7 @@ void EnvoyService::should_rate_limit(const rls::RateLimitRequest& request, rls::
       item.keep = override_runner(request, i, item.key);
       item.runner = item.keep.get();
       item.count = descriptor.limit().requests_per_unit();
+      item.hits = std::min(item.hits, item.count + 1);
       item.fill_when_over = true;
       continue;
     }
@@ -402,6 +397,7 @@ void EnvoyService::should_rate_limit(const rls::RateLimitRequest& request, rls::
     item.fixed_window = node.fixed_window;
     item.fill_when_over = node.fixed_window && matched.limits.size() == 1;
     item.count = node.count;
+    item.hits = std::min(item.hits, item.count + 1);
     item.period = node.period;
     item.unit = matched.limits.front().unit;
     item.key = bounded_key(std::move(match.counter_key));
