@@ -465,6 +465,23 @@ TEST(EnvoyGrpc, ReplacesDropsTheReplacedLimit) {
   EXPECT_EQ(server.process.stop(), 0);
 }
 
+// A request as large as upstream answers (a path of 100 KB in a descriptor,
+// which Envoy's headers allow) is decided, not refused: a refusal would let
+// Envoy pass it. Only past upstream's 4 MiB is it an error.
+TEST(EnvoyGrpc, ALargeRequestIsDecidedAndOnlyOneOverFourMiBIsRefused) {
+  EnvoyServer server;
+  within_one_minute([&] {
+    const std::string value = fresh("v") + std::string(100'000, 'p');
+    for (int i = 0; i < 20; ++i) {
+      EXPECT_EQ(call(server, request_of("basic", {{{"twenty", value}}})).response.overall_code(), Code::OK) << i;
+    }
+    EXPECT_EQ(call(server, request_of("basic", {{{"twenty", value}}})).response.overall_code(), Code::OVER_LIMIT);
+    Answer huge = call(server, request_of("basic", {{{"twenty", std::string(5 << 20, 'h')}}}));
+    EXPECT_EQ(huge.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  });
+  EXPECT_EQ(server.process.stop(), 0);
+}
+
 TEST(EnvoyGrpc, AMalformedRequestIsInvalidArgumentAndCountsNothing) {
   EnvoyServer server;
   within_one_minute([&] {

@@ -38,9 +38,10 @@ namespace rls = ::envoy::service::ratelimit::v3;
 struct EnvoyBounds {
   static constexpr std::size_t max_descriptors = 64;
   static constexpr std::size_t max_entries = 16;
-  static constexpr std::size_t max_message = 64 * 1024;  // bytes
-  static constexpr std::size_t max_overrides = 1000;     // runners of requests' own limits kept
-  static constexpr std::size_t max_series = 10'000;      // detailed metric series, the rest folded
+  static constexpr std::size_t max_message =
+      4 << 20;  // bytes: upstream's (Go gRPC's default), so no request it answers is refused
+  static constexpr std::size_t max_overrides = 1000;  // runners of requests' own limits kept
+  static constexpr std::size_t max_series = 10'000;   // detailed metric series, the rest folded
 };
 
 class EnvoyService {

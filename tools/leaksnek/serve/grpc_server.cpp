@@ -61,7 +61,7 @@ GrpcServer::GrpcServer(EnvoyService& service, const std::string& listen) : impl_
   builder.AddListeningPort(host + ":" + port, grpc::InsecureServerCredentials(), &bound);
   // Over EnvoyBounds::max_message is refused by the service with a message;
   // far over it, by gRPC before it is read.
-  builder.SetMaxReceiveMessageSize(static_cast<int>(16 * EnvoyBounds::max_message));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(2 * EnvoyBounds::max_message));
   // What clients can make it hold: streams per connection, memory in all;
   // idle connections close; a second server on the port is refused, not
   // handed half the connections (gRPC sets SO_REUSEPORT by default).
