@@ -129,6 +129,10 @@ class Fast {
   virtual void cancel(const Key& key, const Reservation& reservation) = 0;
   virtual bool limit_exceeded(const Key& key) = 0;
   [[nodiscard]] virtual const std::string& name() const = 0;
+  // Over a MemoryStorage: a key's state fields (the seed's read; nullopt when
+  // none), and replacing them (its write; empty forgets the key).
+  virtual std::optional<std::vector<std::int64_t>> stored_fields(const Key& key) const = 0;
+  virtual void store_fields(const Key& key, std::vector<std::int64_t> fields) = 0;
 };
 
 template <Algorithm A>
@@ -136,8 +140,11 @@ class FastOf final : public Fast {
  public:
   FastOf(std::optional<std::string> name, std::vector<RateLimit> limits, std::shared_ptr<RateStorage<Key>> storage,
          ClockRef clock)
-      : limiter_{name ? std::move(*name) : default_policy_name(A::name, limits), std::move(limits), std::move(storage),
-                 nullptr, clock} {}
+      : memory_{std::dynamic_pointer_cast<MemoryStorage<Key>>(storage)},
+        core_{name ? *name : default_policy_name(A::name, limits), limits, clock},
+        limiter_{core_.name(), std::move(limits), std::move(storage), nullptr, clock} {
+    if (memory_) tables_ = core_.tables_in(*memory_);  // the limiter's own tables: same name, algorithm and tag
+  }
 
   Decision try_acquire(const Key& key, std::int64_t cost) override { return limiter_.try_acquire(key, cost); }
   Decision try_acquire_at(const Key& key, std::int64_t cost, Instant at) override {
@@ -149,8 +156,21 @@ class FastOf final : public Fast {
   void cancel(const Key& key, const Reservation& reservation) override { limiter_.cancel(key, reservation); }
   bool limit_exceeded(const Key& key) override { return limiter_.limit_exceeded(key); }
   [[nodiscard]] const std::string& name() const override { return limiter_.name(); }
+  std::optional<std::vector<std::int64_t>> stored_fields(const Key& key) const override {
+    if (!memory_) throw py::type_error("only a MemoryStorage's state is read by key here");
+    std::optional<Rate> rate = core_.stored(tables_, key);
+    if (!rate) return std::nullopt;
+    return std::move(rate->fields);
+  }
+  void store_fields(const Key& key, std::vector<std::int64_t> fields) override {
+    if (!memory_) throw py::type_error("only a MemoryStorage's state is written by key here");
+    core_.store(tables_, key, Rate{std::move(fields)});
+  }
 
  private:
+  std::shared_ptr<MemoryStorage<Key>> memory_;  // when the storage is one
+  DecisionCore<A, Key> core_;
+  typename DecisionCore<A, Key>::Tables tables_;
   Limiter<A, Key> limiter_;
 };
 
@@ -416,6 +436,16 @@ PYBIND11_MODULE(_leaksnek, m) {
             return maybe_released(self, [&] { return self.fast->limit_exceeded(k); });
           },
           py::arg("key"))
+      .def(
+          "stored_fields",
+          [](const FastLimiter& self, py::handle key) { return self.fast->stored_fields(key_of(key)); }, py::arg("key"),
+          "Over a MemoryStorage: the key's state fields, or None when it has none.")
+      .def(
+          "store_fields",
+          [](FastLimiter& self, py::handle key, std::vector<std::int64_t> fields) {
+            self.fast->store_fields(key_of(key), std::move(fields));
+          },
+          py::arg("key"), py::arg("fields"), "Over a MemoryStorage: replaces the key's state ([] forgets it).")
       .def(
           "try_acquire",
           [](FastLimiter& self, py::handle key, std::int64_t cost) {

@@ -230,3 +230,33 @@ def test_an_interrupted_acquire_gives_its_booking_back(storage_kind: str) -> Non
     denied = limiter.try_acquire("k")
     assert not denied.allowed
     assert 15 < denied.retry_after <= 20
+
+
+def test_memory_storage_read_and_write_are_the_limiters_own_state() -> None:
+    # The seed's pattern: seed a key's state through the storage, then decide.
+    from leaksnek.interfaces.values.rate import Rate
+    from leaksnek.interfaces.values.rate_limit import RateLimit
+
+    clock = ManualClock(1000)
+    storage = MemoryStorage()
+    limit = RateLimit(operations=2, period=timedelta(minutes=1))
+    limiter = LeakyBucketLimiter[str](rate_limit=limit, rate_storage=storage, clock=clock)
+    storage.write("k", Rate(operations=2, updated_at=clock.now() - 30))  # 30 s ago: one of the two has leaked
+    assert [limiter.limit_exceeded("k") for _ in range(3)] == [False, True, True]
+    assert storage.read("k").operations == 2
+    assert storage.read("never").operations == 0 and not storage.read("never").state
+    storage.write("k", Rate.default())  # forgets the key: a full allowance again
+    assert [limiter.limit_exceeded("k") for _ in range(3)] == [False, False, True]
+    # Written before any limiter: a limiter bound later starts from it.
+    early = MemoryStorage()
+    early.write("j", Rate(operations=2, updated_at=clock.now()))
+    assert LeakyBucketLimiter[str](rate_limit=limit, rate_storage=early, clock=clock).limit_exceeded("j")
+    # Another algorithm: its state round-trips through Rate.state.
+    gcra = GcraLimiter[str](rate_limit=rl("1/h"), rate_storage=storage, clock=clock)
+    assert not gcra.limit_exceeded("g")
+    saved = storage.read("g")
+    assert saved.state
+    storage.write("g", Rate.default())
+    assert not gcra.limit_exceeded("g")
+    storage.write("g", saved)
+    assert gcra.limit_exceeded("g")

@@ -484,6 +484,30 @@ TEST(MemoryStorage, WhichKeysShareAShardDiffersBetweenStorages) {
   EXPECT_GT(evictors.size(), 1u);  // the same key in six storages: about 1 in 64^5 by chance
 }
 
+// The seed's read and write on a table (what the Python MemoryStorage's
+// read()/write() use): a key's state, and replacing or forgetting it.
+TEST(MemoryStorage, AKeysStateIsReadAndReplacedThroughItsPolicy) {
+  ManualClock clock;
+  auto storage = std::make_shared<MemoryStorage<std::string>>();
+  GcraLimiter<std::string> limiter{"p", rl("1/h"), storage, nullptr, clock};
+  DecisionCore<Gcra, std::string> core{"p", {rl("1/h")}, ClockRef{clock}};
+  const auto tables = core.tables_in(*storage);
+  EXPECT_FALSE(core.stored(tables, "k"));
+  ASSERT_TRUE(limiter.try_acquire("k").allowed);
+  const std::optional<Rate> saved = core.stored(tables, "k");
+  ASSERT_TRUE(saved);
+  EXPECT_FALSE(limiter.try_acquire("k").allowed);
+  core.store(tables, "k", Rate{});  // forgotten: a full allowance again
+  EXPECT_FALSE(core.stored(tables, "k"));
+  ASSERT_TRUE(limiter.try_acquire("k").allowed);
+  core.store(tables, "k", Rate{});
+  core.store(tables, "k", *saved);  // back as it was: spent
+  EXPECT_FALSE(limiter.try_acquire("k").allowed);
+  EXPECT_THROW(core.store(tables, "fresh", Rate{{1, 2, 3, 4, 5}}), StateError);
+  EXPECT_FALSE(core.stored(tables, "fresh"));  // a refused state is not stored
+  EXPECT_FALSE(limiter.try_acquire("k").allowed);
+}
+
 TEST(MemoryStorage, RecentlyUsedKeysSurviveTheCap) {
   ManualClock clock;
   auto storage =

@@ -88,6 +88,31 @@ class DecisionCore {
     return tables.multi->apply(key, now, *multi_,
                                [&](auto& state, Instant t) { return multi_->decide(state, t, cost); });
   }
+  // `key`'s state as the seed's Rate (its read), or nullopt when it has none.
+  [[nodiscard]] std::optional<Rate> stored(const Tables& tables, const Key& key) const {
+    if (tables.single != nullptr) {
+      auto state = tables.single->peek(key);
+      return state ? std::optional<Rate>{rate_of(*single_, *state)} : std::nullopt;
+    }
+    auto state = tables.multi->peek(key);
+    return state ? std::optional<Rate>{rate_of(*multi_, *state)} : std::nullopt;
+  }
+  // Replaces `key`'s state with `rate` (the seed's write; an empty Rate
+  // forgets the key). Throws StateError for a Rate this policy cannot read,
+  // storing nothing.
+  void store(const Tables& tables, const Key& key, const Rate& rate) const {
+    const Instant now = clock_.now();
+    if (tables.single != nullptr) {
+      std::optional<typename SinglePolicy<A>::State> state;
+      if (!rate.empty()) state = state_of(*single_, rate);
+      tables.single->put(key, std::move(state), now, *single_);
+      return;
+    }
+    std::optional<typename MultiPolicy<A>::State> state;
+    if (!rate.empty()) state = state_of(*multi_, rate);
+    tables.multi->put(key, std::move(state), now, *multi_);
+  }
+
   // Decides now, and when denied but fitting within `max_wait`, reserves.
   Reservation reserve(const Tables& tables, const Key& key, std::int64_t cost, Duration max_wait) const {
     Reservation reservation;

@@ -36,6 +36,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -246,6 +247,43 @@ class MemoryStorage<Key>::Table final : public TableBase {
       shard.map.emplace(key, std::move(state), ++shard.clock);
     }
     return finish(std::move(result));
+  }
+
+  // The seed's read and write on a table: `key`'s state now (nullopt when it
+  // has none: never seen, or dropped once fresh), and replacing it (nullopt
+  // forgets the key; a new key may first sweep or evict in its shard, as on
+  // a decision). Each takes the key's shard exclusively: for inspecting and
+  // seeding state, not for deciding. Thread-safe.
+  [[nodiscard]] std::optional<State> peek(const Key& key) const {
+    const std::size_t hash = Hash{}(key);
+    const Shard& shard = shards_[shard_of(hash)];
+    std::lock_guard exclusive{shard.access};
+    auto found = shard.map.find(Lookup{hash, &key});
+    if (found == shard.map.end()) return std::nullopt;
+    return State{found->state()};
+  }
+  void put(const Key& key, std::optional<State> state, Instant now, const Policy& policy) {
+    const std::size_t hash = Hash{}(key);
+    Shard& shard = shards_[shard_of(hash)];
+    std::lock_guard exclusive{shard.access};
+    now = std::max(now, shard.latest);
+    shard.latest = now;
+    auto found = shard.map.find(Lookup{hash, &key});
+    if (!state) {
+      if (found != shard.map.end()) shard.map.erase(found);
+      return;
+    }
+    if (found != shard.map.end()) {
+      found->update_alone(
+          [&](State& stored) {
+            stored = std::move(*state);
+            return 0;
+          },
+          ++shard.clock);
+      return;
+    }
+    make_room(shard, now, policy);
+    shard.map.emplace(key, std::move(*state), ++shard.clock);
   }
 
   void add_to(Statistics& total) const override {

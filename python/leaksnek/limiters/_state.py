@@ -128,6 +128,8 @@ def bind(
     raw = raw_limits(limits)
     if isinstance(storage, (MemoryStorage, RedisStorage)):
         fast = _leaksnek.FastLimiter(algorithm, raw, storage._core, name, clock)
+        if isinstance(storage, MemoryStorage):
+            storage._bind((algorithm, fast.name, tuple(raw)), fast, codec_for(algorithm, limits), clock)
         return Binding(fast, None, None, fast.name)
     if key_mutex is None:
         raise ValueError(f"a limiter over a storage of your own needs key_mutex ({mutex_kind})")

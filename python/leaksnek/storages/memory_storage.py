@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import TypeVar
+import time
+from typing import Any, TypeVar
 
 from leaksnek import _leaksnek
 from leaksnek.interfaces.storages.rate_store import RateStorage
@@ -20,22 +21,59 @@ class MemoryStorage(RateStorage[K]):
     Keys: str, bytes, int, float, None, tuples and frozensets of them, and values whose type defines
     __repr__ (keyed by type and repr); others raise TypeError. Thread-safe.
 
-    read() and write() are the seed's, for code that drives a storage by hand; limiters do not use them.
+    read() and write() are the seed's, on the limiters' own state: write() sets a key's state in
+    every limiter bound to this storage (and in those bound later), read() returns it from the last
+    one bound that has the key (a Rate.default() when none has it), so that a test can seed or
+    inspect a key as with the seed's MemoryStorage. Each takes the key's shard exclusively: for
+    tests and tools, not for deciding. Only the one-limit leaky bucket's state fits the seed's
+    operations and updated_at alone; other algorithms' Rates carry their state in Rate.state
+    (operations is then 0). Without a limiter bound, a plain dict.
     """
 
     def __init__(self, max_keys: int = 0, shards: int = 64) -> None:
         self._core = _leaksnek.MemoryStorage(max_keys=max_keys, shards=shards)
-        self._rates: dict[K, Rate] = {}
+        self._rates: dict[K, Rate] = {}  # written by hand, for limiters bound later
         self._rates_lock = threading.Lock()
+        # (FastLimiter, codec, clock) of the limiters over it, one per policy table (the latest).
+        self._bound: dict[Any, tuple[Any, Any, Any]] = {}
 
     def read(self, key: K) -> Rate:
         with self._rates_lock:
+            bound = list(self._bound.values())
             rate = self._rates.get(key)
-        return Rate.default() if rate is None else rate
+        if not bound:
+            return Rate.default() if rate is None else rate
+        for fast, codec, clock in reversed(bound):
+            fields = fast.stored_fields(key)
+            if fields is not None:
+                now = time.monotonic_ns() if clock is None else clock.now_ns()
+                return codec.rate(fields, now, 0)
+        return Rate.default()
 
     def write(self, key: K, value: Rate) -> None:
         with self._rates_lock:
+            bound = list(self._bound.values())
             self._rates[key] = value
+        # Into every limiter's table that can read it (an algorithm's Rate.state
+        # fits no other's); refused only when none can.
+        refusals: list[ValueError] = []
+        for fast, codec, _ in bound:
+            try:
+                fast.store_fields(key, codec.fields(value))
+            except ValueError as error:
+                refusals.append(error)
+        if bound and len(refusals) == len(bound):
+            raise refusals[0]
+
+    def _bind(self, table: Any, fast: Any, codec: Any, clock: Any) -> None:
+        """A limiter over this storage (`table`: what names its state, so that limiters made again and
+        again keep one entry): what was written by hand reaches it too."""
+        with self._rates_lock:
+            self._bound.pop(table, None)
+            self._bound[table] = (fast, codec, clock)
+            written = list(self._rates.items())
+        for key, value in written:
+            fast.store_fields(key, codec.fields(value))
 
     def statistics(self) -> dict[str, int]:
         """Keys tracked by limiters, evicted by the cap, forgotten once fresh."""
