@@ -290,7 +290,9 @@ TEST(Serve, CheckTakesTheKeyFromTheConfiguredHeader) {
   EXPECT_EQ(head.result_int(), 200u);
   EXPECT_EQ(client.send(http::verb::get, "/healthz").body(), R"({"status":"ok"})");
   EXPECT_EQ(client.send(http::verb::get, "/healthcheck").result(), http::status::ok);  // upstream's probe path
-  EXPECT_EQ(client.send(http::verb::get, "/v1/check/strict").result_int(), 400u);      // no key header
+  EXPECT_EQ(client.send(http::verb::get, "/healthz")[http::field::date].size(),
+            29u);  // RFC 9110: "Sun, 06 Nov 1994 08:49:37 GMT"
+  EXPECT_EQ(client.send(http::verb::get, "/v1/check/strict").result_int(), 400u);  // no key header
   EXPECT_EQ(client.send(http::verb::get, "/v1/check/nope", "", {{"X-Real-IP", "a"}}).result_int(), 404u);
 }
 
@@ -847,12 +849,18 @@ TEST(Serve, TheAccessLogIsOneJsonLinePerRequestAndOffByDefault) {
     ServeProcess server{demo_config, "--access-log 2>" + log.string()};
     Client client{server.port()};
     (void)client.send(http::verb::get, "/v1/acquire?policy=demo&key=logged");
+    // Bytes that are not UTF-8 still make a line of valid JSON.
+    (void)answer_to_raw(server,
+                        "GET /v1/acquire?policy=demo&key=\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     EXPECT_EQ(server.stop(), 0);
   }
   std::ifstream in{log};
   std::string line;
   std::getline(in, line);
   EXPECT_EQ(line.rfind(R"({"method":"GET","target":"/v1/acquire?policy=demo&key=logged","status":200,"us":)", 0), 0u)
+      << line;
+  std::getline(in, line);
+  EXPECT_EQ(line.rfind(R"({"method":"GET","target":"/v1/acquire?policy=demo&key=\u00ff\u00fe","status":)", 0), 0u)
       << line;
   {
     ServeProcess quiet{demo_config, "2>" + log.string()};

@@ -673,11 +673,22 @@ class Server {
   }
 
   static void log(const HttpRequest& request, const HttpResponse& response, std::chrono::nanoseconds took) {
-    std::string target{request.target()};
+    // Valid JSON whatever the client sent: a control character or a byte
+    // over 0x7F (not necessarily UTF-8) is written as \u00XX, its byte read
+    // as Latin-1, so the line parses and the bytes can be told.
     std::string escaped;
-    for (char c : target) {
-      if (c == '"' || c == '\\') escaped.push_back('\\');
-      if (static_cast<unsigned char>(c) >= 0x20) escaped.push_back(c);
+    for (const char c : request.target()) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        escaped.push_back('\\');
+        escaped.push_back(c);
+      } else if (byte < 0x20 || byte > 0x7E) {
+        static constexpr char hex[] = "0123456789abcdef";
+        escaped.append("\\u00").push_back(hex[byte >> 4]);
+        escaped.push_back(hex[byte & 0xF]);
+      } else {
+        escaped.push_back(c);
+      }
     }
     std::fprintf(stderr, "{\"method\":\"%s\",\"target\":\"%s\",\"status\":%u,\"us\":%lld}\n",
                  std::string{request.method_string()}.c_str(), escaped.c_str(), response.result_int(),

@@ -3,6 +3,7 @@
 #include <array>
 #include <charconv>
 #include <cstdio>
+#include <ctime>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -453,6 +454,23 @@ HttpResponse Service::metrics_page(const HttpRequest& request, const PolicySet& 
   return response;
 }
 
+namespace {
+// RFC 9110 6.6.1: an origin server with a clock sends Date; formatted once a
+// second per thread (the C locale's day and month names, as the RFC's).
+std::string_view http_date() {
+  thread_local std::time_t formatted = -1;
+  thread_local std::array<char, 40> text{};
+  const std::time_t now = std::time(nullptr);
+  if (now != formatted) {
+    std::tm utc{};
+    gmtime_r(&now, &utc);
+    std::strftime(text.data(), text.size(), "%a, %d %b %Y %H:%M:%S GMT", &utc);
+    formatted = now;
+  }
+  return text.data();
+}
+}  // namespace
+
 void serialize(const HttpResponse& response, std::string& out) {
   out.clear();
   out.append(response.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
@@ -464,6 +482,7 @@ void serialize(const HttpResponse& response, std::string& out) {
   const boost::beast::string_view reason = response.reason();
   const boost::beast::string_view text = reason.empty() ? http::obsolete_reason(response.result()) : reason;
   out.append(text.data(), text.size()).append("\r\n");
+  out.append("Date: ").append(http_date()).append("\r\n");
   for (const auto& field : response) {
     out.append(field.name_string().data(), field.name_string().size()).append(": ");
     out.append(field.value().data(), field.value().size()).append("\r\n");
