@@ -8,10 +8,10 @@
 // - ManualClock, Decision, Reservation.
 // Keys: a str is its UTF-8 bytes; any other key is 0xFF (never in UTF-8), a
 // type letter and its bytes, decimal digits or repr(), so keys of different
-// types never collide. An object of another type is keyed by its type's full
-// name and its repr() when its type defines one (an Enum member, a UUID, a
-// dataclass: a repr made of its content); object's own repr names an address,
-// which a later object reuses, so such keys are refused.
+// types never collide. Values of a few more types are keyed by their
+// content: an Enum member (class and name), a UUID (its bytes), a frozen
+// dataclass (class and compared fields); any other object is refused, as its
+// identity would be its address, which a later object reuses.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -37,6 +37,26 @@ namespace leaksnek::python {
 namespace {
 
 using Key = std::string;
+
+bool instance_of(py::handle object, const char* module, const char* type) {
+  const int result = PyObject_IsInstance(object.ptr(), py::module_::import(module).attr(type).ptr());
+  if (result < 0) throw py::error_already_set();
+  return result == 1;
+}
+
+bool frozen_dataclass(py::handle object) {
+  if (!py::hasattr(object, "__dataclass_params__") || PyType_Check(object.ptr())) return false;
+  const py::object params = object.attr("__dataclass_params__");
+  return params.attr("frozen").cast<bool>() && params.attr("eq").cast<bool>();
+}
+
+void append_type_name(std::string& out, py::handle object) {
+  const py::handle type = py::type::handle_of(object);
+  const std::string name = py::str(type.attr("__module__")).cast<std::string>() + "." +
+                           py::str(type.attr("__qualname__")).cast<std::string>();
+  out.append(std::to_string(name.size())).push_back(':');
+  out.append(name);
+}
 
 Key key_of(py::handle key) {
   PyObject* object = key.ptr();
@@ -83,27 +103,52 @@ Key key_of(py::handle key) {
     std::vector<Key> parts;
     for (py::handle item : key) parts.push_back(key_of(item));
     std::sort(parts.begin(), parts.end());
-    result.push_back('s');
+    result.push_back('F');
     for (const Key& part : parts) result.append(std::to_string(part.size())).append(":").append(part);
-  } else if (Py_TYPE(object)->tp_repr != PyBaseObject_Type.tp_repr) {
-    const py::handle type = py::type::handle_of(key);
-    result.push_back('r');
-    const std::string name = py::str(type.attr("__module__")).cast<std::string>() + "." +
-                             py::str(type.attr("__qualname__")).cast<std::string>();
-    result.append(std::to_string(name.size())).push_back(':');
-    result.append(name);
-    result.append(py::repr(key).cast<std::string>());
+  } else if (instance_of(key, "enum", "Enum")) {  // a member: its class and name
+    result.push_back('e');
+    append_type_name(result, key);
+    result.append(py::str(key.attr("name")).cast<std::string>());
+  } else if (instance_of(key, "uuid", "UUID")) {  // its 16 bytes: equal UUIDs, one key
+    result.push_back('u');
+    result.append(key.attr("bytes").cast<std::string>());
+  } else if (frozen_dataclass(key)) {  // its class and the fields it compares, as a tuple
+    result.push_back('d');
+    append_type_name(result, key);
+    py::list values;
+    for (py::handle field : py::module_::import("dataclasses").attr("fields")(key)) {
+      if (field.attr("compare").cast<bool>()) values.append(key.attr(field.attr("name")));
+    }
+    result.append(key_of(py::tuple(values)));
   } else {
     throw py::type_error(
-        "a key is a str, bytes, int, float, None, a tuple or frozenset of them, or a value whose type defines "
-        "__repr__ (an Enum, a UUID, a dataclass), not " +
+        "a key is a str, bytes, int, float, None, an Enum member, a UUID, a frozen dataclass, or a tuple or "
+        "frozenset of them, not " +
         py::str(py::type::handle_of(key).attr("__name__")).cast<std::string>() +
-        " (its repr names its address, which a later object may reuse)");
+        " (an object without a value of its own would be keyed by its address, which a later object reuses)");
   }
   return result;
 }
 
 Instant instant_of(std::int64_t ns) { return Instant{Duration{ns}}; }
+
+// An int argument as int64: a non-int is a TypeError, an int out of range a
+// ValueError naming it (pybind's own conversion says only "incompatible
+// function arguments").
+std::int64_t int64_of(py::handle value, const char* name) {
+  if (!PyLong_Check(value.ptr())) {
+    throw py::type_error(std::string{name} + " must be an int, not " +
+                         py::str(py::type::handle_of(value).attr("__name__")).cast<std::string>());
+  }
+  int overflow = 0;
+  const long long result = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+  if (overflow != 0) {
+    throw py::value_error(std::string{name} + " " + py::str(value).cast<std::string>() +
+                          " is out of range (a signed 64-bit integer)");
+  }
+  if (result == -1 && PyErr_Occurred() != nullptr) throw py::error_already_set();
+  return result;
+}
 
 // A ManualClock shared by the limiters that read it.
 using ManualClockPtr = std::shared_ptr<ManualClock>;
@@ -448,21 +493,26 @@ PYBIND11_MODULE(_leaksnek, m) {
           py::arg("key"), py::arg("fields"), "Over a MemoryStorage: replaces the key's state ([] forgets it).")
       .def(
           "try_acquire",
-          [](FastLimiter& self, py::handle key, std::int64_t cost) {
+          [](FastLimiter& self, py::handle key, py::handle cost_object) {
             Key k = key_of(key);
+            const std::int64_t cost = int64_of(cost_object, "cost");
             return maybe_released(self, [&] { return self.fast->try_acquire(k, cost); });
           },
           py::arg("key"), py::arg("cost") = 1)
       .def(
           "try_acquire_at",
-          [](FastLimiter& self, py::handle key, std::int64_t cost, std::int64_t at) {
+          [](FastLimiter& self, py::handle key, py::handle cost_object, py::handle at_object) {
             Key k = key_of(key);
+            const std::int64_t cost = int64_of(cost_object, "cost");
+            const std::int64_t at = int64_of(at_object, "at_ns");
             return maybe_released(self, [&] { return self.fast->try_acquire_at(k, cost, instant_of(at)); });
           },
           py::arg("key"), py::arg("cost"), py::arg("at_ns"))
       .def("reserve",
-           [](FastLimiter& self, py::handle key, std::int64_t cost, std::int64_t max_wait) {
+           [](FastLimiter& self, py::handle key, py::handle cost_object, py::handle max_wait_object) {
              Key k = key_of(key);
+             const std::int64_t cost = int64_of(cost_object, "cost");
+             const std::int64_t max_wait = int64_of(max_wait_object, "max_wait");
              return maybe_released(self, [&] { return self.fast->reserve(k, cost, Duration{max_wait}); });
            })
       .def("cancel",
@@ -484,16 +534,28 @@ PYBIND11_MODULE(_leaksnek, m) {
              });
            }),
            py::arg("algorithm"), py::arg("limits"), py::arg("name") = py::none())
-      .def("step", &Stepper::step, py::arg("fields"), py::arg("now_ns"), py::arg("cost"), py::arg("max_wait_ns"))
-      .def("cancel", &Stepper::cancel, py::arg("fields"), py::arg("until_ns"), py::arg("cost"))
+      .def(
+          "step",
+          [](const Stepper& self, const std::vector<std::int64_t>& fields, std::int64_t now, py::handle cost,
+             py::handle max_wait) {
+            return self.step(fields, now, int64_of(cost, "cost"), int64_of(max_wait, "max_wait"));
+          },
+          py::arg("fields"), py::arg("now_ns"), py::arg("cost"), py::arg("max_wait_ns"))
+      .def(
+          "cancel",
+          [](const Stepper& self, const std::vector<std::int64_t>& fields, std::int64_t until, py::handle cost) {
+            return self.cancel(fields, until, int64_of(cost, "cost"));
+          },
+          py::arg("fields"), py::arg("until_ns"), py::arg("cost"))
       .def_property_readonly("name", &Stepper::name);
 
   m.def("parse_rate", &parse_rate, py::arg("text"),
         "(count, period in ns) of a rate such as '10/m'; ValueError naming the problem.");
   m.def(
       "check_limit",
-      [](std::int64_t count, std::int64_t period, std::int64_t burst) {
-        (void)RateLimit{count, Duration{period}}.with_burst(burst);
+      [](py::handle count, py::handle period, py::handle burst) {
+        (void)RateLimit{int64_of(count, "operations"), Duration{int64_of(period, "period (ns)")}}.with_burst(
+            int64_of(burst, "burst"));
       },
       "Raises ValueError for a limit leaksnek refuses.");
   m.def("steady_now_ns", [] { return detail::nanos(SteadyClock{}.now()); });

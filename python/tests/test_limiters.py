@@ -111,7 +111,7 @@ def test_keys_equal_as_dict_keys_are_one_key_and_objects_are_refused() -> None:
         limiter.limit_exceeded(Anything())  # its repr names an address a later object may reuse
 
 
-def test_values_whose_type_defines_repr_are_keys() -> None:
+def test_enum_uuid_frozen_dataclass_and_frozenset_values_are_keys() -> None:
     import dataclasses
     import enum
     import uuid
@@ -132,6 +132,14 @@ def test_values_whose_type_defines_repr_are_keys() -> None:
     again = [Tier.FREE, uuid.UUID(int=42), Tenant(1), frozenset(["b", "a"]), "\ud800"]
     assert [limiter.limit_exceeded(key) for key in again] == [True] * len(again)
     assert not limiter.limit_exceeded(str(user))  # a str is not the UUID
+
+    @dataclasses.dataclass(eq=False)  # hashed by identity
+    class Mutable:
+        id: int
+
+    for identity_only in (lambda: None, Mutable(1), threading.Lock()):
+        with pytest.raises(TypeError, match="a key is a str"):
+            limiter.limit_exceeded(identity_only)  # type: ignore[arg-type]
 
 
 def test_a_subclass_override_is_called_over_memory_storage() -> None:
@@ -247,6 +255,12 @@ def test_memory_storage_read_and_write_are_the_limiters_own_state() -> None:
     assert storage.read("never").operations == 0 and not storage.read("never").state
     storage.write("k", Rate.default())  # forgets the key: a full allowance again
     assert [limiter.limit_exceeded("k") for _ in range(3)] == [False, False, True]
+    # Another limiter of the same policy, made later, leaves the key as it is.
+    assert LeakyBucketLimiter[str](rate_limit=limit, rate_storage=storage, clock=clock).limit_exceeded("k")
+    # A Rate no limiter over the storage can read is refused, and nothing changes.
+    with pytest.raises(ValueError):
+        storage.write("k", Rate(operations=0, updated_at=0, state=(1, 2, 3, 4, 5, 6)))
+    assert limiter.limit_exceeded("k")
     # Written before any limiter: a limiter bound later starts from it.
     early = MemoryStorage()
     early.write("j", Rate(operations=2, updated_at=clock.now()))
@@ -260,3 +274,34 @@ def test_memory_storage_read_and_write_are_the_limiters_own_state() -> None:
     assert not gcra.limit_exceeded("g")
     storage.write("g", saved)
     assert gcra.limit_exceeded("g")
+
+
+def test_numbers_out_of_range_are_value_errors_and_an_infinite_wait_waits() -> None:
+    from leaksnek.interfaces.values.rate_limit import RateLimit
+
+    limiter = GcraLimiter[str](rate_limit=rl("1/s"))
+    for call in (
+        lambda: limiter.try_acquire("k", 2**63),
+        lambda: limiter.try_acquire_at("k", 1, 2**63),
+        lambda: limiter.acquire("k", 2**63, max_wait=1),
+        lambda: RateLimit(operations=10**30, period=timedelta(seconds=1)),
+        lambda: RateLimit(operations=1, period=timedelta.max),
+    ):
+        with pytest.raises(ValueError, match="out of range"):
+            call()
+    with pytest.raises(TypeError, match="cost must be an int"):
+        limiter.try_acquire("k", 1.5)
+    with pytest.raises(ValueError, match="NaN"):
+        limiter.acquire("k", 1, max_wait=float("nan"))
+    clock = ManualClock()
+    patient = GcraLimiter[str](rate_limit=rl("1/s"), clock=clock)
+    assert patient.try_acquire("k").allowed
+    results = []
+    waiter = threading.Thread(target=lambda: results.append(patient.acquire("k", 1, max_wait=float("inf"))))
+    waiter.start()
+    deadline = time.monotonic() + 10
+    while clock.sleepers() == 0 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    clock.advance(1)
+    waiter.join(10)
+    assert results and results[0].allowed

@@ -81,6 +81,12 @@ descriptors:
       unit: hour
       requests_per_unit: 3600
       burst: 4
+  - key: burstier
+    rate_limit:
+      algorithm: gcra
+      unit: hour
+      requests_per_unit: 10
+      burst: 20
   - key: window
     rate_limit:
       unit: minute
@@ -348,6 +354,12 @@ TEST(EnvoyGrpc, HitsAddendPerRequestAndPerDescriptorAndZeroOnlyChecks) {
                 Code::OVER_LIMIT)
           << huge;
     }
+    // A burst above the count: hits past the count but within the burst are
+    // charged in full (15, then 6 more is over 20).
+    const std::string burst_value = fresh("burst");
+    EXPECT_EQ(call(server, request_of("basic", {{{"burstier", burst_value}}}, 15)).response.overall_code(), Code::OK);
+    EXPECT_EQ(call(server, request_of("basic", {{{"burstier", burst_value}}}, 6)).response.overall_code(),
+              Code::OVER_LIMIT);
   });
   EXPECT_EQ(server.process.stop(), 0);
 }

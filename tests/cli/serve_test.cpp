@@ -660,25 +660,32 @@ TEST(Serve, AnHttp11RequestWithoutOneHostIsRefusedAndA10OneIsNeverToldToContinue
 }
 
 // Regression: at the connection cap only connections with nothing received
-// gave way, so sockets that each sent one byte locked every new client out.
-TEST(Serve, ConnectionsStalledInAHeaderGiveWayAtTheConnectionCap) {
-  ServeProcess server{demo_config, "--read-timeout 60s --max-connections 8"};
-  std::vector<std::unique_ptr<Client>> stalled;
-  for (int i = 0; i < 8; ++i) {
-    stalled.push_back(std::make_unique<Client>(server.port()));
-    asio::write(stalled.back()->socket(), asio::buffer(std::string{"G"}));
+// gave way, so sockets that each sent one byte (of a header, or of a body
+// after its header) locked every new client out.
+TEST(Serve, ConnectionsStalledInARequestGiveWayAtTheConnectionCap) {
+  for (const bool in_body : {false, true}) {
+    ServeProcess server{demo_config, "--read-timeout 60s --max-connections 8 --threads 1"};
+    std::vector<std::unique_ptr<Client>> stalled;
+    for (int i = 0; i < 8; ++i) {
+      stalled.push_back(std::make_unique<Client>(server.port()));
+      const std::string begun = !in_body ? "G"
+                                         : "POST /v1/acquire HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                           "Content-Length: 100\r\n\r\n{";
+      asio::write(stalled.back()->socket(), asio::buffer(begun));
+    }
+    // Stalled means a read begun over a second ago (a real client sends its request at once).
+    std::this_thread::sleep_for(1200ms);
+    for (int i = 0; i < 3; ++i) {
+      Client client{server.port()};
+      timeval limit{10, 0};
+      setsockopt(client.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+      EXPECT_EQ(client.send(http::verb::get, "/healthz").result_int(), 200u) << in_body << i;
+    }
+    // The longest stalled gave way (not at its 60 s read timeout).
+    EXPECT_TRUE(testing::closed_within(stalled.front()->socket(), 10s)) << in_body;
+    stalled.clear();  // not left for the drain at stop
+    EXPECT_EQ(server.stop(), 0);
   }
-  // Stalled means a header begun over a second ago (a real client sends its header at once).
-  std::this_thread::sleep_for(1200ms);
-  for (int i = 0; i < 3; ++i) {
-    Client client{server.port()};
-    timeval limit{10, 0};
-    setsockopt(client.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-    EXPECT_EQ(client.send(http::verb::get, "/healthz").result_int(), 200u) << i;
-  }
-  EXPECT_TRUE(testing::closed_within(stalled.front()->socket(), 10s));
-  stalled.clear();  // not left for the drain at stop
-  EXPECT_EQ(server.stop(), 0);
 }
 
 // CPU time (user + system) the process has used so far.

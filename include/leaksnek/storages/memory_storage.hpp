@@ -279,7 +279,7 @@ class MemoryStorage<Key>::Table final : public TableBase {
             stored = std::move(*state);
             return 0;
           },
-          ++shard.clock);
+          shard.clock);  // used now (the clock counts new keys only)
       return;
     }
     make_room(shard, now, policy);

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from datetime import timedelta
 
 from leaksnek import _leaksnek
 
 
+_FOREVER_NS = (1 << 63) - 1
+
+
 def nanoseconds(value: float | int | timedelta) -> int:
-    """Seconds (a number) or a timedelta, in whole nanoseconds."""
+    """Seconds (a number) or a timedelta, in whole nanoseconds (infinity: the most there is)."""
     if isinstance(value, timedelta):
         return (value // timedelta(microseconds=1)) * 1000
-    return round(value * 1_000_000_000)
+    if isinstance(value, float):
+        if math.isnan(value):
+            raise ValueError("a time in seconds must be a number, not NaN")
+        if math.isinf(value):
+            return _FOREVER_NS if value > 0 else -_FOREVER_NS
+    return max(-_FOREVER_NS, min(_FOREVER_NS, round(value * 1_000_000_000)))
 
 
 class ManualClock(_leaksnek.ManualClock):

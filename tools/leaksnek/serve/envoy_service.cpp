@@ -128,9 +128,10 @@ struct EnvoyService::Node {
   std::string series;  // its metric series name
   std::unique_ptr<PolicyRunner> runner;
   bool fixed_window = true;
-  bool denies_all = false;  // requests_per_unit: 0
-  std::int64_t count = 0;   // the first limit's
-  Duration period{0};       // the first limit's
+  bool denies_all = false;    // requests_per_unit: 0
+  std::int64_t count = 0;     // the first limit's
+  Duration period{0};         // the first limit's
+  std::int64_t capacity = 0;  // the most any of its limits can ever allow at once (count or burst)
 };
 
 struct EnvoyService::Snapshot {
@@ -226,6 +227,9 @@ void EnvoyService::configure(const ServeConfig& config) {
       node.fixed_window = descriptor.algorithm == "fixed-window";
       node.count = policy.limits.front().count();
       node.period = policy.limits.front().period();
+      for (const RateLimit& limit : policy.limits) {
+        node.capacity = std::max({node.capacity, limit.count(), limit.burst()});
+      }
       try {
         node.runner = make_runner(executor_, policy, storage_, wall_clock);
       } catch (const std::exception& error) {
@@ -250,6 +254,10 @@ std::shared_ptr<const EnvoyService::Snapshot> EnvoyService::snapshot() const {
   std::lock_guard lock{mutex_};
   return current_;
 }
+
+namespace {
+constexpr std::uint64_t max_hits = std::uint64_t{1} << 32;
+}  // namespace
 
 std::optional<std::string> EnvoyService::malformed(const rls::RateLimitRequest& request, std::size_t size) const {
   if (size > EnvoyBounds::max_message) {
@@ -341,11 +349,13 @@ void EnvoyService::should_rate_limit(const rls::RateLimitRequest& request, rls::
     Work::Item& item = work->items[static_cast<std::size_t>(i)];
     const auto& descriptor = request.descriptors(i);
     // Any hits_addend is answered, as upstream answers it (an error would
-    // let Envoy fail open): past the limit's count it can never fit, so it
-    // is decided as count + 1 (below).
+    // let Envoy fail open): past the most its limits can ever allow it can
+    // never fit, so it is decided as that + 1 (below); and counted in the
+    // metrics as at most 2^32 (a request's own field is a uint32), so that
+    // no client overflows a counter in a few requests.
     const std::uint64_t hits = descriptor.has_hits_addend() ? descriptor.hits_addend().value()
                                                             : std::max<std::uint64_t>(1, request.hits_addend());
-    item.hits = static_cast<std::int64_t>(std::min<std::uint64_t>(hits, std::uint64_t{1} << 62));
+    item.hits = static_cast<std::int64_t>(std::min<std::uint64_t>(hits, max_hits));
     if (descriptor.has_limit()) {  // the proxy's own limit for this descriptor
       item.unit = *unit_of(descriptor.limit().unit());
       item.period = envoy::unit_duration(item.unit);
@@ -358,7 +368,7 @@ void EnvoyService::should_rate_limit(const rls::RateLimitRequest& request, rls::
       item.keep = override_runner(request, i, item.key);
       item.runner = item.keep.get();
       item.count = descriptor.limit().requests_per_unit();
-      item.hits = std::min(item.hits, item.count + 1);
+      item.hits = std::min(item.hits, item.count + 1);  // a fixed window: count is its capacity
       item.fill_when_over = true;
       continue;
     }
@@ -397,7 +407,7 @@ void EnvoyService::should_rate_limit(const rls::RateLimitRequest& request, rls::
     item.fixed_window = node.fixed_window;
     item.fill_when_over = node.fixed_window && matched.limits.size() == 1;
     item.count = node.count;
-    item.hits = std::min(item.hits, item.count + 1);
+    item.hits = std::min(item.hits, node.capacity + 1);  // a burst may take more than count
     item.period = node.period;
     item.unit = matched.limits.front().unit;
     item.key = bounded_key(std::move(match.counter_key));

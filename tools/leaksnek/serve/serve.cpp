@@ -279,9 +279,10 @@ class Server {
     tcp::socket stream;
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
     beast::flat_buffer buffer{buffer_limit};
-    std::string out;   // the response being written (its capacity kept)
-    bool idle = true;  // waiting for a request's header (its first byte, or the rest)
-    std::chrono::steady_clock::time_point waiting_since{};  // since when, while idle
+    std::string out;      // the response being written (its capacity kept)
+    bool idle = true;     // waiting for a request's header (its first byte, or the rest)
+    bool reading = true;  // waiting for a request's bytes (its header or its body)
+    std::chrono::steady_clock::time_point waiting_since{};  // since when, while reading
   };
 
   // One thread's io_context and the connections it serves; touched only on
@@ -493,10 +494,11 @@ class Server {
   }
 
   // Closes `worker`'s longest-open connection that waits for a request with
-  // nothing of it received, else the one longest stalled in a request header
-  // begun over a second ago (a client sends its header at once; one that
-  // trickles bytes to hold sockets must not lock others out); false when
-  // there is none.
+  // nothing of it received, else the one longest stalled reading a request
+  // (its header, or its body once the header came) for over a second (a
+  // client sends a request of at most 12 KiB at once; one that trickles
+  // bytes to hold sockets must not lock others out); false when there is
+  // none. A connection deciding or writing its answer is never closed.
   static bool close_oldest_idle(Worker& worker) {
     auto close = [](Connection& connection) {
       boost::system::error_code ignored;
@@ -510,7 +512,7 @@ class Server {
     const auto stalled_before = std::chrono::steady_clock::now() - std::chrono::seconds{1};
     Connection* stalled = nullptr;
     for (Connection& connection : worker.connections) {
-      if (connection.idle && connection.stream.is_open() && connection.waiting_since <= stalled_before &&
+      if (connection.reading && connection.stream.is_open() && connection.waiting_since <= stalled_before &&
           (stalled == nullptr || connection.waiting_since < stalled->waiting_since)) {
         stalled = &connection;
       }
@@ -559,6 +561,7 @@ class Server {
       parser.body_limit(body_limit);
       connection.expires_after(options_.read_timeout);
       connection.idle = true;
+      connection.reading = true;
       connection.waiting_since = std::chrono::steady_clock::now();
       auto [read_error, bytes] =
           co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
@@ -567,6 +570,7 @@ class Server {
       std::optional<HttpResponse> refusal;
       if (!read_error) refusal = framing_refusal(parser);
       if (!read_error && !refusal && !parser.is_done()) {
+        connection.waiting_since = std::chrono::steady_clock::now();  // the body's wait
         // A client that asks first (Expect: 100-continue, as curl does for
         // larger bodies) is told to go on, unless its body is already too big.
         if (expects_continue(parser.get()) && (!parser.content_length() || *parser.content_length() <= body_limit)) {
@@ -595,6 +599,7 @@ class Server {
         }
         break;  // closed, timed out (a client too slow), or refused
       }
+      connection.reading = false;
       const HttpRequest& request = parser.get();
       connection.deadline = std::chrono::steady_clock::time_point::max();  // deciding: Redis has its own timeouts
       const auto start = std::chrono::steady_clock::now();

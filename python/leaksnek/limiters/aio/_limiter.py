@@ -110,7 +110,8 @@ class AsyncLimiter(AsyncRateLimiter[K]):
 
     async def limit_exceeded(self, key: K) -> bool:
         """The seed's call: True when one more request is over the limit (nothing consumed then)."""
-        if self._fast is not None:
+        # The C++ call unless a subclass replaced try_acquire, which then decides.
+        if self._fast is not None and type(self).try_acquire is AsyncLimiter.try_acquire:
             if self._blocking:
                 return await asyncio.to_thread(self._fast.limit_exceeded, key)
             return self._fast.limit_exceeded(key)
