@@ -229,3 +229,16 @@ def test_decorators_return_the_default_without_calling() -> None:
         return [await fetch("x"), await fetch("x"), await fetch("y")]
 
     assert asyncio.run(main()) == ["X", None, "Y"]
+
+
+def test_async_memory_mutex_takes_the_seeds_keywords_and_stays_exact() -> None:
+    async def main() -> None:
+        mutex = AsyncMemoryMutex[str](local_lock=asyncio.Lock(), lock_factory=lambda: asyncio.Lock())
+        limiter = AsyncLeakyBucketLimiter[str](
+            rate_limit=rl("10/h"), rate_storage=AsyncDictStorage(), key_mutex=mutex, clock=ManualClock()
+        )
+        exceeded = await asyncio.gather(*(limiter.limit_exceeded("k") for _ in range(30)))
+        assert exceeded.count(False) == 10
+        assert not mutex._locks  # every key's lock dropped once unused
+
+    asyncio.run(main())
