@@ -44,19 +44,34 @@ bool instance_of(py::handle object, const char* module, const char* type) {
   return result == 1;
 }
 
+// Read on the type, not the object: an object's __getattr__ may answer anything.
 bool frozen_dataclass(py::handle object) {
-  if (!py::hasattr(object, "__dataclass_params__") || PyType_Check(object.ptr())) return false;
-  const py::object params = object.attr("__dataclass_params__");
-  return params.attr("frozen").cast<bool>() && params.attr("eq").cast<bool>();
+  const py::handle type = py::type::handle_of(object);
+  if (PyType_Check(object.ptr()) || !py::hasattr(type, "__dataclass_params__")) return false;
+  const py::object params = type.attr("__dataclass_params__");
+  return py::bool_(params.attr("frozen")) && py::bool_(params.attr("eq"));
 }
+
+Key key_of(py::handle key);
 
 void append_type_name(std::string& out, py::handle object) {
   const py::handle type = py::type::handle_of(object);
-  const std::string name = py::str(type.attr("__module__")).cast<std::string>() + "." +
-                           py::str(type.attr("__qualname__")).cast<std::string>();
+  const Key name = key_of(py::str(type.attr("__module__"))) + "." + key_of(py::str(type.attr("__qualname__")));
   out.append(std::to_string(name.size())).push_back(':');
   out.append(name);
 }
+
+// Keys nest (tuples, dataclasses): a deep or cyclic one ends in
+// RecursionError, as Python's own recursion does, not in a crash.
+class NestedKey {
+ public:
+  NestedKey() {
+    if (Py_EnterRecursiveCall(" while making a rate limit key") != 0) throw py::error_already_set();
+  }
+  NestedKey(const NestedKey&) = delete;
+  NestedKey& operator=(const NestedKey&) = delete;
+  ~NestedKey() { Py_LeaveRecursiveCall(); }
+};
 
 Key key_of(py::handle key) {
   PyObject* object = key.ptr();
@@ -72,6 +87,7 @@ Key key_of(py::handle key) {
     result.append(PyBytes_AS_STRING(bytes.ptr()), static_cast<std::size_t>(PyBytes_GET_SIZE(bytes.ptr())));
     return result;
   }
+  const NestedKey nested;
   if (PyObject_Hash(object) == -1) throw py::error_already_set();  // as a dict would refuse it
   // Keys equal as dict keys are one key (True and 1, 1.0 and 1); only values
   // whose identity is their content: an object's repr could name its
@@ -105,10 +121,11 @@ Key key_of(py::handle key) {
     std::sort(parts.begin(), parts.end());
     result.push_back('F');
     for (const Key& part : parts) result.append(std::to_string(part.size())).append(":").append(part);
-  } else if (instance_of(key, "enum", "Enum")) {  // a member: its class and name
-    result.push_back('e');
+  } else if (instance_of(key, "enum", "Enum")) {  // a member: its class and name (a Flag's without one: value)
+    const py::object name = key.attr("name");
+    result.push_back(name.is_none() ? 'v' : 'e');
     append_type_name(result, key);
-    result.append(py::str(key.attr("name")).cast<std::string>());
+    result.append(key_of(name.is_none() ? py::object{key.attr("_value_")} : name));
   } else if (instance_of(key, "uuid", "UUID")) {  // its 16 bytes: equal UUIDs, one key
     result.push_back('u');
     result.append(key.attr("bytes").cast<std::string>());

@@ -141,6 +141,25 @@ def test_enum_uuid_frozen_dataclass_and_frozenset_values_are_keys() -> None:
         with pytest.raises(TypeError, match="a key is a str"):
             limiter.limit_exceeded(identity_only)  # type: ignore[arg-type]
 
+    # Flag members without a name are apart by value.
+    class Bits(enum.Flag, boundary=enum.KEEP):
+        A = 1
+
+    assert not limiter.limit_exceeded(Bits(0)) and not limiter.limit_exceeded(Bits(2))
+    assert limiter.limit_exceeded(Bits(2))
+
+    # A key nested past Python's recursion limit (or cyclic) is a RecursionError, not a crash.
+    @dataclasses.dataclass(frozen=True)
+    class Node:
+        id: int
+        next: object = dataclasses.field(default=None, hash=False)
+
+    chain = None
+    for i in range(100_000):
+        chain = Node(i, chain)
+    with pytest.raises(RecursionError):
+        limiter.limit_exceeded(chain)
+
 
 def test_a_subclass_override_is_called_over_memory_storage() -> None:
     calls: list[str] = []

@@ -591,7 +591,7 @@ TEST(Serve, PipelinedRequestsNearTheLimitsAreAllAnswered) {
 // Regression: with no cap on open connections, idle sockets held until
 // their read timeout kept legitimate clients waiting.
 TEST(Serve, IdleConnectionsGiveWayAtTheConnectionCap) {
-  ServeProcess server{demo_config, "--read-timeout 60s --max-connections 8"};
+  ServeProcess server{demo_config, "--read-timeout 60s --max-connections 8 --threads 1"};
   std::vector<std::unique_ptr<Client>> idle;
   for (int i = 0; i < 8; ++i) idle.push_back(std::make_unique<Client>(server.port()));
   // A legitimate client, beyond the cap, is answered at once (not after 60 s).

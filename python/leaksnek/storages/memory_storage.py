@@ -63,7 +63,7 @@ class MemoryStorage(RateStorage[K]):
         for fast, codec, _ in bound:
             try:
                 fast.store_fields(key, codec.fields(value))
-            except ValueError as error:
+            except (ValueError, TypeError, OverflowError) as error:
                 refusals.append(error)
         if len(refusals) == len(bound):
             raise refusals[0]
@@ -80,7 +80,7 @@ class MemoryStorage(RateStorage[K]):
         for key, value in written:
             try:
                 fast.store_fields(key, codec.fields(value))
-            except ValueError:
+            except (ValueError, TypeError, OverflowError):
                 pass
 
     def statistics(self) -> dict[str, int]:

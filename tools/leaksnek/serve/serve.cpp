@@ -590,6 +590,7 @@ class Server {
                    read_error != http::error::end_of_stream && read_error != http::error::partial_message) {
           refusal = Service::error(400, "malformed HTTP request: " + read_error.message());
         }
+        connection.reading = false;  // answering now: not to be closed as stalled
         if (refusal && !worker.draining) {
           refusal->keep_alive(false);
           refusal->prepare_payload();
